@@ -1,0 +1,220 @@
+"""Frozen, validated configuration: the model architecture and the training setup.
+
+Both round-trip through JSON (``to_dict`` / ``from_dict``) so that run directories and
+checkpoints can be read by other tools. NumPy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu")
+POOLS = ("max", "avg", "none")
+PADDINGS = ("valid", "same")
+INITS = ("zeros", "gaussian", "xavier", "he")
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+OPTIMIZER_LABELS = {
+    "sgd": "SGD",
+    "momentum": "SGD + momentum",
+    "adam": "Adam",
+    "rmsprop": "RMSprop",
+}
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_float(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (lo < value if lo_open else lo <= value) and value <= hi
+    if not ok:
+        bracket = "(" if lo_open else "["
+        raise ValueError(f"{name} must be a number in {bracket}{lo}, {hi}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv block: convolution → (batch norm) → activation → (pooling)."""
+
+    filters: int = 32
+    kernel: int = 3
+    stride: int = 1
+    padding: str = "same"
+    pool: str = "max"
+    pool_size: int = 2
+
+    def __post_init__(self) -> None:
+        _check_int("filters", self.filters, 1, 1024)
+        _check_int("kernel", self.kernel, 1, 15)
+        _check_int("stride", self.stride, 1, 8)
+        _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("pool", self.pool, POOLS)
+        _check_int("pool_size", self.pool_size, 1, 8)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """The whole network as data: conv blocks, then dense layers, then the classifier."""
+
+    input_shape: tuple[int, int, int] = (28, 28, 1)
+    num_classes: int = 10
+    convs: tuple[ConvLayer, ...] = (
+        ConvLayer(filters=32, kernel=3),
+        ConvLayer(filters=64, kernel=3),
+    )
+    dense: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    batch_norm: bool = False
+    init: str = "he"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        object.__setattr__(
+            self,
+            "convs",
+            tuple(c if isinstance(c, ConvLayer) else ConvLayer(**c) for c in self.convs),
+        )
+        object.__setattr__(self, "dense", tuple(self.dense))
+        if len(self.input_shape) != 3:
+            raise ValueError(f"input_shape must be (height, width, channels), got {self.input_shape}")
+        for name, v in zip(("input height", "input width", "input channels"), self.input_shape):
+            _check_int(name, v, 1, 4096)
+        _check_int("num_classes", self.num_classes, 2, 10000)
+        if len(self.convs) > 12:
+            raise ValueError(f"at most 12 conv blocks are supported, got {len(self.convs)}")
+        for i, width in enumerate(self.dense):
+            _check_int(f"dense[{i}] width", width, 1, 8192)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("init", self.init, INITS)
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"batch_norm must be true or false, got {self.batch_norm!r}")
+        # Shape inference raises a ValueError naming the block whose map vanishes.
+        from convscope.shapes import layer_table
+
+        layer_table(self)
+
+    @classmethod
+    def uniform(
+        cls,
+        blocks: int = 2,
+        filters: int = 32,
+        double: bool = True,
+        kernel: int = 3,
+        stride: int = 1,
+        padding: str = "same",
+        pool: str = "max",
+        pool_size: int = 2,
+        **kwargs: Any,
+    ) -> ArchSpec:
+        """A spec whose conv blocks share settings; filters double per block if asked."""
+        _check_int("blocks", blocks, 0, 12)
+        convs = tuple(
+            ConvLayer(
+                filters=min(filters * (2**i if double else 1), 1024),
+                kernel=kernel,
+                stride=stride,
+                padding=padding,
+                pool=pool,
+                pool_size=pool_size,
+            )
+            for i in range(blocks)
+        )
+        return cls(convs=convs, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["input_shape"] = list(self.input_shape)
+        d["dense"] = list(self.dense)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArchSpec:
+        d = dict(d)
+        d["convs"] = tuple(ConvLayer(**c) for c in d.get("convs", ()))
+        d["input_shape"] = tuple(d.get("input_shape", (28, 28, 1)))
+        d["dense"] = tuple(d.get("dense", ()))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown ArchSpec field(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+# Hyperparameters that change between steps without recompiling (traced arguments).
+LIVE_FIELDS = ("learning_rate", "optimizer", "momentum", "weight_decay", "dropout", "batch_size")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer and its live hyperparameters, batching and logging."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    dropout: float = 0.25
+    batch_size: int = 128
+    augment: bool = True
+    augment_shift: int = 2
+    seed: int = 0
+    eval_every: int = 100
+    log_every: int = 10
+    val_fraction: float = 0.1
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_float("learning_rate", self.learning_rate, 0.0, 10.0, lo_open=True)
+        _check_float("momentum", self.momentum, 0.0, 0.999)
+        _check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_float("dropout", self.dropout, 0.0, 0.95)
+        _check_int("batch_size", self.batch_size, 1, 4096)
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        _check_int("augment_shift", self.augment_shift, 0, 8)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        _check_int("eval_every", self.eval_every, 1, 1_000_000)
+        _check_int("log_every", self.log_every, 1, 1_000_000)
+        _check_float("val_fraction", self.val_fraction, 0.0, 0.9)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse a ``key=value`` override from the command line into (key, typed value)."""
+    if "=" not in text:
+        raise ValueError(f"expected key=value, got {text!r}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    if raw.lower() in ("true", "false"):
+        return key, raw.lower() == "true"
+    for conv in (int, float):
+        try:
+            return key, conv(raw)
+        except ValueError:
+            pass
+    return key, raw
