@@ -63,12 +63,17 @@ class EvalMetrics:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A host copy of the parameters (and batch-norm statistics) at a step."""
+    """A host copy of the parameters (and batch-norm statistics) at a step.
+
+    ``norm`` is (2, C): the mean and std that inputs scaled to [0, 1] are standardised
+    with before the first layer (see convscope.model.preprocess).
+    """
 
     step: int
     arch: ArchSpec
     params: Params
     state: Params
+    norm: np.ndarray
 
 
 @dataclass(frozen=True)

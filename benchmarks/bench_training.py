@@ -1,0 +1,148 @@
+"""Training throughput (examples/s) of the real jitted train step, headless.
+
+Runs each model in a fresh subprocess (XLA flags must be set before jax is imported)
+and reports the median of several timing windows, plus compile time and forward-only
+evaluation throughput. Usage::
+
+    python benchmarks/bench_training.py            # default, tutorial MNIST, CIFAR nets
+    python benchmarks/bench_training.py --ynn both # also compare the YNNPACK flag on/off
+
+Reference (shared/PERFORMANCE.md, PyTorch CPU, 2 cores, batch 128): MNIST-sized
+tutorial net 5,714 (NCHW) / 9,938 (channels_last); CIFAR-sized 1,277 / 1,346 examples/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+MODELS = ("default", "mnist_tutorial", "cifar_tutorial")
+PYTORCH = {"mnist_tutorial": 9938, "cifar_tutorial": 1346}
+
+
+def build_spec(name: str):
+    from convscope.config import ArchSpec, ConvLayer
+
+    if name == "default":
+        return ArchSpec()
+    if name == "mnist_tutorial":  # conv 5×5×25, pool, conv 5×5×25, pool, conv 4×4×25, dense 50
+        return ArchSpec(
+            convs=(
+                ConvLayer(25, 5, padding="valid"),
+                ConvLayer(25, 5, padding="valid"),
+                ConvLayer(25, 4, padding="valid", pool="none"),
+            ),
+            dense=(50,),
+        )
+    if name == "cifar_tutorial":  # Keras CIFAR-10 tutorial: conv3×3×32 ×4, two 2×2 pools, dense 256
+        return ArchSpec(
+            input_shape=(32, 32, 3),
+            convs=(
+                ConvLayer(32, 3, padding="same", pool="none"),
+                ConvLayer(32, 3, padding="valid"),
+                ConvLayer(32, 3, padding="same", pool="none"),
+                ConvLayer(32, 3, padding="valid"),
+            ),
+            dense=(256,),
+        )
+    raise ValueError(name)
+
+
+def measure(name: str, batch: int, windows: int, steps: int) -> dict:
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from convscope.config import TrainConfig
+    from convscope.model import init
+    from convscope.train.step import build_steps, evaluate, init_opt_states, live_hparams
+
+    spec = build_spec(name)
+    cfg = TrainConfig(batch_size=batch)
+    fns = build_steps(spec, cfg.augment_shift)
+    params, state = init(spec, 0)
+    opt = init_opt_states(fns.optimizers, params)
+    hp = live_hparams(cfg)
+    h, w, c = spec.input_shape
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.integers(0, 256, (4096, h, w, c), dtype=np.uint8))
+    y = jnp.asarray(rng.integers(0, spec.num_classes, 4096).astype(np.int32))
+    norm = jnp.asarray(np.array([[0.5] * c, [0.25] * c], np.float32))
+    key = jax.random.key(0)
+    idx = [rng.permutation(4096)[:batch].astype(np.int32) for _ in range(steps)]
+    t = time.perf_counter()
+    out = fns.train_step(params, state, opt, x, y, idx[0], norm, hp, key)
+    jax.block_until_ready(out)
+    compile_s = time.perf_counter() - t
+    params, state, opt = out[:3]
+    rates = []
+    for _ in range(windows):
+        t = time.perf_counter()
+        for i in range(steps):
+            params, state, opt, loss, _ = fns.train_step(params, state, opt, x, y, idx[i], norm, hp, key)
+        jax.block_until_ready(loss)
+        rates.append(steps * batch / (time.perf_counter() - t))
+    evaluate(fns, params, state, x[:512], y[:512], norm, chunk=512)
+    t = time.perf_counter()
+    for _ in range(5):
+        evaluate(fns, params, state, x[:512], y[:512], norm, chunk=512)
+    eval_rate = 5 * 512 / (time.perf_counter() - t)
+    return {
+        "model": name,
+        "train_examples_per_s": float(np.median(rates)),
+        "compile_s": compile_s,
+        "eval_examples_per_s": eval_rate,
+        "device": jax.devices()[0].platform,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def run_child(name: str, ynn: str, args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    env["CONVSCOPE_YNN"] = ynn
+    cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch),
+           "--windows", str(args.windows), "--steps", str(args.steps)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--windows", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--ynn", choices=("auto", "on", "off", "both"), default="auto",
+                    help="YNNPACK-convolution work-around: auto (ConvScope's choice), on, off, both")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    if args.child:
+        import convscope  # noqa: F401  (sets XLA_FLAGS before jax is imported)
+
+        print(json.dumps(measure(args.child, args.batch, args.windows, args.steps)))
+        return
+    modes = ("on", "off") if args.ynn == "both" else (args.ynn,)
+    results = []
+    print(f"{'model':<16} {'ynn':<5} {'train ex/s':>11} {'vs PyTorch':>10} {'compile s':>9} {'eval ex/s':>10}")
+    for name in args.models:
+        for mode in modes:
+            r = run_child(name, mode, args)
+            r["ynn"] = mode
+            results.append(r)
+            ref = PYTORCH.get(name)
+            ratio = f"{r['train_examples_per_s'] / ref:.2f}×" if ref else "—"
+            print(f"{name:<16} {mode:<5} {r['train_examples_per_s']:>11,.0f} {ratio:>10} "
+                  f"{r['compile_s']:>9.2f} {r['eval_examples_per_s']:>10,.0f}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The ``convscope`` command: the GUI by default, ``train`` for a headless run.
+
+Bad arguments end with one readable line on stderr and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from convscope.config import ArchSpec, TrainConfig, parse_assignment
+
+EXIT_USAGE = 2
+
+# --set keys that shape the architecture (passed to ArchSpec.uniform); the rest are
+# TrainConfig fields.
+ARCH_KEYS = {
+    "blocks", "filters", "double", "kernel", "stride", "padding", "pool", "pool_size",
+    "activation", "batch_norm", "init", "dense",
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def build_configs(assignments: Sequence[str], base_arch: ArchSpec | None = None,
+                  base_config: TrainConfig | None = None) -> tuple[ArchSpec, TrainConfig]:
+    """Apply ``key=value`` overrides to the default (or given) architecture and config."""
+    arch_changes: dict[str, Any] = {}
+    cfg_changes: dict[str, Any] = {}
+    cfg_fields = set(TrainConfig().to_dict())
+    for text in assignments:
+        try:
+            key, value = parse_assignment(text)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if key in ARCH_KEYS:
+            arch_changes[key] = value
+        elif key in cfg_fields:
+            cfg_changes[key] = value
+        else:
+            known = ", ".join(sorted(ARCH_KEYS | cfg_fields))
+            raise UsageError(f"unknown setting {key!r}; known settings: {known}")
+    try:
+        config = (base_config or TrainConfig()).replace(**cfg_changes)
+        arch = base_arch or ArchSpec()
+        if arch_changes:
+            arch = arch_from_uniform(arch, arch_changes)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from e
+    return arch, config
+
+
+def arch_from_uniform(base: ArchSpec, changes: dict[str, Any]) -> ArchSpec:
+    """A uniform spec like ``base`` (its first block's settings) with ``changes`` applied."""
+    first = base.convs[0] if base.convs else None
+    kw: dict[str, Any] = {
+        "blocks": len(base.convs),
+        "filters": first.filters if first else 32,
+        "double": len(base.convs) > 1 and base.convs[1].filters == 2 * base.convs[0].filters,
+        "kernel": first.kernel if first else 3,
+        "stride": first.stride if first else 1,
+        "padding": first.padding if first else "same",
+        "pool": first.pool if first else "max",
+        "pool_size": first.pool_size if first else 2,
+        "activation": base.activation,
+        "batch_norm": base.batch_norm,
+        "init": base.init,
+        "input_shape": base.input_shape,
+        "num_classes": base.num_classes,
+        "dense": base.dense,
+    }
+    kw.update(changes)
+    if isinstance(kw["dense"], int):
+        kw["dense"] = (kw["dense"],) if kw["dense"] > 0 else ()
+    return ArchSpec.uniform(**kw)
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ArgumentError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="convscope", description="See inside a CNN while it learns.")
+    ap.add_argument("--data", help="data set to open (a folder of MNIST IDX files); default: built-in digits")
+    ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
+    sub = ap.add_subparsers(dest="command", parser_class=_Parser)
+    gui = sub.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("--data", dest="gui_data")
+    gui.add_argument("--checkpoint", dest="gui_checkpoint")
+    tr = sub.add_parser("train", help="train headless into a run directory")
+    tr.add_argument("--data", dest="train_data", help="data set (default: built-in digits)")
+    budget = tr.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="number of training steps")
+    budget.add_argument("--epochs", type=float, help="number of epochs (default 5)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setting, e.g. learning_rate=3e-4, optimizer=sgd, blocks=3, activation=tanh")
+    tr.add_argument("--out", required=True, help="run directory to write")
+    tr.add_argument("--quiet", action="store_true", help="print only the final line")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = _parser()
+    try:
+        args = ap.parse_args(argv)
+    except _ArgumentError as e:
+        print(f"convscope: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        data = getattr(args, "gui_data", None) or args.data
+        ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
+        from convscope.ui.app import run_gui
+
+        return run_gui(data, ckpt)
+    except UsageError as e:
+        print(f"convscope: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("convscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _progress_line(step: int, total_steps: int, loss: float, acc: float, rate: float) -> str:
+    width = 28
+    done = int(width * min(step / max(total_steps, 1), 1.0))
+    bar = "█" * done + "·" * (width - done)
+    return f"\r[{bar}] step {step}/{total_steps}  loss {loss:.4f}  acc {acc:.3f}  {rate:,.0f} ex/s"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from convscope.data import DataError
+    from convscope.data.dataset import load_dataset
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    if args.epochs is not None and not args.epochs > 0:
+        raise UsageError("--epochs must be positive")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        dataset = load_dataset(args.train_data)
+    except DataError as e:
+        raise UsageError(str(e)) from e
+    arch, config = build_configs(args.set)
+    arch = _fit_to_data(arch, dataset)
+
+    from convscope import events as ev
+    from convscope.train.checkpoint import CheckpointError, save_checkpoint
+    from convscope.train.loop import TrainingLoop, run_to_completion
+
+    epochs = args.epochs if args.steps is None and args.epochs is not None else (5.0 if args.steps is None else None)
+    try:
+        loop = TrainingLoop(arch, config, dataset, max_steps=args.steps, max_epochs=epochs)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(
+            {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary()}, indent=2))
+        metrics = (out / "metrics.jsonl").open("w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
+
+    steps_per_epoch = max(len(dataset.y_train) // config.batch_size, 1)
+    total = args.steps if args.steps is not None else int(round(epochs * steps_per_epoch))
+    tty = sys.stdout.isatty() and not args.quiet
+    t_start = time.perf_counter()
+    last: dict[str, Any] = {}
+    last_print = 0.0
+
+    def on_event(e: ev.Event) -> None:
+        nonlocal last_print
+        if isinstance(e, ev.StepMetrics):
+            record = {"step": e.step, "epoch": round(e.epoch, 4), "loss": e.loss, "acc": e.acc,
+                      "lr": e.lr, "time": round(e.time, 4), "examples_per_s": round(e.examples_per_s, 1)}
+        elif isinstance(e, ev.EvalMetrics):
+            record = {"step": e.step, "epoch": round(e.epoch, 4), "val_loss": e.val_loss,
+                      "val_acc": e.val_acc, "time": round(e.time, 4)}
+        else:
+            if isinstance(e, ev.Started):
+                print(f"training {e.num_params:,} parameters on {e.device}: {dataset.summary()}", flush=True)
+            elif isinstance(e, ev.Notice) and e.level != "info":
+                print(f"\n{e.level}: {e.message}", file=sys.stderr, flush=True)
+            return
+        metrics.write(json.dumps(record) + "\n")
+        last.update(record)
+        if args.quiet:
+            return
+        now = time.perf_counter()
+        if tty:
+            rate = last.get("examples_per_s", float("nan"))
+            print(_progress_line(last["step"], total, last.get("loss", float("nan")),
+                                 last.get("acc", float("nan")), rate), end="", flush=True)
+        elif "val_acc" in record or now - last_print > 2.0:
+            last_print = now
+            parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()]
+            print("  ".join(parts), flush=True)
+
+    try:
+        run_to_completion(loop, on_event)
+    finally:
+        metrics.close()
+    if tty:
+        print()
+    try:
+        path = save_checkpoint(out / "checkpoints" / "final.npz", loop.checkpoint())
+    except CheckpointError as e:
+        raise UsageError(str(e)) from e
+    wall = time.perf_counter() - t_start
+    print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, "
+          f"{wall:.1f} s; checkpoint {path}")
+    return 0
+
+
+def _fit_to_data(arch: ArchSpec, dataset: Any) -> ArchSpec:
+    """Adapt the input shape and class count of ``arch`` to the data set."""
+    if tuple(arch.input_shape) == tuple(dataset.image_shape) and arch.num_classes == dataset.num_classes:
+        return arch
+    d = arch.to_dict()
+    d["input_shape"] = list(dataset.image_shape)
+    d["num_classes"] = dataset.num_classes
+    try:
+        return ArchSpec.from_dict(d)
+    except ValueError as e:
+        raise UsageError(f"the architecture does not fit the data set: {e}") from e
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The CNN as data: ``init(spec, key)`` builds the parameters, ``apply`` runs them.
+
+``apply`` returns the logits *and* every intermediate output by name (the taps the
+panels draw), in forward order; names match ``convscope.shapes.layer_table``. Under
+``jit`` the taps nobody uses are dead code and cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convscope.config import ArchSpec
+from convscope.model.layers import ACTIVATION_FNS, batch_norm, conv2d, dropout, pool2d
+from convscope.shapes import layer_table
+
+Array = jax.Array
+Params = dict[str, dict[str, Array]]
+
+GAUSSIAN_STD = 0.01  # the classic "0.01 * randn" initialisation
+
+
+def init_std(scheme: str, fan_in: int, fan_out: int) -> float:
+    """Standard deviation of the normal distribution each initialisation draws from."""
+    return {
+        "zeros": 0.0,
+        "gaussian": GAUSSIAN_STD,
+        "xavier": math.sqrt(2.0 / (fan_in + fan_out)),
+        "he": math.sqrt(2.0 / fan_in),
+    }[scheme]
+
+
+def _weight(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str) -> Array:
+    # NumPy draws in milliseconds; jax.random on the CPU compiles for seconds per shape.
+    std = init_std(scheme, fan_in, fan_out)
+    return jnp.asarray(std * rng.standard_normal(shape, dtype=np.float32))
+
+
+def init(spec: ArchSpec, seed: int | np.random.Generator = 0) -> tuple[Params, Params]:
+    """Parameters and batch-norm running statistics ("state") for ``spec``.
+
+    Weights are drawn with the initialisation ``spec.init`` names; the classifier layer
+    of a He-initialised net uses Xavier, as the classifier is not followed by a ReLU.
+    Biases start at zero, batch norm at the identity.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    params: Params = {}
+    state: Params = {}
+    h, w, d = spec.input_shape
+    rows = {row.name: row for row in layer_table(spec)}
+    for i, conv in enumerate(spec.convs, start=1):
+        f, k = conv.kernel, conv.filters
+        params[f"conv{i}"] = {
+            "w": _weight(rng, (f, f, d, k), f * f * d, f * f * k, spec.init),
+            "b": jnp.zeros((k,), jnp.float32),
+        }
+        if spec.batch_norm:
+            params[f"bn{i}"] = {"gamma": jnp.ones((k,), jnp.float32), "beta": jnp.zeros((k,), jnp.float32)}
+            state[f"bn{i}"] = {"mean": jnp.zeros((k,), jnp.float32), "var": jnp.ones((k,), jnp.float32)}
+        d = k
+    units = rows["flatten"].shape[0]
+    for j, width in enumerate(spec.dense, start=1):
+        params[f"dense{j}"] = {
+            "w": _weight(rng, (units, width), units, width, spec.init),
+            "b": jnp.zeros((width,), jnp.float32),
+        }
+        units = width
+    params["logits"] = {
+        "w": _weight(rng, (units, spec.num_classes), units, spec.num_classes,
+                     "xavier" if spec.init == "he" else spec.init),
+        "b": jnp.zeros((spec.num_classes,), jnp.float32),
+    }
+    return params, state
+
+
+def apply(
+    spec: ArchSpec,
+    params: Params,
+    state: Params,
+    x: Array,
+    *,
+    train: bool = False,
+    dropout_rate: Array | float = 0.0,
+    key: Array | None = None,
+) -> tuple[Array, dict[str, Array], Params]:
+    """Forward pass on a float batch ``x`` of shape (N, H, W, C).
+
+    Returns ``(logits, taps, new_state)``; dropout (after each hidden dense layer) is
+    active only when ``train`` and a ``key`` are given.
+    """
+    act = ACTIVATION_FNS[spec.activation]
+    taps: dict[str, Array] = {}
+    new_state: Params = {}
+    for i, conv in enumerate(spec.convs, start=1):
+        p = params[f"conv{i}"]
+        x = conv2d(x, p["w"], p["b"], conv.stride, conv.padding)
+        taps[f"conv{i}"] = x
+        if spec.batch_norm:
+            bn, st = params[f"bn{i}"], state[f"bn{i}"]
+            x, mean, var = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], train)
+            new_state[f"bn{i}"] = {"mean": mean, "var": var}
+            taps[f"bn{i}"] = x
+        x = act(x)
+        taps[f"act{i}"] = x
+        if conv.pool != "none" and conv.pool_size > 1:
+            x = pool2d(x, conv.pool_size, conv.pool)
+            taps[f"pool{i}"] = x
+    x = x.reshape(x.shape[0], -1)
+    taps["flatten"] = x
+    drop_keys = (
+        list(jax.random.split(key, len(spec.dense))) if (train and key is not None and spec.dense) else None
+    )
+    for j, _ in enumerate(spec.dense, start=1):
+        p = params[f"dense{j}"]
+        x = x @ p["w"] + p["b"]
+        taps[f"dense{j}"] = x
+        x = act(x)
+        taps[f"dense{j}_act"] = x
+        if drop_keys is not None:
+            x = dropout(x, dropout_rate, drop_keys[j - 1])
+    p = params["logits"]
+    logits = x @ p["w"] + p["b"]
+    taps["logits"] = logits
+    return logits, taps, new_state
+
+
+def preprocess(x_uint8: Array, mean: Array | float, std: Array | float) -> Array:
+    """uint8 images → the float tensor the model sees: scaled to [0, 1], then standardised."""
+    return (x_uint8.astype(jnp.float32) / 255.0 - mean) / std
+
+
+def count_params(params: Params) -> int:
+    return int(sum(np.prod(a.shape) for layer in params.values() for a in layer.values()))

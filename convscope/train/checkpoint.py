@@ -1,0 +1,140 @@
+"""Checkpoints: weights + ArchSpec + TrainConfig in one ``.npz``, written atomically.
+
+Format (readable by any NumPy program, ``allow_pickle=False``):
+
+* ``params/<layer>/<name>``: float32 arrays, e.g. ``params/conv1/w`` with shape
+  (F, F, D, K) (HWIO) and ``params/conv1/b`` (K,); dense ``w`` is (in, out);
+* ``state/<layer>/<name>``: batch-norm running ``mean`` and ``var``;
+* ``norm``: (2, C) float32, the per-channel mean and std (of pixels scaled to [0, 1])
+  that inputs are standardised with before the first layer;
+* ``meta``: a 0-d unicode array holding JSON: ``{"format": "convscope-checkpoint",
+  "version": 1, "step": int, "arch": ArchSpec.to_dict(), "config": TrainConfig.to_dict()}``.
+
+The optimizer's moments are not stored: a resumed run restarts them from zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convscope.config import ArchSpec, TrainConfig
+
+FORMAT = "convscope-checkpoint"
+VERSION = 1
+
+HostParams = dict[str, dict[str, np.ndarray]]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint could not be read or written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    arch: ArchSpec
+    config: TrainConfig
+    params: HostParams
+    state: HostParams
+    step: int
+    norm: np.ndarray | None = None  # (2, C): the input mean and std the weights expect
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": int(ckpt.step),
+        "arch": ckpt.arch.to_dict(),
+        "config": ckpt.config.to_dict(),
+    }
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    if ckpt.norm is not None:
+        arrays["norm"] = np.asarray(ckpt.norm, np.float32)
+    for prefix, tree in (("params", ckpt.params), ("state", ckpt.state)):
+        for layer, leaves in tree.items():
+            for name, value in leaves.items():
+                arrays[f"{prefix}/{layer}/{name}"] = np.asarray(value, np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot write checkpoint ({e.strerror or e})") from e
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError if it is not one."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise CheckpointError(f"{path}: not a ConvScope checkpoint (no 'meta' entry)")
+            meta = json.loads(str(z["meta"]))
+            params: HostParams = {}
+            state: HostParams = {}
+            norm = z["norm"] if "norm" in z.files else None
+            for key in z.files:
+                parts = key.split("/")
+                if len(parts) == 3 and parts[0] in ("params", "state"):
+                    tree = params if parts[0] == "params" else state
+                    tree.setdefault(parts[1], {})[parts[2]] = z[key]
+    except CheckpointError:
+        raise
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{path}: no such file") from e
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a ConvScope checkpoint")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not supported")
+    try:
+        arch = ArchSpec.from_dict(meta["arch"])
+        config = TrainConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid configuration in checkpoint ({e})") from e
+    _check_shapes(path, arch, params, state)
+    if norm is not None and norm.shape != (2, arch.input_shape[2]):
+        raise CheckpointError(f"{path}: norm has shape {norm.shape}, expected {(2, arch.input_shape[2])}")
+    return Checkpoint(arch, config, params, state, int(meta.get("step", 0)), norm)
+
+
+def _check_shapes(path: Path, arch: ArchSpec, params: HostParams, state: HostParams) -> None:
+    """The stored arrays must be exactly the ones the ArchSpec calls for."""
+    import jax
+
+    from convscope.model.network import init
+
+    want_p, want_s = jax.eval_shape(lambda: init(arch, 0))
+    for label, want, got in (("params", want_p, params), ("state", want_s, state)):
+        for layer, leaves in want.items():
+            for name, spec in leaves.items():
+                arr = got.get(layer, {}).get(name)
+                if arr is None:
+                    raise CheckpointError(f"{path}: missing {label}/{layer}/{name}")
+                if tuple(arr.shape) != tuple(spec.shape):
+                    raise CheckpointError(
+                        f"{path}: {label}/{layer}/{name} has shape {tuple(arr.shape)}, "
+                        f"expected {tuple(spec.shape)}"
+                    )

@@ -1,0 +1,383 @@
+"""The training loop as a plain generator of events that takes commands from a queue.
+
+No Qt here: the GUI's worker thread iterates :meth:`TrainingLoop.events`, the command
+line does the same, and the tests drive it directly. Steps are dispatched from Python
+one jitted call at a time (never a rolled scan around conv gradients: PERFORMANCE.md),
+and results are fetched once per chunk, so the worker holds the GIL only briefly.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convscope import events as ev
+from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.data.dataset import Dataset
+from convscope.model.network import count_params, init
+from convscope.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from convscope.train.step import StepFunctions, build_steps, evaluate, init_opt_states, live_hparams, to_host
+
+CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
+
+
+def device_description() -> str:
+    dev = jax.devices()[0]
+    if dev.platform == "cpu":
+        return "CPU"
+    return f"{dev.platform.upper()} ({dev.device_kind})"
+
+
+def channel_stats(x: np.ndarray) -> np.ndarray:
+    """(2, C): per-channel mean and std of uint8 images scaled to [0, 1]."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    mean = flat.mean(axis=0)
+    std = np.maximum(flat.std(axis=0), 1e-3)
+    return np.stack([mean, std]).astype(np.float32)
+
+
+def likely_cause(config: TrainConfig) -> str:
+    """A plain-language guess at which hyperparameter made the loss non-finite."""
+    lr, opt = config.learning_rate, config.optimizer
+    adaptive = opt in ("adam", "rmsprop")
+    if (adaptive and lr > 1e-2) or (not adaptive and lr > 0.3):
+        suggestion = "1e-3" if adaptive else "0.01–0.1"
+        return f"the learning rate ({lr:g}) is too high for {opt}; try about {suggestion}"
+    if opt == "momentum" and config.momentum > 0.95:
+        return f"the momentum ({config.momentum:g}) is very high with learning rate {lr:g}; lower either"
+    return f"the learning rate ({lr:g}) is the most likely cause; lower it"
+
+
+class TrainingLoop:
+    """Owns the model, optimizer state and device-resident data of one training run."""
+
+    def __init__(
+        self,
+        arch: ArchSpec,
+        config: TrainConfig,
+        dataset: Dataset,
+        *,
+        max_steps: int | None = None,
+        max_epochs: float | None = None,
+        snapshot_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if tuple(arch.input_shape) != tuple(dataset.image_shape):
+            raise ValueError(
+                f"the model expects {arch.input_shape} inputs but the data set has {dataset.image_shape} images"
+            )
+        if arch.num_classes != dataset.num_classes:
+            raise ValueError(
+                f"the model has {arch.num_classes} outputs but the data set has {dataset.num_classes} classes"
+            )
+        self.arch = arch
+        self.config = config
+        self.dataset = dataset
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.snapshot_interval_s = snapshot_interval_s
+        self.clock = clock
+        self.norm = channel_stats(dataset.x_train)
+        self._x = jnp.asarray(dataset.x_train)
+        self._y = jnp.asarray(dataset.y_train, jnp.int32)
+        self._xv = jnp.asarray(dataset.x_val)
+        self._yv = jnp.asarray(dataset.y_val, jnp.int32)
+        self._norm = jnp.asarray(self.norm)
+        self._fns: dict[tuple[ArchSpec, int], StepFunctions] = {}
+        self.running = False
+        self.step = 0
+        self.examples_seen = 0
+        self.train_time = 0.0
+        self.compile_seconds = float("nan")
+
+    # ------------------------------------------------------------------ state
+    @property
+    def fns(self) -> StepFunctions:
+        key = (self.arch, self.config.augment_shift)
+        if key not in self._fns:
+            self._fns = {key: build_steps(self.arch, self.config.augment_shift)}
+        return self._fns[key]
+
+    @property
+    def epoch(self) -> float:
+        return self.examples_seen / max(len(self.dataset.y_train), 1)
+
+    def reinitialise(self, arch: ArchSpec | None = None) -> None:
+        if arch is not None:
+            if tuple(arch.input_shape) != tuple(self.dataset.image_shape) or arch.num_classes != self.dataset.num_classes:
+                raise ValueError("the new architecture does not fit the data set's image shape or classes")
+            self.arch = arch
+        self._key = jax.random.key(self.config.seed)
+        self.params, self.state = init(self.arch, self.config.seed)
+        self.opt_states = init_opt_states(self.fns.optimizers, self.params)
+        self._hp = live_hparams(self.config)
+        self._rng = np.random.default_rng(self.config.seed)
+        self._perm = self._rng.permutation(len(self.dataset.y_train))
+        self._pos = 0
+        self._compiled_batches: set[int] = set()
+        self.step = 0
+        self.examples_seen = 0
+        self.train_time = 0.0
+
+    def snapshot(self) -> ev.Snapshot:
+        params, state = to_host(self.params), to_host(self.state)
+        return ev.Snapshot(self.step, self.arch, params, state, self.norm.copy())
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.arch, self.config, to_host(self.params), to_host(self.state), self.step, self.norm)
+
+    def started_event(self) -> ev.Started:
+        return ev.Started(
+            arch=self.arch,
+            config=self.config,
+            device=device_description(),
+            num_params=count_params(self.params),
+            train_size=len(self.dataset.y_train),
+            val_size=len(self.dataset.y_val),
+        )
+
+    def set_hyperparams(self, changes: dict) -> dict:
+        """Apply live changes; returns {field: (old, new)} for what actually changed."""
+        unknown = set(changes) - set(LIVE_FIELDS)
+        if unknown:
+            raise ValueError(f"not a live hyperparameter: {', '.join(sorted(unknown))}")
+        new = self.config.replace(**changes)  # validates
+        diff = {k: (getattr(self.config, k), getattr(new, k)) for k in changes if getattr(self.config, k) != getattr(new, k)}
+        if "optimizer" in diff:
+            # The optimizer switched in has stale moments from earlier use: start it afresh.
+            i = OPTIMIZERS.index(new.optimizer)
+            fresh = self.fns.optimizers[i].init(self.params)
+            self.opt_states = tuple(fresh if j == i else s for j, s in enumerate(self.opt_states))
+        self.config = new
+        self._hp = live_hparams(new)
+        return diff
+
+    # ----------------------------------------------------------------- stepping
+    def _next_indices(self) -> np.ndarray:
+        n, bs = len(self._perm), min(self.config.batch_size, len(self._perm))
+        if self._pos + bs > n:
+            self._perm = self._rng.permutation(n)
+            self._pos = 0
+        idx = self._perm[self._pos : self._pos + bs]
+        self._pos += bs
+        return idx.astype(np.int32)
+
+    def _one_step(self) -> tuple[jax.Array, jax.Array]:
+        idx = self._next_indices()
+        self._key, k = jax.random.split(self._key)
+        self.params, self.state, self.opt_states, loss, acc = self.fns.train_step(
+            self.params, self.state, self.opt_states, self._x, self._y, idx, self._norm, self._hp, k
+        )
+        self.step += 1
+        self.examples_seen += len(idx)
+        return loss, acc
+
+    def evaluate(self) -> tuple[float, float]:
+        return evaluate(self.fns, self.params, self.state, self._xv, self._yv, self._norm)
+
+    def _budget_reached(self) -> bool:
+        if self.max_steps is not None and self.step >= self.max_steps:
+            return True
+        return self.max_epochs is not None and self.epoch >= self.max_epochs - 1e-9
+
+    def train_chunk(self, max_steps: int) -> Iterator[ev.Event]:
+        """Run up to ``max_steps`` steps (fewer when CHUNK_SECONDS pass); yield their events."""
+        bs = self.config.batch_size
+        good = (self.params, self.state, self.opt_states)
+        losses: list[jax.Array] = []
+        accs: list[jax.Array] = []
+        if bs not in self._compiled_batches:
+            yield ev.Compiling(f"training step for batch size {bs}")
+            t0 = self.clock()
+            loss, acc = self._one_step()
+            jax.block_until_ready(loss)
+            self._compiled_batches.add(bs)
+            losses.append(loss)
+            accs.append(acc)
+            self.compile_seconds = self.clock() - t0
+        t0 = self.clock()
+        start_examples = self.examples_seen
+        while len(losses) < max_steps and not self._budget_reached():
+            loss, acc = self._one_step()
+            losses.append(loss)
+            accs.append(acc)
+            if len(losses) >= 2:
+                jax.block_until_ready(losses[-2])  # keep one step in flight, no deeper
+            if self.clock() - t0 > CHUNK_SECONDS:
+                break
+        loss_v, acc_v = (np.asarray(a) for a in jax.device_get((jnp.stack(losses), jnp.stack(accs))))
+        elapsed = self.clock() - t0
+        self.train_time += elapsed
+        if not np.all(np.isfinite(loss_v)):
+            self.params, self.state, self.opt_states = good
+            self.running = False
+            yield ev.Notice(
+                "error",
+                f"The loss became non-finite near step {self.step}: training paused and the last "
+                f"good weights restored. Likely cause: {likely_cause(self.config)}.",
+            )
+            self.step -= len(losses)
+            self.examples_seen -= len(losses) * bs
+            yield ev.Paused(self.step, "non-finite loss")
+            return
+        examples = self.examples_seen - start_examples
+        yield ev.StepMetrics(
+            step=self.step,
+            epoch=self.epoch,
+            loss=float(loss_v.mean()),
+            acc=float(acc_v.mean()),
+            lr=self.config.learning_rate,
+            examples_per_s=examples / elapsed if examples and elapsed > 0 else float("nan"),
+            time=self.train_time,
+        )
+        prev_step = self.step - len(losses)
+        every = self.config.eval_every
+        if self.step // every > prev_step // every or self._budget_reached():
+            yield self.eval_event()
+
+    def eval_event(self) -> ev.EvalMetrics:
+        val_loss, val_acc = self.evaluate()
+        return ev.EvalMetrics(self.step, self.epoch, val_loss, val_acc, self.train_time)
+
+    # ------------------------------------------------------------------- events
+    def events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
+        """The loop. Yields events; reads commands between chunks; returns after Stop."""
+        yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
+        self.reinitialise()
+        yield self.started_event()
+        yield self.snapshot()
+        self.running = not start_paused
+        if start_paused:
+            yield ev.Paused(self.step)
+        last_snapshot = self.clock()
+        while True:
+            step_once = False
+            try:
+                cmd = commands.get(timeout=0.05) if not self.running else commands.get_nowait()
+            except queue.Empty:
+                cmd = None
+            while cmd is not None:
+                if isinstance(cmd, ev.Stop):
+                    yield ev.Finished(self.step, "stopped")
+                    return
+                if isinstance(cmd, ev.Step):
+                    step_once = True
+                    self.running = False
+                else:
+                    yield from self._handle(cmd)
+                try:
+                    cmd = commands.get_nowait()
+                except queue.Empty:
+                    cmd = None
+            if not (self.running or step_once):
+                continue
+            if self._budget_reached():
+                yield self.snapshot()
+                yield ev.Finished(self.step, "done")
+                return
+            yield from self.train_chunk(1 if step_once else 10_000)
+            now = self.clock()
+            if step_once or not self.running or now - last_snapshot >= self.snapshot_interval_s:
+                yield self.snapshot()
+                last_snapshot = now
+            if step_once:
+                yield ev.Paused(self.step)
+
+    def _handle(self, cmd: ev.Command) -> Iterator[ev.Event]:
+        if isinstance(cmd, ev.Pause):
+            if self.running:
+                self.running = False
+                yield ev.Paused(self.step)
+        elif isinstance(cmd, ev.Resume):
+            self.running = True
+        elif isinstance(cmd, ev.SetHyperParams):
+            try:
+                diff = self.set_hyperparams(cmd.changes)
+            except ValueError as e:
+                yield ev.Notice("error", f"Not applied: {e}")
+                return
+            if diff:
+                yield ev.HyperParamsChanged(self.step, diff, self.config)
+        elif isinstance(cmd, ev.Reset):
+            was_running = self.running
+            yield ev.Compiling(f"model ({count_params_guess(cmd.arch or self.arch)} parameters)")
+            try:
+                self.reinitialise(cmd.arch)
+            except ValueError as e:
+                yield ev.Notice("error", f"Not applied: {e}")
+                return
+            yield self.started_event()
+            yield self.snapshot()
+            self.running = was_running
+            if not was_running:
+                yield ev.Paused(self.step, "reset")
+        elif isinstance(cmd, ev.Save):
+            try:
+                path = save_checkpoint(cmd.path, self.checkpoint())
+            except CheckpointError as e:
+                yield ev.Notice("error", str(e))
+                return
+            yield ev.Saved(str(path), self.step)
+        elif isinstance(cmd, ev.Load):
+            yield from self._load(cmd.path)
+        elif isinstance(cmd, ev.RequestSnapshot):
+            yield self.snapshot()
+
+    def _load(self, path: str) -> Iterator[ev.Event]:
+        try:
+            ckpt = load_checkpoint(path)
+            if tuple(ckpt.arch.input_shape) != tuple(self.dataset.image_shape):
+                raise CheckpointError(
+                    f"{path}: the checkpoint's model takes {ckpt.arch.input_shape} inputs, "
+                    f"the loaded data set has {self.dataset.image_shape} images"
+                )
+            if ckpt.arch.num_classes != self.dataset.num_classes:
+                raise CheckpointError(
+                    f"{path}: the checkpoint's model has {ckpt.arch.num_classes} classes, "
+                    f"the loaded data set has {self.dataset.num_classes}"
+                )
+        except CheckpointError as e:
+            yield ev.Notice("error", str(e))
+            return
+        self.running = False
+        if ckpt.arch != self.arch:
+            yield ev.Compiling("model from checkpoint")
+        self.config = ckpt.config
+        self.reinitialise(ckpt.arch)
+        self.params = jax.tree.map(jnp.asarray, ckpt.params)
+        self.state = jax.tree.map(jnp.asarray, ckpt.state)
+        self.opt_states = init_opt_states(self.fns.optimizers, self.params)
+        if ckpt.norm is not None:
+            self.norm = np.asarray(ckpt.norm, np.float32)
+            self._norm = jnp.asarray(self.norm)
+        self.step = ckpt.step
+        yield self.started_event()
+        yield self.snapshot()
+        yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step})")
+        yield ev.Paused(self.step, "checkpoint opened")
+
+
+def count_params_guess(arch: ArchSpec) -> str:
+    from convscope.shapes import total_params
+
+    return f"{total_params(arch):,}"
+
+
+def run_to_completion(loop: TrainingLoop, on_event: Callable[[ev.Event], None] | None = None) -> list[ev.Event]:
+    """Drive a loop with no commands until its step/epoch budget is reached (headless)."""
+    if loop.max_steps is None and loop.max_epochs is None:
+        raise ValueError("a headless run needs max_steps or max_epochs")
+    commands: queue.Queue = queue.Queue()
+    seen: list[ev.Event] = []
+    for event in loop.events(commands, start_paused=False):
+        if on_event is not None:
+            on_event(event)
+        seen.append(event)
+    return seen
+
+

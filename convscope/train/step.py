@@ -1,0 +1,171 @@
+"""Jitted training and evaluation steps with live hyperparameters.
+
+Every hyperparameter a slider moves (learning rate, optimizer, momentum, weight decay,
+dropout, augmentation on/off) is a *traced* argument, so changing it never recompiles.
+The four optimizers are optax's, wrapped in ``optax.inject_hyperparams``; their states
+live side by side and ``lax.switch`` on a traced index picks the one in use. Only a new
+architecture or a new batch size compiles (once each; jit caches them).
+
+The data set lives on the device as uint8; a step receives just the batch's indices
+and gathers, scales and augments on the device — no per-step host→device image copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.model.network import Params, apply, preprocess
+
+Array = jax.Array
+
+
+def make_optimizers() -> tuple[optax.GradientTransformation, ...]:
+    """One optax optimizer per entry of config.OPTIMIZERS, hyperparameters injectable."""
+    table = {
+        "sgd": optax.inject_hyperparams(optax.sgd)(learning_rate=1e-2),
+        "momentum": optax.inject_hyperparams(optax.sgd)(learning_rate=1e-2, momentum=0.9),
+        "adam": optax.inject_hyperparams(optax.adam)(learning_rate=1e-3),
+        "rmsprop": optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-3),
+    }
+    return tuple(table[name] for name in OPTIMIZERS)
+
+
+def live_hparams(config: TrainConfig) -> dict[str, Array]:
+    """The traced hyperparameters of one step, as device scalars."""
+    return {
+        "lr": jnp.float32(config.learning_rate),
+        "momentum": jnp.float32(config.momentum),
+        "weight_decay": jnp.float32(config.weight_decay),
+        "dropout": jnp.float32(config.dropout),
+        "augment": jnp.float32(1.0 if config.augment else 0.0),
+        "opt_index": jnp.int32(OPTIMIZERS.index(config.optimizer)),
+    }
+
+
+def _decay_mask(params: Params) -> Params:
+    """Weight decay applies to conv and dense kernels only, never biases or batch norm."""
+    return {name: {k: k == "w" for k in layer} for name, layer in params.items()}
+
+
+def random_shift(x: Array, key: Array, max_shift: int, enabled: Array) -> Array:
+    """Shift each image by up to ``max_shift`` pixels (zero fill); off when enabled == 0."""
+    if max_shift == 0:
+        return x
+    n, h, w, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)))
+    offs = jax.random.randint(key, (n, 2), 0, 2 * max_shift + 1)
+    offs = jnp.where(enabled > 0, offs, max_shift)
+
+    def crop(img: Array, off: Array) -> Array:
+        return lax.dynamic_slice(img, (off[0], off[1], 0), (h, w, img.shape[-1]))
+
+    return jax.vmap(crop)(padded, offs)
+
+
+@dataclass
+class StepFunctions:
+    """The compiled functions of one architecture, and how often they were traced."""
+
+    train_step: Callable[..., Any]
+    eval_chunk: Callable[..., Any]
+    optimizers: tuple[optax.GradientTransformation, ...]
+    traces: dict[str, int]
+
+
+def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
+    optimizers = make_optimizers()
+    traces = {"train": 0, "eval": 0}
+
+    def loss_fn(params, state, x, y, dropout_rate, key):
+        logits, _, new_state = apply(spec, params, state, x, train=True, dropout_rate=dropout_rate, key=key)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        acc = (logits.argmax(-1) == y).mean()
+        return loss, (acc, new_state)
+
+    def train_step(params, state, opt_states, x_all, y_all, idx, norm, hp, key):
+        traces["train"] += 1  # runs only while tracing: counts compilations
+        k_aug, k_drop = jax.random.split(key)
+        xb = random_shift(x_all[idx], k_aug, max_shift, hp["augment"])
+        xb = preprocess(xb, norm[0], norm[1])
+        yb = y_all[idx]
+        (loss, (acc, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, state, xb, yb, hp["dropout"], k_drop
+        )
+        mask = _decay_mask(params)
+        grads = jax.tree.map(lambda g, p, m: g + hp["weight_decay"] * p if m else g, grads, params, mask)
+
+        def branch(i):
+            def run(operand):
+                grads, opt_states, params = operand
+                st = opt_states[i]
+                hyper = dict(st.hyperparams)
+                hyper["learning_rate"] = hp["lr"]
+                if "momentum" in hyper:
+                    hyper["momentum"] = hp["momentum"]
+                st = st._replace(hyperparams=hyper)
+                updates, st = optimizers[i].update(grads, st, params)
+                return updates, tuple(st if j == i else s for j, s in enumerate(opt_states))
+
+            return run
+
+        updates, opt_states = lax.switch(
+            hp["opt_index"], [branch(i) for i in range(len(optimizers))], (grads, opt_states, params)
+        )
+        params = optax.apply_updates(params, updates)
+        return params, new_state, opt_states, loss, acc
+
+    def eval_chunk(params, state, x, y, valid, norm):
+        traces["eval"] += 1
+        logits, _, _ = apply(spec, params, state, preprocess(x, norm[0], norm[1]), train=False)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        correct = logits.argmax(-1) == y
+        return jnp.sum(losses * valid), jnp.sum(correct * valid)
+
+    return StepFunctions(jax.jit(train_step), jax.jit(eval_chunk), optimizers, traces)
+
+
+def init_opt_states(optimizers: tuple[optax.GradientTransformation, ...], params: Params) -> tuple:
+    return tuple(opt.init(params) for opt in optimizers)
+
+
+def evaluate(
+    fns: StepFunctions,
+    params: Params,
+    state: Params,
+    x: Array,
+    y: Array,
+    norm: Array,
+    chunk: int = 500,
+) -> tuple[float, float]:
+    """Mean loss and accuracy over all of (x, y), in fixed-size chunks (one compile)."""
+    n = int(x.shape[0])
+    if n == 0:
+        return float("nan"), float("nan")
+    chunk = min(chunk, n)
+    total_loss, total_correct = [], []
+    for start in range(0, n, chunk):
+        xb, yb = x[start : start + chunk], y[start : start + chunk]
+        m = int(xb.shape[0])
+        valid = jnp.ones((chunk,), jnp.float32)
+        if m < chunk:  # pad the last chunk so its shape matches the compiled one
+            xb = jnp.concatenate([xb, jnp.zeros((chunk - m, *xb.shape[1:]), xb.dtype)])
+            yb = jnp.concatenate([yb, jnp.zeros((chunk - m,), yb.dtype)])
+            valid = valid.at[m:].set(0.0)
+        loss, correct = fns.eval_chunk(params, state, xb, yb, valid, norm)
+        total_loss.append(loss)
+        total_correct.append(correct)
+    loss_sum, correct_sum = jax.device_get((sum(total_loss), sum(total_correct)))
+    return float(loss_sum) / n, float(correct_sum) / n
+
+
+def to_host(tree: Params) -> dict[str, dict[str, np.ndarray]]:
+    return jax.tree.map(np.asarray, jax.device_get(tree))
