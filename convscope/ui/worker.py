@@ -1,0 +1,161 @@
+"""The bridge between the training loop (a plain generator on a worker thread) and Qt.
+
+The loop knows nothing of Qt: it is a generator of ``convscope.events`` dataclasses that
+reads commands from a ``queue.Queue``. This module runs that generator on a ``QThread``
+and re-emits every event as a Qt signal, so slots on the GUI thread draw it (only
+signals cross threads).
+
+Why a small QThread of our own rather than superqt's ``GeneratorWorker``: superqt's
+``WorkerBase.run`` swaps the process-wide ``warnings`` filters and ``showwarning`` for
+the whole life of the worker (not thread-safe, and it silences ``filterwarnings=error``
+on the GUI thread while training runs), reports a ``RuntimeError`` from the generator
+as a warning instead of ``errored`` (JAX's ``XlaRuntimeError`` is one), and runs on
+the global ``QThreadPool``, where a long-lived training loop would permanently take
+one of two threads on a 2-core machine. The loop already owns pausing and stopping
+through its command queue, so the thread only has to iterate and forward.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from convscope import events as ev
+
+log = logging.getLogger(__name__)
+
+EventSource = Callable[["queue.Queue[ev.Command]"], Iterator[Any]]
+
+# Threads whose loop did not stop within stop()'s timeout: kept referenced (a QThread
+# destroyed while running aborts the process) until they finish; see wait_for_stragglers.
+_stragglers: set[_LoopThread] = set()
+
+
+class _LoopThread(QThread):
+    """Iterates the loop's generator and forwards each event; never touches a widget."""
+
+    yielded = Signal(object)
+    errored = Signal(object)
+
+    def __init__(self, make_events: Callable[[], Iterator[Any]]) -> None:
+        super().__init__()
+        self._make_events = make_events
+
+    def run(self) -> None:
+        try:
+            # Built here, not on the GUI thread: constructing the loop imports JAX and
+            # moves the data set to the device, which would freeze the window.
+            for event in self._make_events():
+                self.yielded.emit(event)
+        except Exception as exc:  # reaches the user through `errored`, never vanishes
+            log.exception("training loop failed")
+            self.errored.emit(exc)
+
+
+class TrainingWorkerBridge(QObject):
+    """Runs ``events(commands)`` on a worker thread; one Qt signal per event type.
+
+    Commands go in with :meth:`send` (or the helpers), from the GUI thread. Signals
+    carry the event dataclass itself and are emitted on the GUI thread (queued).
+    """
+
+    compiling = Signal(object)  # Compiling: about to compile (show "compiling…")
+    started = Signal(object)  # Started: a (new) model is ready
+    stepped = Signal(object)  # StepMetrics
+    evaluated = Signal(object)  # EvalMetrics
+    snapshot_taken = Signal(object)  # Snapshot
+    hyperparams_changed = Signal(object)  # HyperParamsChanged
+    noticed = Signal(object)  # Notice
+    paused = Signal(object)  # Paused
+    saved = Signal(object)  # Saved
+    finished = Signal(object)  # Finished (the generator returned after it)
+    event_received = Signal(object)  # every event, for panels that want them all
+    errored = Signal(object)  # an exception escaped the loop
+    stopped = Signal()  # the worker thread has ended, whatever the reason
+
+    _SIGNAL_FOR = {
+        ev.Compiling: "compiling",
+        ev.Started: "started",
+        ev.StepMetrics: "stepped",
+        ev.EvalMetrics: "evaluated",
+        ev.Snapshot: "snapshot_taken",
+        ev.HyperParamsChanged: "hyperparams_changed",
+        ev.Notice: "noticed",
+        ev.Paused: "paused",
+        ev.Saved: "saved",
+        ev.Finished: "finished",
+    }
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.commands: queue.Queue[ev.Command] = queue.Queue()
+        self._thread: _LoopThread | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self, source: EventSource) -> None:
+        """Start ``source(self.commands)`` (e.g. ``loop.events``) on a worker thread."""
+        if self.is_running():
+            raise RuntimeError("the training worker is already running")
+        commands = self.commands  # commands sent before start (e.g. Load) are kept
+        thread = _LoopThread(lambda: source(commands))
+        # Not parented to us: if the window is deleted the thread must not die with it.
+        thread.yielded.connect(self._dispatch)
+        thread.errored.connect(self.errored)
+        thread.finished.connect(self.stopped)
+        self._thread = thread
+        thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        """Ask the loop to stop (a command, checked between steps) and wait for it.
+
+        Returns True if the worker ended within ``timeout_s``. Never terminates the
+        thread: one still busy (say, compiling) is kept alive until it finishes.
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        self.commands.put(ev.Stop())
+        deadline = time.monotonic() + timeout_s
+        done = thread.wait(max(0, int(timeout_s * 1000)))
+        if not done:
+            log.warning("training worker still busy %.1f s after Stop; letting it finish", timeout_s)
+            _stragglers.add(thread)
+        else:
+            log.debug("training worker stopped with %.3f s to spare", deadline - time.monotonic())
+        self._thread = None
+        self.commands = queue.Queue()  # a Stop left unread must not reach a next run
+        return bool(done)
+
+    # ----------------------------------------------------------------- commands
+    def send(self, command: ev.Command) -> None:
+        """Queue a command for the loop (applied between steps)."""
+        self.commands.put(command)
+
+    # ----------------------------------------------------------------- internals
+    def _dispatch(self, event: object) -> None:
+        self.event_received.emit(event)
+        name = self._SIGNAL_FOR.get(type(event))
+        if name is not None:
+            getattr(self, name).emit(event)
+        else:
+            log.debug("unhandled event %r", event)
+
+
+def wait_for_stragglers(timeout_s: float = 60.0) -> bool:
+    """Block until workers that outlived their window have ended (call after exec)."""
+    deadline = time.monotonic() + timeout_s
+    for thread in list(_stragglers):
+        remaining = max(0.0, deadline - time.monotonic())
+        if not thread.wait(int(remaining * 1000)):
+            log.error("a training worker did not stop within %.0f s", timeout_s)
+            return False
+        _stragglers.discard(thread)
+    return True
