@@ -1,0 +1,138 @@
+"""Start the GUI: the QApplication, its look, the data set, the main window.
+
+Environment variables for demos, tests and benchmarks:
+
+* ``CONVSCOPE_AUTOTRAIN_SECONDS=N`` — press Train as soon as the model is ready and,
+  N seconds after the first training metrics arrive, close the window and quit;
+* ``CONVSCOPE_SCREENSHOT=path.png`` — with the above, save a grab of the main window
+  to that path just before quitting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from convscope.config import ArchSpec, TrainConfig
+from convscope.ui.main_window import MainWindow
+from convscope.ui.worker import wait_for_stragglers
+
+log = logging.getLogger(__name__)
+
+BASE_POINT_SIZE = 11  # readable from the back of a room on a projected 1600×1000 screen
+AUTOTRAIN_TIMEOUT_S = 300.0  # give up waiting for the first metrics after this long
+
+STYLE_SHEET = """
+QToolBar#runToolbar { spacing: 6px; padding: 4px; }
+QToolBar#runToolbar QToolButton {
+    font-size: 13pt; font-weight: bold; padding: 6px 16px; min-width: 90px;
+    border: 1px solid #b0b0b0; border-radius: 5px; background: #f4f4f4;
+}
+QToolBar#runToolbar QToolButton:hover { background: #e3eefa; }
+QToolBar#runToolbar QToolButton:disabled { color: #9a9a9a; background: #fafafa; border-color: #dddddd; }
+QLabel#notice { padding: 4px 10px; font-size: 12pt; }
+QLabel#notice[level="info"] { color: #1b5e20; }
+QLabel#notice[level="warning"] { color: #7a4a00; background: #fff3cd; border-radius: 4px; }
+QLabel#notice[level="error"] { color: #ffffff; background: #c62828; border-radius: 4px; }
+QLabel#runState { font-weight: bold; }
+QLabel#runState[state="compiling"] { color: #b26a00; }
+QLabel#runState[state="training"] { color: #1b7f2a; }
+QLabel#runState[state="failed"] { color: #c62828; }
+QLabel#sliderValue { font-weight: bold; font-family: monospace; }
+QLabel#trainingSummary { font-size: 13pt; padding: 2px; }
+QLabel#panelHeading { font-size: 12pt; font-weight: bold; padding: 2px; }
+QLabel#formulas { color: #333333; padding: 4px; }
+QLabel#errorText, QLabel[kind="error"] { color: #c62828; font-weight: bold; }
+QLabel[kind="pending"] { color: #b26a00; font-weight: bold; }
+QLabel[kind="ok"] { color: #2e7d32; }
+QPushButton#applyButton { font-weight: bold; padding: 6px 12px; }
+QDockWidget { font-size: 12pt; }
+QDockWidget::title { padding: 4px 8px; background: #e8e8e8; }
+QStatusBar { font-size: 11pt; }
+"""
+
+
+def configure_app(app: QApplication) -> None:
+    """Fonts, style sheet and pyqtgraph options shared by the app and the GUI tests."""
+    # White plot backgrounds: dark themes wash out to grey on most projectors.
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major", background="w", foreground="k")
+    font = QFont(app.font())
+    font.setPointSize(BASE_POINT_SIZE)
+    app.setFont(font)
+    app.setStyleSheet(STYLE_SHEET)
+    app.setApplicationName("ConvScope")
+
+
+def default_arch(dataset: Any) -> ArchSpec:
+    """The default small LeNet-style net, shaped for ``dataset``'s images and classes."""
+    return ArchSpec(input_shape=tuple(dataset.image_shape), num_classes=int(dataset.num_classes))
+
+
+def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, screenshot: str) -> None:
+    """Train as soon as the model is ready; after ``seconds`` of training, grab and quit."""
+    bridge = window.session.bridge
+    state = {"done": False, "timing": False}
+
+    def finish() -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+        if screenshot:
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(screenshot):
+                log.error("could not save the screenshot to %s", screenshot)
+        window.close()
+        app.quit()
+
+    def on_first_metrics(_event: object) -> None:
+        if not state["timing"]:
+            state["timing"] = True
+            QTimer.singleShot(int(seconds * 1000), finish)
+
+    bridge.started.connect(lambda _e: window.session.train())
+    bridge.stepped.connect(on_first_metrics)
+    bridge.errored.connect(lambda _e: QTimer.singleShot(500, finish))
+    QTimer.singleShot(int((AUTOTRAIN_TIMEOUT_S + seconds) * 1000), finish)
+
+
+def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> int:
+    """Open the ConvScope window; returns the process exit code (2: unusable data set)."""
+    from convscope.data import DataError, load_dataset
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    configure_app(app)
+    try:
+        dataset = load_dataset(dataset_path)
+        arch = default_arch(dataset)
+    except (DataError, OSError, ValueError) as exc:
+        QMessageBox.critical(None, "ConvScope: cannot open the data set", str(exc))
+        return 2
+    window = MainWindow(dataset, arch, TrainConfig())
+    screen = app.primaryScreen().availableGeometry() if app.primaryScreen() else None
+    width, height = 1600, 1000
+    if screen is not None:
+        width, height = min(width, screen.width()), min(height, screen.height())
+    window.resize(width, height)
+    window.show()
+    if checkpoint:
+        window.open_checkpoint(checkpoint)
+
+    seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
+    if seconds:
+        try:
+            _install_autotrain(app, window, float(seconds), os.environ.get("CONVSCOPE_SCREENSHOT", ""))
+        except ValueError:
+            log.error("CONVSCOPE_AUTOTRAIN_SECONDS must be a number of seconds, got %r", seconds)
+    code = app.exec()
+    window.session.shutdown(timeout_s=1.0)
+    wait_for_stragglers()
+    return int(code)

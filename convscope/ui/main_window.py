@@ -1,0 +1,315 @@
+"""The main window: toolbar (Train / Pause / Step / Reset), dockable panels, status bar.
+
+Every panel is a QWidget class with a ``title``, a default dock ``area`` ("left",
+"right", "bottom", "top"), optionally ``tab_with`` (the title of a panel to share a
+tabbed dock with), and an ``__init__(session)``. Adding one is one line in
+:data:`PANELS`; the window wraps it in a QDockWidget the user can move, float or close
+(View menu brings it back).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QStyle,
+    QToolBar,
+    QWidget,
+)
+
+from convscope import events as ev
+from convscope.config import ArchSpec, TrainConfig
+from convscope.ui import session as run
+from convscope.ui.arch_editor import ArchitectureEditor
+from convscope.ui.controls import HyperparameterControls
+from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.training import TrainingPanel
+from convscope.ui.session import LoopFactory, Session
+
+log = logging.getLogger(__name__)
+
+# The docks, in the order they are added. A new panel: append its class here.
+PANELS: list[type[QWidget]] = [
+    HyperparameterControls,
+    ArchitectureEditor,
+    TrainingPanel,
+    ArchitecturePanel,
+]
+
+AREAS = {
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+    "top": Qt.DockWidgetArea.TopDockWidgetArea,
+}
+CHECKPOINT_FILTER = "ConvScope checkpoints (*.npz);;All files (*)"
+STATE_TEXT = {
+    run.IDLE: "starting…",
+    run.COMPILING: "compiling…",
+    run.PAUSED: "paused",
+    run.TRAINING: "training",
+    run.FINISHED: "stopped",
+    run.FAILED: "failed",
+}
+
+
+class MainWindow(QMainWindow):
+    """ConvScope's window around one :class:`Session` (one model, one training loop)."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        arch: ArchSpec,
+        config: TrainConfig,
+        loop_factory: LoopFactory | None = None,
+        panels: list[type[QWidget]] | None = None,
+    ) -> None:
+        super().__init__()
+        if loop_factory is None:
+            from convscope.train.loop import TrainingLoop
+
+            loop_factory = TrainingLoop
+        name = getattr(dataset, "name", "data set")
+        self.setWindowTitle(f"ConvScope — {name}")
+        self.session = Session(dataset, arch, config, loop_factory, parent=self)
+        self.docks: dict[str, QDockWidget] = {}
+        self.panels: dict[str, QWidget] = {}
+        self.last_error = ""
+        self._started_engine = False
+        self._arranged = False
+
+        self.setDockNestingEnabled(True)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+        for panel_class in PANELS if panels is None else panels:
+            self.add_panel(panel_class(self.session))
+
+        bridge = self.session.bridge
+        self.session.state_changed.connect(self._on_state)
+        bridge.started.connect(self._on_started)
+        bridge.stepped.connect(self._on_step)
+        bridge.noticed.connect(self._on_notice)
+        bridge.saved.connect(lambda e: self.show_notice("info", f"Saved checkpoint {e.path} (step {e.step})."))
+        bridge.compiling.connect(lambda e: self.state_label.setToolTip(f"compiling {e.what}"))
+        bridge.errored.connect(self._on_error)
+        self._on_state(self.session.state)
+
+    # ----------------------------------------------------------------- panels
+    def add_panel(self, panel: QWidget) -> QDockWidget:
+        """Wrap ``panel`` in a dock at its ``area`` (tabbed with ``tab_with`` if given)."""
+        title = getattr(panel, "title", type(panel).__name__)
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock:{title}")
+        dock.setWidget(panel)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(AREAS[getattr(panel, "area", "right")], dock)
+        tab_with = getattr(panel, "tab_with", None)
+        if tab_with in self.docks:
+            self.tabifyDockWidget(self.docks[tab_with], dock)
+            self.docks[tab_with].raise_()
+        self.docks[title] = dock
+        self.panels[title] = panel
+        self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _arrange(self) -> None:
+        """Readable proportions for 1600×1000: controls left, curves large, table below."""
+        by_area = {
+            name: [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
+            for name, area in AREAS.items()
+        }
+        left, right, bottom = by_area["left"], by_area["right"], by_area["bottom"]
+        if left and (right or bottom):
+            # With no central widget, both sides must be named or Qt splits evenly.
+            other = (right or bottom)[0]
+            width = max(360, min(440, self.width() // 3))
+            self.resizeDocks([left[0], other], [width, self.width() - width], Qt.Orientation.Horizontal)
+        if len(left) > 1:
+            heights = [d.widget().sizeHint().height() + 40 for d in left]
+            heights[-1] = max(200, self.height() - sum(heights[:-1]))  # the last takes the rest
+            self.resizeDocks(left, heights, Qt.Orientation.Vertical)
+        if right and bottom:
+            table = max(260, int(self.height() * 0.42))
+            self.resizeDocks([right[0], bottom[0]], [self.height() - table, table], Qt.Orientation.Vertical)
+
+    # ----------------------------------------------------------------- chrome
+    def _build_actions(self) -> None:
+        s = self.session
+        icon = self.style().standardIcon
+        px = QStyle.StandardPixmap
+        self.train_action = QAction(icon(px.SP_MediaPlay), "Train", self, toolTip="Start or continue training (Space)")
+        self.pause_action = QAction(icon(px.SP_MediaPause), "Pause", self, toolTip="Pause after the current step (Space)")
+        self.step_action = QAction(
+            icon(px.SP_MediaSkipForward), "Step", self, toolTip="Train on exactly one batch, then pause"
+        )
+        self.reset_action = QAction(
+            icon(px.SP_BrowserReload), "Reset", self, toolTip="Re-initialise the weights (same architecture)"
+        )
+        self.toggle_action = QAction("Train / Pause", self, shortcut=QKeySequence(Qt.Key.Key_Space))
+        self.toggle_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.train_action.triggered.connect(s.train)
+        self.pause_action.triggered.connect(s.pause)
+        self.step_action.triggered.connect(s.step)
+        self.reset_action.triggered.connect(lambda: s.reset())
+        self.toggle_action.triggered.connect(s.toggle_training)
+        self.addAction(self.toggle_action)
+
+        self.save_action = QAction("&Save Checkpoint…", self, shortcut=QKeySequence("Ctrl+S"))
+        self.open_action = QAction("&Open Checkpoint…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
+        self.save_action.triggered.connect(lambda: self.save_checkpoint())
+        self.open_action.triggered.connect(lambda: self.open_checkpoint())
+        self.quit_action.triggered.connect(self.close)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Training", self)
+        bar.setObjectName("runToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(22, 22))
+        for action in (self.train_action, self.pause_action, self.step_action, self.reset_action):
+            bar.addAction(action)
+        bar.addSeparator()
+        self.notice_label = QLabel()
+        self.notice_label.setObjectName("notice")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(self.notice_label)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        train_menu = self.menuBar().addMenu("&Training")
+        for action in (self.train_action, self.pause_action, self.step_action, self.reset_action):
+            train_menu.addAction(action)
+        self.view_menu = self.menuBar().addMenu("&View")
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.state_label = QLabel()
+        self.state_label.setObjectName("runState")
+        self.step_label = QLabel("step –")
+        self.epoch_label = QLabel("epoch –")
+        self.speed_label = QLabel("– examples/s")
+        self.device_label = QLabel("device –")
+        for label in (self.state_label, self.step_label, self.epoch_label, self.speed_label, self.device_label):
+            label.setContentsMargins(10, 0, 10, 0)
+            bar.addPermanentWidget(label)
+
+    # ----------------------------------------------------------------- events
+    def _on_state(self, state: str) -> None:
+        self.state_label.setText(STATE_TEXT.get(state, state))
+        self.state_label.setProperty("state", state)
+        self.state_label.style().unpolish(self.state_label)
+        self.state_label.style().polish(self.state_label)
+        live = state in (run.PAUSED, run.TRAINING, run.COMPILING)
+        self.train_action.setEnabled(state in (run.PAUSED, run.COMPILING) and not self.session.is_training)
+        self.pause_action.setEnabled(state == run.TRAINING)
+        self.step_action.setEnabled(live)
+        self.reset_action.setEnabled(live)
+        self.save_action.setEnabled(state in (run.PAUSED, run.TRAINING))
+        self.open_action.setEnabled(live)
+
+    def _on_started(self, event: ev.Started) -> None:
+        self.device_label.setText(event.device)
+        self.step_label.setText("step 0")
+        self.epoch_label.setText("epoch 0.00")
+        self.speed_label.setText("– examples/s")
+        self.statusBar().showMessage(
+            f"Model ready: {event.num_params:,} parameters · {event.train_size:,} training / "
+            f"{event.val_size:,} validation images",
+            8000,
+        )
+
+    def _on_step(self, m: ev.StepMetrics) -> None:
+        self.step_label.setText(f"step {m.step:,}")
+        self.epoch_label.setText(f"epoch {m.epoch:.2f}")
+        self.speed_label.setText(f"{m.examples_per_s:,.0f} examples/s")
+
+    def _on_notice(self, notice: ev.Notice) -> None:
+        self.show_notice(notice.level, notice.message)
+
+    def _on_error(self, exc: object) -> None:
+        self.show_error("Training stopped with an error", f"{type(exc).__name__}: {exc}")
+
+    def show_notice(self, level: str, message: str) -> None:
+        """A message in the toolbar, coloured by level ("info", "warning", "error")."""
+        log.log(logging.WARNING if level != "info" else logging.INFO, "%s", message)
+        self.notice_label.setText(message)
+        self.notice_label.setToolTip(message)
+        self.notice_label.setProperty("level", level)
+        self.notice_label.style().unpolish(self.notice_label)
+        self.notice_label.style().polish(self.notice_label)
+        self.statusBar().showMessage(message, 10000)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the user without blocking the event loop (no modal exec())."""
+        self.last_error = message
+        self.show_notice("error", message)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+
+    # ----------------------------------------------------------------- files
+    def save_checkpoint(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "checkpoint.npz", CHECKPOINT_FILTER)
+        if path:
+            self.session.save(path)
+            self.statusBar().showMessage(f"Saving {path}…", 4000)
+
+    def open_checkpoint(self, path: str | None = None) -> None:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.session.load(path)
+            self.statusBar().showMessage(f"Opening {path}…", 4000)
+
+    # ----------------------------------------------------------------- lifecycle
+    def start_engine(self) -> None:
+        """Start the training loop's worker (it compiles, then waits for Train)."""
+        if not self._started_engine:
+            self._started_engine = True
+            self.session.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._arranged:
+            self._arranged = True
+            QTimer.singleShot(0, self._arrange)  # dock sizes need the final window size
+        if not self._started_engine:
+            # After the first paint, so the window appears before JAX starts compiling.
+            QTimer.singleShot(0, self.start_engine)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._started_engine = True  # a start still queued from showEvent must not run now
+        controls = self.panels.get(HyperparameterControls.title)
+        if isinstance(controls, HyperparameterControls):
+            controls.flush()
+        if not self.session.shutdown(timeout_s=1.0):
+            log.warning("the training loop is still busy; the window closes and it ends on its own")
+        event.accept()
+        super().closeEvent(event)

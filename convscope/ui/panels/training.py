@@ -1,0 +1,282 @@
+"""Training panel: live loss, accuracy and learning-rate curves with change markers.
+
+Events only append to NumPy buffers; a 10 Hz timer pushes the buffers to plot items
+that were created once (``setData``), so a fast loop never floods the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from convscope import events as ev
+from convscope.config import OPTIMIZER_LABELS, TrainConfig
+from convscope.ui.session import Session, change_pairs
+
+TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewers
+VAL_COLOR = "#e6550d"
+LR_COLOR = "#2ca02c"
+MARKER_COLOR = "#7b3294"
+REDRAW_MS = 100
+MERGE_MARKERS_S = 1.5  # changes this close together (one slider drag) share a marker
+
+SHORT_NAMES = {
+    "learning_rate": "lr",
+    "weight_decay": "wd",
+    "batch_size": "batch",
+    "optimizer": "opt",
+    "momentum": "mom",
+    "dropout": "dropout",
+}
+
+
+def format_value(value: Any) -> str:
+    """Compact, readable numbers for marker labels: 3e-3, 0.25, 128, Adam."""
+    if isinstance(value, str):
+        return OPTIMIZER_LABELS.get(value, value)
+    if isinstance(value, bool) or isinstance(value, int):
+        return str(value)
+    v = float(value)
+    if v == 0:
+        return "0"
+    if abs(v) < 0.01 or abs(v) >= 1e4:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        mantissa = mantissa.removesuffix(".0")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{v:.3g}"
+
+
+def describe_change(key: str, old: Any, new: Any) -> str:
+    """``lr 1e-3→3e-3``: what a marker on the curves says."""
+    return f"{SHORT_NAMES.get(key, key)} {format_value(old)}→{format_value(new)}"
+
+
+class CurveBuffer:
+    """Append-only (x, y) arrays that grow by doubling; views are handed to setData."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.size = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.size == len(self._x):
+            self._x = np.resize(self._x, 2 * self.size)
+            self._y = np.resize(self._y, 2 * self.size)
+        self._x[self.size], self._y[self.size] = x, y
+        self.size += 1
+
+    def clear(self) -> None:
+        self.size = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.size]
+
+
+@dataclass
+class _Marker:
+    step: int
+    old: dict[str, Any]
+    new: dict[str, Any]
+    created: float
+    lines: list[pg.InfiniteLine] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return ", ".join(describe_change(k, self.old[k], self.new[k]) for k in self.new)
+
+
+class TrainingPanel(QWidget):
+    """Train/val loss, train/val accuracy and the learning rate against the step."""
+
+    title = "Training"
+    area = "right"
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._config: TrainConfig = session.config
+        self.markers: list[_Marker] = []
+        self.buffers = {name: CurveBuffer() for name in ("loss", "acc", "val_loss", "val_acc", "lr")}
+        self._dirty = False
+
+        self.summary = QLabel("Press Train (or Space) to start.")
+        self.summary.setObjectName("trainingSummary")
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.loss_plot = self._make_plot("Loss", "cross-entropy", row=0, col=0)
+        self.acc_plot = self._make_plot("Accuracy", "%", row=0, col=1)
+        self.lr_plot = self._make_plot("Learning rate", "", row=1, col=0, colspan=2)
+        self.lr_plot.setLogMode(y=True)
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        # Not the learning-rate plot: pyqtgraph links by pixel scale, and it is wider.
+        self.acc_plot.setXLink(self.loss_plot)
+        self.lr_plot.enableAutoRange(axis="y", enable=False)
+
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="11pt")
+        self.acc_plot.addLegend(offset=(-10, -10), labelTextSize="11pt")
+        self.curves = {
+            "loss": self._curve(self.loss_plot, TRAIN_COLOR, "train"),
+            "val_loss": self._curve(self.loss_plot, VAL_COLOR, "validation", symbol=True),
+            "acc": self._curve(self.acc_plot, TRAIN_COLOR, "train"),
+            "val_acc": self._curve(self.acc_plot, VAL_COLOR, "validation", symbol=True),
+            "lr": self._curve(self.lr_plot, LR_COLOR, None),
+        }
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.graphics, stretch=1)
+
+        bridge = session.bridge
+        bridge.started.connect(self._on_started)
+        bridge.stepped.connect(self._on_step)
+        bridge.evaluated.connect(self._on_eval)
+        bridge.hyperparams_changed.connect(self._on_hyperparams_changed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    # ----------------------------------------------------------------- building
+    def _make_plot(self, title: str, y_label: str, row: int, col: int, colspan: int = 1) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=row, col=col, colspan=colspan)
+        plot.setTitle(title, size="14pt")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        tick_font = QFont()
+        tick_font.setPointSize(11)
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setTickFont(tick_font)
+            axis.setPen(pg.mkPen("#444"))
+            axis.setTextPen(pg.mkPen("#222"))
+        plot.setLabel("bottom", "step", **{"font-size": "11pt"})
+        if y_label:
+            plot.setLabel("left", y_label, **{"font-size": "11pt"})
+        plot.setMenuEnabled(False)
+        return plot
+
+    @staticmethod
+    def _curve(plot: pg.PlotItem, color: str, name: str | None, symbol: bool = False) -> pg.PlotDataItem:
+        kwargs: dict[str, Any] = {"pen": pg.mkPen(color, width=2.5), "name": name}
+        if symbol:
+            kwargs.update(symbol="o", symbolSize=7, symbolBrush=color, symbolPen=None)
+        return plot.plot([], [], **kwargs)
+
+    # ----------------------------------------------------------------- events
+    def _on_started(self, event: ev.Started) -> None:
+        self._config = event.config
+        for buf in self.buffers.values():
+            buf.clear()
+        for marker in self.markers:
+            for plot, line in zip((self.loss_plot, self.acc_plot, self.lr_plot), marker.lines, strict=True):
+                plot.removeItem(line)
+        self.markers.clear()
+        self.summary.setText(
+            f"New model: {len(event.arch.convs)} conv blocks · {event.num_params:,} parameters"
+            " — press Train (or Space)"
+        )
+        self._dirty = True
+
+    def _on_step(self, m: ev.StepMetrics) -> None:
+        self.buffers["loss"].append(m.step, m.loss)
+        self.buffers["acc"].append(m.step, 100.0 * m.acc)
+        if m.lr > 0:
+            self.buffers["lr"].append(m.step, m.lr)
+        self._dirty = True
+
+    def _on_eval(self, m: ev.EvalMetrics) -> None:
+        self.buffers["val_loss"].append(m.step, m.val_loss)
+        self.buffers["val_acc"].append(m.step, 100.0 * m.val_acc)
+        self._dirty = True
+
+    def _on_hyperparams_changed(self, event: ev.HyperParamsChanged) -> None:
+        pairs = {k: (a, b) for k, (a, b) in change_pairs(event, self._config).items() if a != b}
+        self._config = event.config
+        if not pairs:
+            return
+        changes = {k: b for k, (_a, b) in pairs.items()}
+        now = time.monotonic()
+        last = self.markers[-1] if self.markers else None
+        if last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S:
+            last.new = dict(changes)
+            last.created = now
+            self._label_marker(last)
+        else:
+            old = {k: a for k, (a, _b) in pairs.items()}
+            marker = _Marker(event.step, old, dict(changes), now)
+            pen = pg.mkPen(MARKER_COLOR, width=2, style=Qt.PenStyle.DashLine)
+            for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+                labelled = plot is self.loss_plot  # one label per change is enough
+                line = pg.InfiniteLine(
+                    pos=event.step, angle=90, pen=pen, movable=False,
+                    label=marker.text.replace("{", "{{").replace("}", "}}") if labelled else None,
+                    labelOpts={
+                        "position": 0.96, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
+                        "color": MARKER_COLOR, "fill": pg.mkBrush(255, 255, 255, 200),
+                    },
+                )
+                if labelled:
+                    font = QFont()
+                    font.setPointSize(10)
+                    line.label.setFont(font)
+                plot.addItem(line, ignoreBounds=True)
+                marker.lines.append(line)
+            self.markers.append(marker)
+            self._label_marker(marker)
+        self._dirty = True
+
+    def _label_marker(self, marker: _Marker) -> None:
+        text = marker.text
+        for line in marker.lines:
+            line.setToolTip(f"step {marker.step}: {text}")
+        label = getattr(marker.lines[0], "label", None)
+        if label is not None:
+            label.setFormat(text.replace("{", "{{").replace("}", "}}"))
+
+    # ----------------------------------------------------------------- drawing
+    def redraw(self) -> None:
+        """Push the buffers to the plot items (runs on the 10 Hz timer)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        for name, curve in self.curves.items():
+            buf = self.buffers[name]
+            curve.setData(buf.x, buf.y)
+        lr = self.buffers["lr"]
+        if lr.size:
+            # At least two decades, so a constant rate is a readable line, not tick soup.
+            lo, hi = np.log10(lr.y.min()), np.log10(lr.y.max())
+            mid = 0.5 * (lo + hi)
+            half = max(1.0, 0.5 * (hi - lo) + 0.3)
+            self.lr_plot.setYRange(mid - half, mid + half, padding=0)
+            decades = range(int(np.floor(mid - half)), int(np.ceil(mid + half)) + 1)
+            # Decades only: pyqtgraph's minor log ticks collide on a plot this short.
+            self.lr_plot.getAxis("left").setTicks([[(e, f"1e{e}") for e in decades], []])
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        parts = []
+        if self.buffers["loss"].size:
+            parts.append(f"train loss {self.buffers['loss'].y[-1]:.3f} · acc {self.buffers['acc'].y[-1]:.1f}%")
+        if self.buffers["val_loss"].size:
+            parts.append(
+                f"validation loss {self.buffers['val_loss'].y[-1]:.3f} · acc {self.buffers['val_acc'].y[-1]:.1f}%"
+            )
+        if parts:
+            self.summary.setText("     ".join(parts))

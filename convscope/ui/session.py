@@ -1,0 +1,213 @@
+"""What the GUI knows about the run, and the one place commands to the loop come from.
+
+Panels and controls get a :class:`Session`: they subscribe to its signals (and to the
+event signals of ``session.bridge``) and call its methods; none of them holds a
+reference to another widget. The loop's own events stay the source of truth: the
+running architecture and configuration are the ones the last ``Started`` /
+``HyperParamsChanged`` reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Signal
+
+from convscope import events as ev
+from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig
+from convscope.ui.worker import TrainingWorkerBridge
+
+log = logging.getLogger(__name__)
+
+
+def change_pairs(event: ev.HyperParamsChanged, before: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """``{field: (old, new)}`` from a HyperParamsChanged, whose ``changes`` may map a
+    field to its new value or to an (old, new) pair; ``before`` supplies missing olds."""
+    pairs = {}
+    for key, value in event.changes.items():
+        if isinstance(value, tuple) and len(value) == 2:
+            pairs[key] = value
+        else:
+            pairs[key] = (getattr(before, key, None), value)
+    return pairs
+
+
+class TrainingLoopLike(Protocol):
+    def events(self, commands: Any) -> Any: ...
+
+
+LoopFactory = Callable[[ArchSpec, TrainConfig, Any], TrainingLoopLike]
+
+# Run states shown in the status bar and toolbar.
+IDLE, COMPILING, PAUSED, TRAINING, FINISHED, FAILED = (
+    "idle", "compiling", "paused", "training", "finished", "failed",
+)
+
+
+class Session(QObject):
+    """The running model as the GUI sees it; sends commands through the bridge."""
+
+    state_changed = Signal(str)  # one of the run states above
+    arch_changed = Signal(object)  # the running ArchSpec (after Started)
+    config_changed = Signal(object)  # the running TrainConfig
+    candidate_changed = Signal(object, str)  # edited ArchSpec or None, and why it is refused ("" if valid)
+
+    def __init__(
+        self,
+        dataset: Any,
+        arch: ArchSpec,
+        config: TrainConfig,
+        loop_factory: LoopFactory,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.dataset = dataset
+        self.arch = arch
+        self.config = config
+        self.candidate: ArchSpec | None = None
+        self.candidate_error = ""
+        self.state = IDLE
+        # What the user asked for: the loop's events lag behind the buttons, and a Reset
+        # or a compile in between must not forget that the user pressed Train.
+        self._want_training = False
+        # Hyperparameters sent but not yet confirmed by HyperParamsChanged.
+        self._in_flight: dict[str, Any] = {}
+        self._loop_factory = loop_factory
+        self.bridge = TrainingWorkerBridge(self)
+        self.bridge.compiling.connect(lambda _e: self._set_state(COMPILING))
+        self.bridge.started.connect(self._on_started)
+        self.bridge.hyperparams_changed.connect(self._on_hyperparams_changed)
+        self.bridge.paused.connect(self._on_paused)
+        self.bridge.stepped.connect(self._on_stepped)
+        self.bridge.finished.connect(lambda _e: self._end(FINISHED))
+        self.bridge.errored.connect(lambda _e: self._end(FAILED))
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Build the loop on the worker thread and start it (it compiles, then waits)."""
+        if self.bridge.is_running():
+            return
+        factory, arch, config, data = self._loop_factory, self.arch, self.config, self.dataset
+        self._set_state(COMPILING)
+        self.bridge.start(lambda commands: factory(arch, config, data).events(commands))
+
+    def shutdown(self, timeout_s: float = 1.0) -> bool:
+        """Stop the loop and wait up to ``timeout_s``; True if it ended in time."""
+        return self.bridge.stop(timeout_s)
+
+    # ----------------------------------------------------------------- commands
+    @property
+    def is_training(self) -> bool:
+        return self.state == TRAINING
+
+    def train(self) -> None:
+        if self.state in (PAUSED, COMPILING):
+            self.bridge.send(ev.Resume())
+            self._want_training = True
+            if self.state == PAUSED:
+                self._set_state(TRAINING)
+
+    def pause(self) -> None:
+        if self._want_training:
+            self.bridge.send(ev.Pause())
+            self._want_training = False
+            if self.state == TRAINING:
+                self._set_state(PAUSED)
+
+    def toggle_training(self) -> None:
+        self.pause() if self.is_training else self.train()
+
+    def step(self) -> None:
+        """One batch, then stay paused."""
+        if self.state == TRAINING:
+            self.pause()
+        if self.state in (PAUSED, COMPILING):
+            self.bridge.send(ev.Step())
+
+    def reset(self, arch: ArchSpec | None = None) -> None:
+        """Re-initialise the model (with a new architecture if given); it compiles."""
+        if self.state in (FINISHED, FAILED, IDLE):
+            return
+        self.bridge.send(ev.Reset(arch=arch))
+        if self._want_training:  # a fresh model carries on training, as the old one did
+            self.bridge.send(ev.Resume())
+        self._set_state(COMPILING)
+
+    def set_hyperparams(self, **changes: Any) -> str:
+        """Send live hyperparameters to the loop; returns why they are refused, or ""."""
+        unknown = set(changes) - set(LIVE_FIELDS)
+        if unknown:
+            return f"not a live hyperparameter: {', '.join(sorted(unknown))}"
+        try:
+            config = self.config.replace(**changes)
+        except ValueError as exc:
+            return str(exc)
+        # Remember what was asked so the next change validates against it, even before
+        # the loop confirms with HyperParamsChanged.
+        self.config = config
+        self._in_flight.update(changes)
+        self.bridge.send(ev.SetHyperParams(changes=dict(changes)))
+        return ""
+
+    def save(self, path: str) -> None:
+        self.bridge.send(ev.Save(path))
+
+    def load(self, path: str) -> None:
+        self.bridge.send(ev.Load(path))
+
+    def request_snapshot(self) -> None:
+        self.bridge.send(ev.RequestSnapshot())
+
+    # ----------------------------------------------------------------- candidate
+    def set_candidate(self, spec: ArchSpec | None, error: str = "") -> None:
+        """The architecture being edited (None: nothing pending), or why it is invalid."""
+        if spec == self.arch:
+            spec = None
+        if spec == self.candidate and error == self.candidate_error:
+            return
+        self.candidate, self.candidate_error = spec, error
+        self.candidate_changed.emit(spec, error)
+
+    # ----------------------------------------------------------------- events
+    def _on_started(self, event: ev.Started) -> None:
+        self.arch, self.config = event.arch, event.config
+        self._in_flight.clear()
+        self._set_state(TRAINING if self._want_training else PAUSED)
+        self.arch_changed.emit(event.arch)
+        self.config_changed.emit(event.config)
+        if self.candidate == event.arch:
+            self.set_candidate(None)
+
+    def _on_hyperparams_changed(self, event: ev.HyperParamsChanged) -> None:
+        # Not re-emitted as config_changed: the controls already show what was asked,
+        # and snapping a slider back to a value confirmed mid-drag would make it jitter.
+        for key, (_old, value) in change_pairs(event, self.config).items():
+            if key in self._in_flight and self._in_flight[key] == value:
+                del self._in_flight[key]
+        try:
+            self.config = event.config.replace(**self._in_flight)
+        except ValueError:
+            self.config = event.config
+
+    def _on_stepped(self, _event: ev.StepMetrics) -> None:
+        if self.state == COMPILING:  # a new batch size compiled; no Started follows
+            self._set_state(TRAINING if self._want_training else PAUSED)
+
+    def _on_paused(self, event: ev.Paused) -> None:
+        # A reason means the loop paused on its own (e.g. a non-finite loss); without
+        # one it answers our Pause, which a later Train may already have overridden.
+        if event.reason or not self._want_training:
+            self._want_training = False
+            self._set_state(PAUSED)
+
+    def _end(self, state: str) -> None:
+        self._want_training = False
+        self._set_state(state)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            log.debug("run state %s → %s", self.state, state)
+            self.state = state
+            self.state_changed.emit(state)
