@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,15 @@ class ConvLayer:
         _check_int("pool_size", self.pool_size, 1, 8)
 
 
+def _conv_layer(i: int, c: Any) -> ConvLayer:
+    if isinstance(c, ConvLayer):
+        return c
+    unknown = set(c) - {f.name for f in dataclasses.fields(ConvLayer)}
+    if unknown:
+        raise ValueError(f"unknown ConvLayer field(s) in convs[{i}]: {', '.join(sorted(unknown))}")
+    return ConvLayer(**c)
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     """The whole network as data: conv blocks, then dense layers, then the classifier."""
@@ -79,12 +89,16 @@ class ArchSpec:
     init: str = "he"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        # NumPy integers become ints; bools and floats are left for _check_int to reject.
         object.__setattr__(
             self,
-            "convs",
-            tuple(c if isinstance(c, ConvLayer) else ConvLayer(**c) for c in self.convs),
+            "input_shape",
+            tuple(
+                int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+                for v in self.input_shape
+            ),
         )
+        object.__setattr__(self, "convs", tuple(_conv_layer(i, c) for i, c in enumerate(self.convs)))
         object.__setattr__(self, "dense", tuple(self.dense))
         if len(self.input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {self.input_shape}")
@@ -141,7 +155,7 @@ class ArchSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArchSpec:
         d = dict(d)
-        d["convs"] = tuple(ConvLayer(**c) for c in d.get("convs", ()))
+        d["convs"] = tuple(_conv_layer(i, c) for i, c in enumerate(d.get("convs", ())))
         d["input_shape"] = tuple(d.get("input_shape", (28, 28, 1)))
         d["dense"] = tuple(d.get("dense", ()))
         known = {f.name for f in dataclasses.fields(cls)}

@@ -88,7 +88,6 @@ class TrainingLoop:
         self._xv = jnp.asarray(dataset.x_val)
         self._yv = jnp.asarray(dataset.y_val, jnp.int32)
         self._norm = jnp.asarray(self.norm)
-        self._fns: dict[tuple[ArchSpec, int], StepFunctions] = {}
         self.running = False
         self.step = 0
         self.examples_seen = 0
@@ -98,10 +97,7 @@ class TrainingLoop:
     # ------------------------------------------------------------------ state
     @property
     def fns(self) -> StepFunctions:
-        key = (self.arch, self.config.augment_shift)
-        if key not in self._fns:
-            self._fns = {key: build_steps(self.arch, self.config.augment_shift)}
-        return self._fns[key]
+        return build_steps(self.arch, self.config.augment_shift)
 
     @property
     def epoch(self) -> float:
@@ -119,7 +115,6 @@ class TrainingLoop:
         self._rng = np.random.default_rng(self.config.seed)
         self._perm = self._rng.permutation(len(self.dataset.y_train))
         self._pos = 0
-        self._compiled_batches: set[int] = set()
         self.step = 0
         self.examples_seen = 0
         self.train_time = 0.0
@@ -191,12 +186,12 @@ class TrainingLoop:
         good = (self.params, self.state, self.opt_states)
         losses: list[jax.Array] = []
         accs: list[jax.Array] = []
-        if bs not in self._compiled_batches:
+        if bs not in self.fns.batch_sizes:
             yield ev.Compiling(f"training step for batch size {bs}")
             t0 = self.clock()
             loss, acc = self._one_step()
             jax.block_until_ready(loss)
-            self._compiled_batches.add(bs)
+            self.fns.batch_sizes.add(bs)
             losses.append(loss)
             accs.append(acc)
             self.compile_seconds = self.clock() - t0

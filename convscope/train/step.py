@@ -12,6 +12,8 @@ and gathers, scales and augments on the device — no per-step host→device ima
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +81,12 @@ class StepFunctions:
     eval_chunk: Callable[..., Any]
     optimizers: tuple[optax.GradientTransformation, ...]
     traces: dict[str, int]
+    batch_sizes: set[int] = dataclasses.field(default_factory=set)  # train_step compiled for
 
 
+@functools.lru_cache(maxsize=8)
 def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
+    """The jitted steps of ``spec``; cached, so returning to an architecture is instant."""
     optimizers = make_optimizers()
     traces = {"train": 0, "eval": 0}
 
