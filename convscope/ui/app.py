@@ -79,26 +79,30 @@ def default_arch(dataset: Any) -> ArchSpec:
 def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, screenshot: str) -> None:
     """Train as soon as the model is ready; after ``seconds`` of training, grab and quit."""
     bridge = window.session.bridge
-    state = {"done": False, "timing": False}
+    state: dict[str, Any] = {"done": False, "timing": False, "step": 0}
 
     def finish() -> None:
         if state["done"]:
             return
         state["done"] = True
+        size = window.size()
         if screenshot:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             if not window.grab().save(screenshot):
                 log.error("could not save the screenshot to %s", screenshot)
+        # One line for scripts and the end-to-end test.
+        print(f"convscope: autotrain stopped at step {state['step']}, window {size.width()}x{size.height()}", flush=True)
         window.close()
         app.quit()
 
-    def on_first_metrics(_event: object) -> None:
+    def on_metrics(event: Any) -> None:
+        state["step"] = event.step
         if not state["timing"]:
             state["timing"] = True
             QTimer.singleShot(int(seconds * 1000), finish)
 
     bridge.started.connect(lambda _e: window.session.train())
-    bridge.stepped.connect(on_first_metrics)
+    bridge.stepped.connect(on_metrics)
     bridge.errored.connect(lambda _e: QTimer.singleShot(500, finish))
     QTimer.singleShot(int((AUTOTRAIN_TIMEOUT_S + seconds) * 1000), finish)
 

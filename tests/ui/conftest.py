@@ -207,7 +207,6 @@ def make_window(qtbot: Any, loops: list[FakeLoop]) -> Iterator[Callable[..., Any
 
         window = MainWindow(FAKE_DATASET, arch or ArchSpec(), config or TrainConfig(), loop_factory=factory)
         qtbot.addWidget(window)
-        window.resize(1600, 1000)
         window.show()
         windows.append(window)
         if wait:
