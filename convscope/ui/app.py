@@ -107,6 +107,25 @@ def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, sc
     QTimer.singleShot(int((AUTOTRAIN_TIMEOUT_S + seconds) * 1000), finish)
 
 
+def _install_excepthook(window: MainWindow) -> None:
+    """An exception escaping a slot becomes a message in the window and the log.
+
+    PySide only prints such exceptions; a user would see nothing, or a frozen panel.
+    """
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        log.error("unexpected error", exc_info=(kind, exc, tb))
+        if isinstance(exc, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        try:
+            window.show_error("Unexpected error", f"{kind.__name__}: {exc}")
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
+
+
 def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> int:
     """Open the ConvScope window; returns the process exit code (2: unusable data set)."""
     from convscope.data import DataError, load_dataset
@@ -127,6 +146,8 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
         width, height = min(width, screen.width()), min(height, screen.height())
     window.resize(width, height)
     window.show()
+    previous_hook = sys.excepthook
+    _install_excepthook(window)
     if checkpoint:
         window.open_checkpoint(checkpoint)
 
@@ -136,7 +157,10 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
             _install_autotrain(app, window, float(seconds), os.environ.get("CONVSCOPE_SCREENSHOT", ""))
         except ValueError:
             log.error("CONVSCOPE_AUTOTRAIN_SECONDS must be a number of seconds, got %r", seconds)
-    code = app.exec()
-    window.session.shutdown(timeout_s=1.0)
-    wait_for_stragglers()
+    try:
+        code = app.exec()
+    finally:
+        sys.excepthook = previous_hook
+        window.session.shutdown(timeout_s=1.0)
+        wait_for_stragglers()
     return int(code)

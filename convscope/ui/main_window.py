@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         self.train_action.setEnabled(state in (run.PAUSED, run.COMPILING) and not self.session.is_training)
         self.pause_action.setEnabled(state == run.TRAINING)
         self.step_action.setEnabled(live)
-        self.reset_action.setEnabled(live)
+        self.reset_action.setEnabled(live or state in (run.FAILED, run.FINISHED))
         self.save_action.setEnabled(state in (run.PAUSED, run.TRAINING))
         self.open_action.setEnabled(live)
 

@@ -127,8 +127,17 @@ class Session(QObject):
             self.bridge.send(ev.Step())
 
     def reset(self, arch: ArchSpec | None = None) -> None:
-        """Re-initialise the model (with a new architecture if given); it compiles."""
-        if self.state in (FINISHED, FAILED, IDLE):
+        """Re-initialise the model (with a new architecture if given); it compiles.
+
+        After the loop failed or stopped, this starts a fresh loop instead.
+        """
+        if self.state == IDLE:
+            return
+        if self.state in (FINISHED, FAILED):
+            self.bridge.stop(timeout_s=0.5)
+            if arch is not None:
+                self.arch = arch
+            self.start()
             return
         self.bridge.send(ev.Reset(arch=arch))
         if self._want_training:  # a fresh model carries on training, as the old one did

@@ -43,3 +43,16 @@ def test_look_is_configured_for_a_projector(qapp) -> None:
     assert qapp.font().pointSize() >= 11
     assert pg.getConfigOption("imageAxisOrder") == "row-major"
     assert pg.getConfigOption("antialias") is True
+
+
+def test_an_exception_in_a_slot_becomes_a_message(window, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    app_module._install_excepthook(window)
+    try:
+        raise ValueError("a bad value from somewhere")
+    except ValueError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    assert window.last_error == "ValueError: a bad value from somewhere"
+    assert window.notice_label.property("level") == "error"

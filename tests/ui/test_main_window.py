@@ -127,13 +127,18 @@ def test_a_non_finite_loss_notice_is_shown_and_training_pauses(window, loop, qtb
     assert window.train_action.isEnabled()
 
 
-def test_an_error_in_the_loop_is_shown_not_swallowed(make_window, qtbot) -> None:
+def test_an_error_in_the_loop_is_shown_not_swallowed(make_window, qtbot, loops) -> None:
     window = make_window(fail_on=ev.Resume)
     window.session.train()
     qtbot.waitUntil(lambda: "fake failure" in window.last_error, timeout=3000)
     assert window.session.state == "failed"
     assert window.state_label.text() == "failed"
     assert not window.train_action.isEnabled()
+    # Reset starts a fresh loop.
+    assert window.reset_action.isEnabled()
+    window.reset_action.trigger()
+    qtbot.waitUntil(lambda: len(loops) == 2 and window.session.state == "paused", timeout=3000)
+    assert window.train_action.isEnabled()
 
 
 def test_closing_during_training_stops_the_worker_fast(window, loop, qtbot) -> None:

@@ -28,8 +28,8 @@ KIND_LABELS = {
     "logits": "classifier",
 }
 COLUMNS = (
-    "Layer", "Type", "Output (H×W×C)", "Parameters", "Receptive field", "Details",
-    "Output size, worked", "Parameters, worked",
+    "Layer", "Type", "Output\n(H×W×C)", "Parameters", "Receptive\nfield", "Details",
+    "Output size\n(worked)", "Parameters\n(worked)",
 )
 FORMULAS = (
     "<b>Output</b> O = ⌊(N − F + 2P)/S⌋ + 1 &nbsp;·&nbsp; <b>conv parameters</b> F·F·D·K + K "
