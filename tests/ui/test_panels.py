@@ -11,7 +11,14 @@ from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.shapes import layer_table
 from convscope.ui.panels.architecture import COLUMNS, ArchitecturePanel, worked_formula
-from convscope.ui.panels.training import REDRAW_MS, CurveBuffer, TrainingPanel, describe_change, format_value
+from convscope.ui.panels.training import (
+    REDRAW_MS,
+    CurveBuffer,
+    TrainingPanel,
+    describe_change,
+    format_value,
+    nice_ceil,
+)
 from convscope.ui.session import Session
 
 pytestmark = pytest.mark.gui
@@ -88,6 +95,29 @@ def test_redraw_is_throttled_not_per_event(training, session, qtbot, monkeypatch
     qtbot.wait(3 * REDRAW_MS)
     assert 1 <= len(calls) <= 4
     assert training.buffers["loss"].size == 1000
+
+
+@pytest.mark.parametrize(("value", "ceiling"), [(0.7, 0.75), (1.0, 1.0), (1.01, 1.5), (738, 750), (2.2, 3.0), (0, 1.0)])
+def test_nice_ceil(value, ceiling) -> None:
+    assert nice_ceil(value) == pytest.approx(ceiling)
+
+
+def test_axis_ranges_move_in_jumps_not_every_frame(training, session) -> None:
+    """Axes (tick text) are most of a frame's cost: they change only when outgrown."""
+    for step in range(1, 101):
+        session.bridge.stepped.emit(metrics(step))
+    training.redraw()
+    assert training.loss_plot.viewRange()[0] == pytest.approx([0, 150])
+    assert training.acc_plot.viewRange()[1] == pytest.approx([-2, 102])
+    changes = []
+    training.loss_plot.getViewBox().sigRangeChanged.connect(lambda *_: changes.append(1))
+    for step in range(101, 140):
+        session.bridge.stepped.emit(metrics(step))
+        training.redraw()
+    assert changes == []
+    session.bridge.stepped.emit(metrics(150))
+    training.redraw()
+    assert training.loss_plot.viewRange()[0] == pytest.approx([0, 200])
 
 
 def test_hyperparameter_changes_leave_labelled_markers(training, session) -> None:

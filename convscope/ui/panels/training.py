@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from convscope import events as ev
 from convscope.config import OPTIMIZER_LABELS, TrainConfig
@@ -56,6 +56,17 @@ def format_value(value: Any) -> str:
 def describe_change(key: str, old: Any, new: Any) -> str:
     """``lr 1e-3→3e-3``: what a marker on the curves says."""
     return f"{SHORT_NAMES.get(key, key)} {format_value(old)}→{format_value(new)}"
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 × 10^k that is ≥ value (axis limits)."""
+    if not value > 0:
+        return 1.0
+    exponent = 10.0 ** np.floor(np.log10(value))
+    for mantissa in (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0):
+        if mantissa * exponent >= value * (1 - 1e-12):
+            return float(mantissa * exponent)
+    return float(10 * exponent)
 
 
 class CurveBuffer:
@@ -124,7 +135,8 @@ class TrainingPanel(QWidget):
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         # Not the learning-rate plot: pyqtgraph links by pixel scale, and it is wider.
         self.acc_plot.setXLink(self.loss_plot)
-        self.lr_plot.enableAutoRange(axis="y", enable=False)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self._ranges: dict[str, tuple[float, float]] = {}
 
         self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="11pt")
         self.acc_plot.addLegend(offset=(-10, -10), labelTextSize="11pt")
@@ -162,6 +174,9 @@ class TrainingPanel(QWidget):
         tick_font.setPointSize(11)
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
+            # The grid makes an axis cover the plot, so every new point repainted its
+            # tick text; a cached pixmap is redrawn only when the axis itself changes.
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             axis.setTickFont(tick_font)
             axis.setPen(pg.mkPen("#444"))
             axis.setTextPen(pg.mkPen("#222"))
@@ -169,6 +184,9 @@ class TrainingPanel(QWidget):
         if y_label:
             plot.setLabel("left", y_label, **{"font-size": "11pt"})
         plot.setMenuEnabled(False)
+        plot.disableAutoRange()
+        plot.hideButtons()
+        plot.setXRange(0, 100, padding=0)
         return plot
 
     @staticmethod
@@ -187,6 +205,7 @@ class TrainingPanel(QWidget):
             for plot, line in zip((self.loss_plot, self.acc_plot, self.lr_plot), marker.lines, strict=True):
                 plot.removeItem(line)
         self.markers.clear()
+        self._ranges.clear()
         self.summary.setText(
             f"New model: {len(event.arch.convs)} conv blocks · {event.num_params:,} parameters"
             " — press Train (or Space)"
@@ -258,17 +277,44 @@ class TrainingPanel(QWidget):
         for name, curve in self.curves.items():
             buf = self.buffers[name]
             curve.setData(buf.x, buf.y)
-        lr = self.buffers["lr"]
-        if lr.size:
-            # At least two decades, so a constant rate is a readable line, not tick soup.
-            lo, hi = np.log10(lr.y.min()), np.log10(lr.y.max())
-            mid = 0.5 * (lo + hi)
-            half = max(1.0, 0.5 * (hi - lo) + 0.3)
-            self.lr_plot.setYRange(mid - half, mid + half, padding=0)
-            decades = range(int(np.floor(mid - half)), int(np.ceil(mid + half)) + 1)
-            # Decades only: pyqtgraph's minor log ticks collide on a plot this short.
-            self.lr_plot.getAxis("left").setTicks([[(e, f"1e{e}") for e in decades], []])
+        self._update_ranges()
         self._update_summary()
+
+    def _update_ranges(self) -> None:
+        """Axis ranges that move in readable jumps, not on every frame.
+
+        Repainting the axes (their tick text) is most of a frame's cost, and autorange
+        would change them each time a step is added; a range set only when the data
+        outgrows it keeps frames cheap, and leaves a user's zoom alone until then.
+        """
+        loss, val_loss, lr = self.buffers["loss"], self.buffers["val_loss"], self.buffers["lr"]
+        targets: dict[str, tuple[float, float]] = {}
+        last = max([b.x[-1] for b in (loss, val_loss) if b.size], default=0.0)
+        if last > 0:
+            targets["x"] = (0.0, nice_ceil(1.05 * last))
+        highs = [b.y.max() for b in (loss, val_loss) if b.size]
+        if highs and np.isfinite(max(highs)):
+            targets["loss"] = (0.0, nice_ceil(max(highs)))
+        if lr.size:
+            # At least two whole decades, so a constant rate is a readable line.
+            lo, hi = np.floor(np.log10(lr.y.min()) - 0.5), np.ceil(np.log10(lr.y.max()) + 0.5)
+            if hi - lo < 2:
+                lo, hi = lo - 1, hi
+            targets["lr"] = (float(lo), float(hi))
+        for key, target in targets.items():
+            if self._ranges.get(key) == target:
+                continue
+            self._ranges[key] = target
+            if key == "x":
+                self.loss_plot.setXRange(*target, padding=0)  # the accuracy plot is linked
+                self.lr_plot.setXRange(*target, padding=0)
+            elif key == "loss":
+                self.loss_plot.setYRange(*target, padding=0.02)
+            else:
+                self.lr_plot.setYRange(*target, padding=0)
+                decades = range(int(target[0]), int(target[1]) + 1)
+                # Decades only: pyqtgraph's minor log ticks collide on a plot this short.
+                self.lr_plot.getAxis("left").setTicks([[(e, f"1e{e}") for e in decades], []])
 
     def _update_summary(self) -> None:
         parts = []
