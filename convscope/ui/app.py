@@ -91,7 +91,10 @@ def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, sc
             if not window.grab().save(screenshot):
                 log.error("could not save the screenshot to %s", screenshot)
         # One line for scripts and the end-to-end test.
-        print(f"convscope: autotrain stopped at step {state['step']}, window {size.width()}x{size.height()}", flush=True)
+        print(
+            f"convscope: autotrain stopped at step {state['step']}, window {size.width()}x{size.height()}",
+            flush=True,
+        )
         window.close()
         app.quit()
 

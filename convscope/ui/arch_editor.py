@@ -27,8 +27,12 @@ from convscope.config import ACTIVATIONS, INITS, PADDINGS, POOLS, ArchSpec
 from convscope.ui.session import Session
 
 ACTIVATION_LABELS = {
-    "relu": "ReLU", "leaky_relu": "leaky ReLU", "tanh": "tanh",
-    "sigmoid": "sigmoid", "elu": "ELU", "gelu": "GELU",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "elu": "ELU",
+    "gelu": "GELU",
 }
 INIT_LABELS = {"zeros": "zeros", "gaussian": "Gaussian", "xavier": "Xavier / Glorot", "he": "He"}
 POOL_LABELS = {"max": "max", "avg": "average", "none": "none"}
@@ -106,7 +110,9 @@ class ArchitectureEditor(QWidget):
         layout.addStretch(1)
 
         self.blocks.setToolTip("Each block: convolution → (batch norm) → activation → (pooling).")
-        self.dense.setToolTip("Width of the fully connected layer before the classifier (none: go straight to it).")
+        self.dense.setToolTip(
+            "Width of the fully connected layer before the classifier (none: go straight to it)."
+        )
 
         for spin in (self.blocks, self.filters, self.kernel, self.stride, self.pool_size, self.dense):
             spin.valueChanged.connect(self._on_edited)
@@ -133,8 +139,12 @@ class ArchitectureEditor(QWidget):
         }
         if first is not None:
             values.update(
-                filters=first.filters, kernel=first.kernel, stride=first.stride,
-                padding=first.padding, pool=first.pool, pool_size=first.pool_size,
+                filters=first.filters,
+                kernel=first.kernel,
+                stride=first.stride,
+                padding=first.padding,
+                pool=first.pool,
+                pool_size=first.pool_size,
                 double=len(spec.convs) > 1 and spec.convs[1].filters == 2 * first.filters,
             )
         for name, value in values.items():

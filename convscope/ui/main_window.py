@@ -102,7 +102,9 @@ class MainWindow(QMainWindow):
         bridge.started.connect(self._on_started)
         bridge.stepped.connect(self._on_step)
         bridge.noticed.connect(self._on_notice)
-        bridge.saved.connect(lambda e: self.show_notice("info", f"Saved checkpoint {e.path} (step {e.step})."))
+        bridge.saved.connect(
+            lambda e: self.show_notice("info", f"Saved checkpoint {e.path} (step {e.step}).")
+        )
         bridge.compiling.connect(lambda e: self.state_label.setToolTip(f"compiling {e.what}"))
         bridge.errored.connect(self._on_error)
         self._on_state(self.session.state)
@@ -154,8 +156,12 @@ class MainWindow(QMainWindow):
         s = self.session
         icon = self.style().standardIcon
         px = QStyle.StandardPixmap
-        self.train_action = QAction(icon(px.SP_MediaPlay), "Train", self, toolTip="Start or continue training (Space)")
-        self.pause_action = QAction(icon(px.SP_MediaPause), "Pause", self, toolTip="Pause after the current step (Space)")
+        self.train_action = QAction(
+            icon(px.SP_MediaPlay), "Train", self, toolTip="Start or continue training (Space)"
+        )
+        self.pause_action = QAction(
+            icon(px.SP_MediaPause), "Pause", self, toolTip="Pause after the current step (Space)"
+        )
         self.step_action = QAction(
             icon(px.SP_MediaSkipForward), "Step", self, toolTip="Train on exactly one batch, then pause"
         )
@@ -214,7 +220,13 @@ class MainWindow(QMainWindow):
         self.epoch_label = QLabel("epoch –")
         self.speed_label = QLabel("– examples/s")
         self.device_label = QLabel("device –")
-        for label in (self.state_label, self.step_label, self.epoch_label, self.speed_label, self.device_label):
+        for label in (
+            self.state_label,
+            self.step_label,
+            self.epoch_label,
+            self.speed_label,
+            self.device_label,
+        ):
             label.setContentsMargins(10, 0, 10, 0)
             bar.addPermanentWidget(label)
 
@@ -276,7 +288,9 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- files
     def save_checkpoint(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", "checkpoint.npz", CHECKPOINT_FILTER)
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save checkpoint", "checkpoint.npz", CHECKPOINT_FILTER
+            )
         if path:
             self.session.save(path)
             self.statusBar().showMessage(f"Saving {path}…", 4000)

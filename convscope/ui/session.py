@@ -42,7 +42,12 @@ LoopFactory = Callable[[ArchSpec, TrainConfig, Any], TrainingLoopLike]
 
 # Run states shown in the status bar and toolbar.
 IDLE, COMPILING, PAUSED, TRAINING, FINISHED, FAILED = (
-    "idle", "compiling", "paused", "training", "finished", "failed",
+    "idle",
+    "compiling",
+    "paused",
+    "training",
+    "finished",
+    "failed",
 )
 
 

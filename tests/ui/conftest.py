@@ -136,7 +136,9 @@ class FakeLoop:
             return
         self.step += 1
         loss = 2.3 / (1 + 0.05 * self.step)
-        yield ev.StepMetrics(self.step, self.step / 10, loss, 1 - loss / 2.5, self.config.learning_rate, 1000.0, 0.1)
+        yield ev.StepMetrics(
+            self.step, self.step / 10, loss, 1 - loss / 2.5, self.config.learning_rate, 1000.0, 0.1
+        )
         if self.step % self.eval_every == 0:
             yield ev.EvalMetrics(self.step, self.step / 10, loss * 1.1, 1 - loss / 2.4, 0.1)
 
@@ -150,8 +152,11 @@ class FakeLoop:
         elif isinstance(cmd, ev.SetHyperParams):
             assert set(cmd.changes) <= set(LIVE_FIELDS), cmd.changes
             new = self.config.replace(**cmd.changes)
-            diff = {k: (getattr(self.config, k), getattr(new, k)) for k in cmd.changes
-                    if getattr(self.config, k) != getattr(new, k)}
+            diff = {
+                k: (getattr(self.config, k), getattr(new, k))
+                for k in cmd.changes
+                if getattr(self.config, k) != getattr(new, k)
+            }
             self.config = new
             if diff:
                 yield ev.HyperParamsChanged(self.step, diff, new)
@@ -187,6 +192,14 @@ def _convscope_look(qapp: Any) -> None:
 
 
 @pytest.fixture
+def session(qtbot: Any) -> Any:
+    """A Session whose loop is never started: tests emit its bridge's signals directly."""
+    from convscope.ui.session import Session
+
+    return Session(FAKE_DATASET, ArchSpec(), TrainConfig(), loop_factory=FakeLoop)
+
+
+@pytest.fixture
 def loops() -> list[FakeLoop]:
     """Every FakeLoop the windows of this test created, in order."""
     return []
@@ -199,7 +212,9 @@ def make_window(qtbot: Any, loops: list[FakeLoop]) -> Iterator[Callable[..., Any
 
     windows = []
 
-    def make(arch: ArchSpec | None = None, config: TrainConfig | None = None, wait: bool = True, **options: Any):
+    def make(
+        arch: ArchSpec | None = None, config: TrainConfig | None = None, wait: bool = True, **options: Any
+    ):
         def factory(a: ArchSpec, c: TrainConfig, d: Any) -> FakeLoop:
             loop = FakeLoop(a, c, d, **options)
             loops.append(loop)

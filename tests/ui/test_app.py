@@ -12,7 +12,9 @@ pytestmark = pytest.mark.gui
 
 def test_a_missing_data_set_is_a_message_and_exit_code_2(qapp, monkeypatch, tmp_path) -> None:
     shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(app_module.QMessageBox, "critical", lambda _parent, title, text: shown.append((title, text)))
+    monkeypatch.setattr(
+        app_module.QMessageBox, "critical", lambda _parent, title, text: shown.append((title, text))
+    )
     missing = tmp_path / "no-such-folder"
     assert app_module.run_gui(str(missing)) == 2
     assert len(shown) == 1

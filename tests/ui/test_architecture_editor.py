@@ -41,7 +41,9 @@ def edit(widget, value) -> None:
         ("init", "xavier", lambda s: s.init == "xavier"),
     ],
 )
-def test_an_edit_needs_restart_and_apply_rebuilds_the_model(window, loop, qtbot, control, value, expected) -> None:
+def test_an_edit_needs_restart_and_apply_rebuilds_the_model(
+    window, loop, qtbot, control, value, expected
+) -> None:
     editor = window.panels["Architecture editor"]
     edit(getattr(editor, control), value)
     candidate = window.session.candidate

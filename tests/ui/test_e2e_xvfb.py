@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 WIDTH, HEIGHT = 1600, 1000
 
 
-@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: apt install xvfb)")
+@pytest.mark.skipif(
+    shutil.which("xvfb-run") is None, reason="xvfb-run is not installed (Debian: apt install xvfb)"
+)
 def test_app_trains_under_xvfb_and_the_screenshot_is_not_blank(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -28,8 +30,13 @@ def test_app_trains_under_xvfb_and_the_screenshot_is_not_blank(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
     env.update(CONVSCOPE_AUTOTRAIN_SECONDS="5", CONVSCOPE_SCREENSHOT=str(shot), QT_QPA_PLATFORM="xcb")
     command = [
-        "xvfb-run", "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24",
-        sys.executable, "-m", "convscope",
+        "xvfb-run",
+        "-a",
+        "-s",
+        f"-screen 0 {WIDTH}x{HEIGHT}x24",
+        sys.executable,
+        "-m",
+        "convscope",
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     output = result.stdout + result.stderr

@@ -140,5 +140,19 @@ def test_invalid_values_are_refused_with_a_reason(window, loop, qtbot) -> None:
 
 
 def test_log_values_are_round_numbers() -> None:
-    assert log_values(-3, -1) == [1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3, 7e-3, 1e-2, 1.5e-2, 2e-2, 3e-2, 5e-2, 7e-2, 1e-1]
+    assert log_values(-3, -1) == [
+        1e-3,
+        1.5e-3,
+        2e-3,
+        3e-3,
+        5e-3,
+        7e-3,
+        1e-2,
+        1.5e-2,
+        2e-2,
+        3e-2,
+        5e-2,
+        7e-2,
+        1e-1,
+    ]
     assert WEIGHT_DECAYS[0] == 0.0

@@ -19,18 +19,10 @@ from convscope.ui.panels.training import (
     format_value,
     nice_ceil,
 )
-from convscope.ui.session import Session
 
 pytestmark = pytest.mark.gui
 
 CONFIG = TrainConfig()
-
-
-@pytest.fixture
-def session(qtbot):
-    from conftest import FAKE_DATASET, FakeLoop
-
-    return Session(FAKE_DATASET, ArchSpec(), CONFIG, loop_factory=FakeLoop)
 
 
 @pytest.fixture
@@ -50,8 +42,17 @@ def metrics(step: int, lr: float = 1e-3) -> ev.StepMetrics:
 # ------------------------------------------------------------------ training panel
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1e-3, "1e-3"), (0.003, "3e-3"), (2.5e-4, "2.5e-4"), (0.25, "0.25"), (0.0, "0"),
-     (128, "128"), ("adam", "Adam"), ("momentum", "SGD + momentum"), (1.0, "1")],
+    [
+        (1e-3, "1e-3"),
+        (0.003, "3e-3"),
+        (2.5e-4, "2.5e-4"),
+        (0.25, "0.25"),
+        (0.0, "0"),
+        (128, "128"),
+        ("adam", "Adam"),
+        ("momentum", "SGD + momentum"),
+        (1.0, "1"),
+    ],
 )
 def test_format_value(value, text) -> None:
     assert format_value(value) == text
@@ -77,7 +78,9 @@ def test_metrics_reach_the_curves(training, session, qtbot) -> None:
         session.bridge.stepped.emit(metrics(step))
     session.bridge.evaluated.emit(ev.EvalMetrics(20, 2.0, 0.3, 0.91, 0.2))
     curves = training.curves
-    qtbot.waitUntil(lambda: curves["loss"].xData is not None and len(curves["loss"].xData) == 20, timeout=2000)
+    qtbot.waitUntil(
+        lambda: curves["loss"].xData is not None and len(curves["loss"].xData) == 20, timeout=2000
+    )
     x, y = curves["acc"].xData, curves["acc"].yData
     assert x[-1] == 20 and y[-1] == pytest.approx(95.0)  # accuracy in percent
     assert curves["val_acc"].yData.tolist() == [pytest.approx(91.0)]
@@ -97,7 +100,9 @@ def test_redraw_is_throttled_not_per_event(training, session, qtbot, monkeypatch
     assert training.buffers["loss"].size == 1000
 
 
-@pytest.mark.parametrize(("value", "ceiling"), [(0.7, 0.75), (1.0, 1.0), (1.01, 1.5), (738, 750), (2.2, 3.0), (0, 1.0)])
+@pytest.mark.parametrize(
+    ("value", "ceiling"), [(0.7, 0.75), (1.0, 1.0), (1.01, 1.5), (738, 750), (2.2, 3.0), (0, 1.0)]
+)
 def test_nice_ceil(value, ceiling) -> None:
     assert nice_ceil(value) == pytest.approx(ceiling)
 
@@ -158,8 +163,11 @@ SPECS = [
     ArchSpec(),
     ArchSpec.uniform(blocks=3, filters=8, kernel=5, stride=2, padding="same", pool="none"),
     ArchSpec.uniform(blocks=2, filters=4, kernel=4, stride=1, padding="same", pool="avg", pool_size=3),
-    ArchSpec(convs=(ConvLayer(6, 5, 1, "valid", "max", 2), ConvLayer(16, 5, 1, "valid", "max", 2)),
-             dense=(120, 84), batch_norm=True),
+    ArchSpec(
+        convs=(ConvLayer(6, 5, 1, "valid", "max", 2), ConvLayer(16, 5, 1, "valid", "max", 2)),
+        dense=(120, 84),
+        batch_norm=True,
+    ),
     ArchSpec.uniform(blocks=2, filters=4, kernel=3, stride=3, padding="valid", pool="none"),
 ]
 

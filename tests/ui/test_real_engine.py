@@ -23,8 +23,13 @@ def small_digits():
 
     full = builtin_mnist()
     return Dataset(
-        "digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:200], full.y_val[:200],
-        full.class_names, full.source,
+        "digits (small)",
+        full.x_train[:512],
+        full.y_train[:512],
+        full.x_val[:200],
+        full.y_val[:200],
+        full.class_names,
+        full.source,
     )
 
 

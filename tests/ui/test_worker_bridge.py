@@ -31,8 +31,15 @@ ONE_OF_EACH = [
     ev.Saved("x.npz", 1),
 ]
 SIGNALS = [
-    "compiling", "started", "stepped", "evaluated", "snapshot_taken",
-    "hyperparams_changed", "noticed", "paused", "saved",
+    "compiling",
+    "started",
+    "stepped",
+    "evaluated",
+    "snapshot_taken",
+    "hyperparams_changed",
+    "noticed",
+    "paused",
+    "saved",
 ]
 
 

@@ -23,13 +23,25 @@ from convscope.shapes import LayerInfo, layer_table, same_padding
 from convscope.ui.session import Session
 
 KIND_LABELS = {
-    "input": "input", "conv": "convolution", "bn": "batch norm", "act": "activation",
-    "pool": "pooling", "flatten": "flatten", "dense": "dense", "dropout": "dropout",
+    "input": "input",
+    "conv": "convolution",
+    "bn": "batch norm",
+    "act": "activation",
+    "pool": "pooling",
+    "flatten": "flatten",
+    "dense": "dense",
+    "dropout": "dropout",
     "logits": "classifier",
 }
 COLUMNS = (
-    "Layer", "Type", "Output\n(H×W×C)", "Parameters", "Receptive\nfield", "Details",
-    "Output size\n(worked)", "Parameters\n(worked)",
+    "Layer",
+    "Type",
+    "Output\n(H×W×C)",
+    "Parameters",
+    "Receptive\nfield",
+    "Details",
+    "Output size\n(worked)",
+    "Parameters\n(worked)",
 )
 FORMULAS = (
     "<b>Output</b> O = ⌊(N − F + 2P)/S⌋ + 1 &nbsp;·&nbsp; <b>conv parameters</b> F·F·D·K + K "

@@ -243,11 +243,17 @@ class TrainingPanel(QWidget):
             for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
                 labelled = plot is self.loss_plot  # one label per change is enough
                 line = pg.InfiniteLine(
-                    pos=event.step, angle=90, pen=pen, movable=False,
+                    pos=event.step,
+                    angle=90,
+                    pen=pen,
+                    movable=False,
                     label=marker.text.replace("{", "{{").replace("}", "}}") if labelled else None,
                     labelOpts={
-                        "position": 0.96, "rotateAxis": (1, 0), "anchors": [(1, 0), (1, 0)],
-                        "color": MARKER_COLOR, "fill": pg.mkBrush(255, 255, 255, 200),
+                        "position": 0.96,
+                        "rotateAxis": (1, 0),
+                        "anchors": [(1, 0), (1, 0)],
+                        "color": MARKER_COLOR,
+                        "fill": pg.mkBrush(255, 255, 255, 200),
                     },
                 )
                 if labelled:
@@ -319,7 +325,9 @@ class TrainingPanel(QWidget):
     def _update_summary(self) -> None:
         parts = []
         if self.buffers["loss"].size:
-            parts.append(f"train loss {self.buffers['loss'].y[-1]:.3f} · acc {self.buffers['acc'].y[-1]:.1f}%")
+            parts.append(
+                f"train loss {self.buffers['loss'].y[-1]:.3f} · acc {self.buffers['acc'].y[-1]:.1f}%"
+            )
         if self.buffers["val_loss"].size:
             parts.append(
                 f"validation loss {self.buffers['val_loss'].y[-1]:.3f} · acc {self.buffers['val_acc'].y[-1]:.1f}%"
