@@ -1,4 +1,5 @@
-"""The ``convscope`` command: the GUI by default, ``train`` for a headless run.
+"""The ``convscope`` command: the GUI by default, ``train`` for a headless run,
+``inspect`` to export what every layer does with one image.
 
 Bad arguments end with one readable line on stderr and exit status 2; never a traceback.
 """
@@ -12,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from convscope.config import ArchSpec, TrainConfig, parse_assignment
 
@@ -108,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a setting, e.g. learning_rate=3e-4, optimizer=sgd, blocks=3, activation=tanh")
     tr.add_argument("--out", required=True, help="run directory to write")
     tr.add_argument("--quiet", action="store_true", help="print only the final line")
+    ins = sub.add_parser("inspect", help="write every layer's output for one image (.npy and .png)")
+    ins.add_argument("image", help="PNG, JPEG, BMP, GIF (first frame), TIFF or WebP file")
+    ins.add_argument("--checkpoint", dest="inspect_checkpoint",
+                     help="checkpoint (.npz) to use; default: a freshly initialised default model")
+    ins.add_argument("--seed", type=int, default=0,
+                     help="seed of the fresh model when there is no checkpoint (default 0)")
+    ins.add_argument("--out", required=True, help="directory to write the files into")
     return ap
 
 
@@ -121,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "inspect":
+            return cmd_inspect(args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
         from convscope.ui.app import run_gui
@@ -224,6 +236,96 @@ def cmd_train(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t_start
     print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, "
           f"{wall:.1f} s; checkpoint {path}")
+    return 0
+
+
+PNG_MIN_SIDE = 256  # layer PNGs are enlarged (nearest neighbour, integer factor) to about this
+PNG_MAX_ZOOM = 16
+
+
+def _write_png(path: Path, rgba: np.ndarray) -> None:
+    from PIL import Image
+
+    h, w = rgba.shape[:2]
+    zoom = int(min(PNG_MAX_ZOOM, max(1, PNG_MIN_SIDE // max(h, w, 1))))
+    if zoom > 1:
+        rgba = rgba.repeat(zoom, axis=0).repeat(zoom, axis=1)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[rgba.shape[2]]
+    Image.fromarray(rgba if rgba.shape[2] > 1 else rgba[..., 0], mode).save(path, format="PNG")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Write input.npy/.png, <layer>.npy and <layer>.png for every tap, prediction.json."""
+    from convscope.data.images import ImageError, fit_image, load_image
+
+    if args.seed < 0 or args.seed > 2**31 - 1:
+        raise UsageError(f"--seed must be an integer in [0, {2**31 - 1}], got {args.seed}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        original = load_image(args.image)
+    except ImageError as e:
+        raise UsageError(str(e)) from e
+
+    import jax
+
+    from convscope.model.network import init
+    from convscope.probes.inspect import Inspector, default_norm
+    from convscope.train.checkpoint import CheckpointError, load_checkpoint
+    from convscope.viz.colormaps import colorize, diverging_lut, sequential_lut
+    from convscope.viz.tiles import map_grid, vector_grid
+
+    ckpt_path = args.inspect_checkpoint
+    if ckpt_path is not None:
+        try:
+            ckpt = load_checkpoint(ckpt_path)
+        except CheckpointError as e:
+            raise UsageError(str(e)) from e
+        arch, params, state, step = ckpt.arch, ckpt.params, ckpt.state, ckpt.step
+        norm = ckpt.norm if ckpt.norm is not None else default_norm(arch.input_shape[2])
+        seed = None
+        source = f"checkpoint {ckpt_path} (step {step})"
+    else:
+        arch = ArchSpec()
+        params, state = jax.device_get(init(arch, args.seed))
+        norm = default_norm(arch.input_shape[2])
+        seed, step = args.seed, 0
+        source = f"a freshly initialised (untrained) default model, seed {seed}"
+
+    image = fit_image(original, arch.input_shape)
+    result = Inspector(arch).run(params, state, norm, image)
+    classes = [str(i) for i in range(arch.num_classes)]
+    top = int(np.argmax(result.probs))
+    prediction = {
+        "classes": classes,
+        "probabilities": [float(p) for p in result.probs],
+        "top": classes[top],
+        "checkpoint": str(ckpt_path) if ckpt_path is not None else None,
+        "seed": seed,
+        "step": step,
+        "image": str(args.image),
+        "input_shape": list(arch.input_shape),
+        "norm": np.asarray(norm, np.float64).tolist(),
+        "layers": list(result.taps),
+    }
+    diverging, sequential = diverging_lut(), sequential_lut()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "input.npy", result.input)
+        _write_png(out / "input.png", image)
+        for name, values in result.taps.items():
+            np.save(out / f"{name}.npy", values)
+            mosaic, levels = map_grid(values) if values.ndim == 3 else vector_grid(values)
+            lut = diverging if levels[0] < 0 < levels[1] else sequential
+            _write_png(out / f"{name}.png", colorize(mosaic, levels, lut))
+        (out / "prediction.json").write_text(json.dumps(prediction, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
+    print(f"model: {source}")
+    print(f"image: {args.image} {original.shape[1]}×{original.shape[0]} → input {'×'.join(map(str, arch.input_shape))}")
+    print(f"top class {classes[top]} (p = {result.probs[top]:.3f}); "
+          f"wrote {2 * len(result.taps) + 3} files to {out}")
     return 0
 
 
