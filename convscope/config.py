@@ -182,8 +182,8 @@ class TrainConfig:
     augment: bool = True
     augment_shift: int = 2
     seed: int = 0
-    eval_every: int = 100
-    log_every: int = 10
+    eval_every: int = 50  # evaluate on the held-out split every N steps
+    log_every: int = 10  # report metrics at least every N steps (and every 0.2 s)
     val_fraction: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

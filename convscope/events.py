@@ -78,7 +78,10 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class HyperParamsChanged:
-    """Live hyperparameters took effect at ``step`` (for markers on the curves)."""
+    """Live hyperparameters took effect at ``step`` (for markers on the curves).
+
+    ``changes`` maps each field that really changed to ``(old, new)``.
+    """
 
     step: int
     changes: dict[str, Any]
@@ -95,6 +98,9 @@ class Notice:
 
 @dataclass(frozen=True)
 class Paused:
+    """The loop waits for commands. ``reason`` is empty when it obeyed Pause or Step,
+    and says why when it paused by itself (e.g. "non-finite loss", "reset")."""
+
     step: int
     reason: str = ""
 

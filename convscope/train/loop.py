@@ -119,6 +119,23 @@ class TrainingLoop:
         self.examples_seen = 0
         self.train_time = 0.0
 
+    def warm_up(self) -> None:
+        """Compile the training step (current batch size) and evaluation now, by running
+        them once and discarding the results, so that pressing Train starts at once and
+        no compilation holds the GIL in the middle of a live run (jax#16978)."""
+        t0 = self.clock()
+        bs = min(self.config.batch_size, len(self._perm))
+        if bs not in self.fns.batch_sizes:
+            idx = self._perm[:bs].astype(np.int32)
+            out = self.fns.train_step(
+                self.params, self.state, self.opt_states, self._x, self._y, idx, self._norm, self._hp, self._key
+            )
+            jax.block_until_ready(out)
+            self.fns.batch_sizes.add(bs)
+        if not self.fns.traces["eval"]:
+            self.evaluate()
+        self.compile_seconds = self.clock() - t0
+
     def snapshot(self) -> ev.Snapshot:
         params, state = to_host(self.params), to_host(self.state)
         return ev.Snapshot(self.step, self.arch, params, state, self.norm.copy())
@@ -244,7 +261,9 @@ class TrainingLoop:
         """The loop. Yields events; reads commands between chunks; returns after Stop."""
         yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
         self.reinitialise()
+        self.warm_up()
         yield self.started_event()
+        yield self.eval_event()
         yield self.snapshot()
         self.running = not start_paused
         if start_paused:
@@ -275,7 +294,7 @@ class TrainingLoop:
                 yield self.snapshot()
                 yield ev.Finished(self.step, "done")
                 return
-            yield from self.train_chunk(1 if step_once else 10_000)
+            yield from self.train_chunk(1 if step_once else self.config.log_every)
             now = self.clock()
             if step_once or not self.running or now - last_snapshot >= self.snapshot_interval_s:
                 yield self.snapshot()
@@ -306,7 +325,9 @@ class TrainingLoop:
             except ValueError as e:
                 yield ev.Notice("error", f"Not applied: {e}")
                 return
+            self.warm_up()
             yield self.started_event()
+            yield self.eval_event()
             yield self.snapshot()
             self.running = was_running
             if not was_running:
@@ -351,7 +372,9 @@ class TrainingLoop:
             self.norm = np.asarray(ckpt.norm, np.float32)
             self._norm = jnp.asarray(self.norm)
         self.step = ckpt.step
+        self.warm_up()
         yield self.started_event()
+        yield self.eval_event()
         yield self.snapshot()
         yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step})")
         yield ev.Paused(self.step, "checkpoint opened")

@@ -53,7 +53,8 @@ def test_gui_drives_the_real_training_loop(qtbot, small_digits) -> None:
 
     # Train: metrics and evaluations reach the curves.
     window.train_action.trigger()
-    qtbot.waitUntil(lambda: panel.buffers["val_loss"].size >= 1, timeout=60_000)
+    # (the loop evaluates once at step 0, before any training)
+    qtbot.waitUntil(lambda: panel.buffers["val_loss"].size >= 2, timeout=60_000)
     assert panel.buffers["loss"].size >= 1 and session.state == "training"
 
     # A slider reaches the running loop, which keeps going; the change is marked.

@@ -1,0 +1,183 @@
+"""What the window costs: training throughput with all panels live versus headless,
+event-loop stalls on the GUI thread while training, and launch-to-window time.
+
+Each measurement runs in a fresh subprocess. Usage (offscreen Qt unless a display is
+set; under Xvfb: ``xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/bench_gui.py``)::
+
+    python benchmarks/bench_gui.py [--seconds 20] [--repeats 2]
+
+Targets (issue 2): GUI throughput ≥ 90% of headless; stall p99 < 20 ms and no stall
+over 100 ms after compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+T0 = time.perf_counter()
+
+
+def headless(seconds: float) -> dict:
+    import queue
+
+    from convscope import events as ev
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data import builtin_mnist
+    from convscope.train.loop import TrainingLoop
+
+    loop = TrainingLoop(ArchSpec(), TrainConfig(), builtin_mnist())
+    gen = loop.events(queue.Queue(), start_paused=False)
+    t_start = None
+    ex_start = 0
+    for e in gen:
+        if isinstance(e, ev.StepMetrics):
+            if t_start is None:  # the first chunk includes compilation
+                t_start, ex_start = loop.train_time, loop.examples_seen
+            elif loop.train_time - t_start >= seconds:
+                break
+    return {"examples_per_s": (loop.examples_seen - ex_start) / (loop.train_time - t_start)}
+
+
+def gui(seconds: float) -> dict:
+    import numpy as np
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data import builtin_mnist
+    from convscope.ui.app import configure_app
+    from convscope.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    configure_app(app)
+    window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
+    window.resize(1600, 1000)
+    window.show()
+    rates: list[tuple[float, int]] = []
+    gaps: list[float] = []
+    state = {"t_measure": None, "last": None, "ex0": None, "steps": []}
+    tick_ms = 5
+
+    def on_step(m) -> None:
+        state["steps"].append((time.perf_counter(), m.step))
+
+    window.session.bridge.stepped.connect(on_step)
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if state["t_measure"] is not None and state["last"] is not None:
+            gaps.append((now - state["last"]) * 1000 - tick_ms)
+        state["last"] = now
+
+    timer = QTimer()
+    timer.setInterval(tick_ms)
+    timer.timeout.connect(tick)
+    timer.start()
+
+    def begin() -> None:
+        state["t_measure"] = time.perf_counter()
+        state["n0"] = len(state["steps"])
+        QTimer.singleShot(int(seconds * 1000), finish)
+
+    def wait_compiled() -> None:
+        if len(state["steps"]) >= 2:  # first StepMetrics carries the compile; measure after
+            begin()
+        else:
+            QTimer.singleShot(50, wait_compiled)
+
+    def finish() -> None:
+        steps = state["steps"][state["n0"]:]
+        if len(steps) >= 2:
+            (t1, s1), (t2, s2) = steps[0], steps[-1]
+            rates.append(((s2 - s1) * window.session.config.batch_size, t2 - t1))
+        window.close()
+        app.quit()
+
+    window.session.start()
+    window.session.train()
+    QTimer.singleShot(100, wait_compiled)
+    app.exec()
+    g = np.asarray(gaps) if gaps else np.zeros(1)
+    ex, dt = rates[0] if rates else (0, 1)
+    return {
+        "examples_per_s": ex / dt,
+        "stall_p50_ms": float(np.percentile(g, 50)),
+        "stall_p99_ms": float(np.percentile(g, 99)),
+        "stall_max_ms": float(g.max()),
+        "stalls_over_100ms": int((g > 100).sum()),
+        "ticks": len(gaps),
+    }
+
+
+def launch() -> dict:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data import builtin_mnist
+    from convscope.ui.app import configure_app
+    from convscope.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    configure_app(app)
+    window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
+    out: dict = {}
+
+    def shown() -> None:
+        out["window_visible_s"] = time.perf_counter() - T0
+        window.session.bridge.started.connect(lambda _e: ready())
+
+    def ready() -> None:
+        out["model_ready_s"] = time.perf_counter() - T0
+        window.close()
+        app.quit()
+
+    window.show()
+    QTimer.singleShot(0, shown)
+    app.exec()
+    return out
+
+
+def child(mode: str, seconds: float) -> None:
+    import convscope  # noqa: F401  (XLA flags before jax)
+
+    result = {"headless": lambda: headless(seconds), "gui": lambda: gui(seconds), "launch": launch}[mode]()
+    print(json.dumps(result))
+
+
+def run(mode: str, seconds: float) -> dict:
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen" if not env.get("DISPLAY") else "xcb")
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--seconds", str(seconds)],
+                         env=env, capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.seconds)
+        return
+    print(f"platform: {os.environ.get('QT_QPA_PLATFORM') or ('xcb' if os.environ.get('DISPLAY') else 'offscreen')}")
+    for r in range(args.repeats):
+        h = run("headless", args.seconds)
+        g = run("gui", args.seconds)
+        print(f"[{r + 1}] headless {h['examples_per_s']:,.0f} ex/s   window {g['examples_per_s']:,.0f} ex/s   "
+              f"ratio {g['examples_per_s'] / h['examples_per_s']:.2f}   stalls p50 {g['stall_p50_ms']:.1f} ms  "
+              f"p99 {g['stall_p99_ms']:.1f} ms  max {g['stall_max_ms']:.0f} ms  (>100 ms: {g['stalls_over_100ms']})",
+              flush=True)
+    la = run("launch", args.seconds)
+    print(f"launch → window visible {la['window_visible_s']:.2f} s, → model compiled and ready {la['model_ready_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
