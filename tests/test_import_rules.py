@@ -1,0 +1,67 @@
+"""The module boundaries of shared/DESIGN.md, checked on the source: Qt only in ui/,
+JAX only in model/, train/ and probes/, and NumPy-only cores everywhere else."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "convscope"
+QT = {"PySide6", "pyqtgraph", "superqt", "shiboken6"}
+JAX = {"jax", "jaxlib", "optax"}
+# Third-party packages a module may import, by where it lives (stdlib is always allowed).
+ALLOWED = {
+    "ui": QT | JAX | {"numpy", "PIL"},  # ui may call probes, which bring jax
+    "model": JAX | {"numpy"},
+    "train": JAX | {"numpy"},
+    "probes": JAX | {"numpy"},
+    "data": {"numpy", "PIL"},
+    "viz": {"numpy"},
+    "": {"numpy"},  # config.py, shapes.py, events.py, __init__.py, __main__.py
+    "cli": {"numpy", "PIL"},
+}
+THIRD_PARTY = QT | JAX | {"numpy", "PIL", "scipy", "matplotlib", "torch"}
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Third-party packages imported at module level (function-local imports are lazy
+    and allowed: cli.py starts the GUI that way)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, (ast.If, ast.Try)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import):
+                    names |= {a.name.split(".")[0] for a in sub.names}
+                elif isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
+                    names.add(sub.module.split(".")[0])
+    return names & THIRD_PARTY
+
+
+def area(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    if rel.name == "cli.py":
+        return "cli"
+    return rel.parts[0] if len(rel.parts) > 1 else ""
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_imports_only_what_its_layer_may(path):
+    bad = top_level_imports(path) - ALLOWED[area(path)]
+    assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}, not allowed in '{area(path) or 'top'}'"
+
+
+def test_the_rule_checker_catches_a_violation(tmp_path):
+    fake = tmp_path / "viz_mod.py"
+    fake.write_text("import numpy as np\nfrom PySide6.QtCore import QObject\nimport jax.numpy as jnp\n")
+    assert top_level_imports(fake) == {"numpy", "PySide6", "jax"}
