@@ -1,0 +1,485 @@
+"""The image being inspected, and what the latest snapshot of the network makes of it.
+
+One :class:`InspectionController` per session (``controller_for(session)``) holds the
+chosen image (as loaded, and fitted to the model's input), the move controls'
+transform, and the latest :class:`~convscope.events.Snapshot`. When either changes it
+asks a worker thread for ``Inspector.run`` on the moved image (at most ~8 Hz) and, less
+often (~2 Hz, only for a new snapshot), for statistics over a fixed validation batch:
+dead/saturated units per layer and pre-activation histograms. Results come back as
+signals on the GUI thread; panels draw them.
+
+Why a worker and not the GUI thread: ``Inspector.run`` on one image is ~1.5 ms, but the
+first call for an architecture compiles (~0.7 s) and the 256-image batch statistics take
+70–180 ms on a 2-core CPU, both of which would freeze the window. Requests are "latest
+wins": while the worker is busy, a newer request replaces the waiting one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from convscope import events as ev
+from convscope.config import ArchSpec
+from convscope.ui.panels.training import CurveBuffer
+
+log = logging.getLogger(__name__)
+
+INSPECT_MS = 125  # at most 8 inspections a second: the maps follow a slider drag smoothly
+STATS_INTERVAL_S = 1.0  # batch statistics at most once a second (~0.1 s of CPU each)
+STATS_BATCH = 256  # validation images behind the histograms and the dead/saturated fractions
+STRIP_SIZE = 16  # validation examples offered in the image panel
+HIST_BINS = 60
+HIST_SAMPLE = 200_000  # histograms and ranges of bigger layers use a fixed random sample
+MIN_CURVE_HALF_WIDTH = 3.0  # the activation curves always show at least x ∈ [−3, 3]
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+
+
+@dataclass(frozen=True)
+class Transform:
+    """The move controls: shift (pixels right / down), rotation (degrees, counter-
+    clockwise) and scale, all about the image centre (see ``transform_image``)."""
+
+    dx: int = 0
+    dy: int = 0
+    angle: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Transform()
+
+
+@dataclass(frozen=True)
+class ChosenImage:
+    """The image the user picked: as loaded, and fitted to the model's input shape."""
+
+    original: np.ndarray  # uint8 (H, W, 3 | 1)
+    fitted: np.ndarray  # uint8 (h, w, c) of the model, before the move controls
+    label: str  # "validation example 3" or the file name
+    true_class: int | None = None  # known for validation examples
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One activation layer over the validation batch."""
+
+    pre: str  # pre-activation tap ("conv1", "bn1", "dense1")
+    act: str  # activation tap ("act1", "dense1_act")
+    edges: np.ndarray  # histogram bin edges (bins + 1,); also the curves' x range
+    percent: np.ndarray  # (bins,) % of all the batch's values in each bin
+    x: np.ndarray  # activation curve sample points
+    f: np.ndarray  # activation(x)
+    df: np.ndarray  # its derivative
+    dead: float  # fraction of units never positive on the batch
+    saturated: float  # fraction of units saturated on > 99% of their inputs
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Statistics of one snapshot over a fixed batch of validation images."""
+
+    step: int
+    arch: ArchSpec
+    images: int
+    layers: dict[str, LayerStats]  # keyed by activation tap, forward order
+
+
+@dataclass
+class LayerHistory:
+    """Dead and saturated fractions of one layer against the training step."""
+
+    dead: CurveBuffer = field(default_factory=CurveBuffer)
+    saturated: CurveBuffer = field(default_factory=CurveBuffer)
+
+
+@dataclass(frozen=True)
+class _Job:
+    generation: int
+    snapshot: ev.Snapshot
+    image: np.ndarray | None = None  # one image to inspect, or None
+    batch: np.ndarray | None = None  # validation batch for statistics, or None
+
+
+@dataclass(frozen=True)
+class _Result:
+    generation: int
+    step: int
+    arch: ArchSpec
+    image: np.ndarray
+    inspection: Any  # probes.inspect.Inspection
+
+
+def usable(snapshot: Any) -> bool:
+    """A snapshot the Inspector can run: parameters down to the classifier and a
+    positive input standard deviation (a stand-in engine may send empty ones)."""
+    if not isinstance(snapshot, ev.Snapshot) or "logits" not in snapshot.params:
+        return False
+    norm = np.asarray(snapshot.norm)
+    c = snapshot.arch.input_shape[2]
+    return norm.shape == (2, c) and bool(np.all(norm[1] > 0))
+
+
+def sample_values(values: np.ndarray, n: int = HIST_SAMPLE) -> np.ndarray:
+    """At most ``n`` of the finite values, drawn at fixed random positions: a histogram
+    of 6 million conv outputs costs 0.2 s, of a 200k sample 5 ms and looks the same.
+    (A regular stride would alias with the channel axis and sample one channel.)"""
+    v = np.asarray(values, np.float32).ravel()
+    if v.size > n:
+        v = v[np.random.default_rng(0).integers(0, v.size, n)]
+    return v[np.isfinite(v)]
+
+
+def value_range(values: np.ndarray, tail: float = 0.5) -> tuple[float, float]:
+    """The x range for curves and histograms: the central (100 − 2·tail)% of the
+    values (so one outlier does not squash the picture), at least [−3, 3]."""
+    v = sample_values(values)
+    lo, hi = np.percentile(v, [tail, 100.0 - tail]) if v.size else (0.0, 0.0)
+    return min(float(lo), -MIN_CURVE_HALF_WIDTH), max(float(hi), MIN_CURVE_HALF_WIDTH)
+
+
+def batch_stats(arch: ArchSpec, step: int, taps: dict[str, np.ndarray], images: int) -> BatchStats:
+    """Histograms, curves and dead/saturated fractions from batched pre-activations."""
+    from convscope.probes.activations import activation_curve, activation_layers, histogram, unit_stats
+
+    units = unit_stats(arch, taps)
+    layers: dict[str, LayerStats] = {}
+    for pre, act in activation_layers(arch):
+        if pre not in taps:
+            continue
+        values = sample_values(taps[pre])
+        lo, hi = value_range(values)
+        counts, edges = histogram(values, bins=HIST_BINS, range_=(lo, hi))
+        percent = 100.0 * counts / max(values.size, 1)  # of all values, outside the range too
+        x = np.linspace(lo, hi, 301, dtype=np.float32)
+        f, df = activation_curve(arch.activation, x)
+        stats = units.get(act)
+        layers[act] = LayerStats(
+            pre,
+            act,
+            edges,
+            percent,
+            x,
+            f,
+            df,
+            stats.dead_fraction if stats else 0.0,
+            stats.saturated_fraction if stats else 0.0,
+        )
+    return BatchStats(step, arch, images, layers)
+
+
+class _InspectionWorker:
+    """A daemon thread with two "latest wins" slots: one image, one batch.
+
+    Plain ``threading`` rather than a QThread: it never touches Qt except to emit the
+    controller's private signals (queued to the GUI thread), and a daemon thread cannot
+    abort the process as a QThread destroyed while running does.
+    """
+
+    def __init__(self, controller: InspectionController) -> None:
+        self._controller = controller
+        self._cond = threading.Condition()
+        self._image_job: _Job | None = None
+        self._batch_job: _Job | None = None
+        self._stopping = False
+        self._inspectors: dict[ArchSpec, Any] = {}
+        self.busy = False
+        self.thread = threading.Thread(target=self._run, name="convscope-inspection", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: _Job) -> None:
+        with self._cond:
+            if job.image is not None:
+                self._image_job = job
+            else:
+                self._batch_job = job
+            self._cond.notify()
+
+    def stop(self, timeout_s: float = 0.5) -> bool:
+        with self._cond:
+            self._stopping = True
+            self._image_job = self._batch_job = None
+            self._cond.notify()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout_s)
+        return not self.thread.is_alive()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self.busy and self._image_job is None and self._batch_job is None
+
+    def _inspector(self, arch: ArchSpec) -> Any:
+        from convscope.probes.inspect import Inspector
+
+        if arch not in self._inspectors:
+            self._inspectors.clear()  # one architecture at a time; the jit cache stays
+            self._inspectors[arch] = Inspector(arch)
+        return self._inspectors[arch]
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and self._image_job is None and self._batch_job is None:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                # The image first: it is what the user is looking at and costs ~1 ms.
+                job = self._image_job or self._batch_job
+                if job is self._image_job:
+                    self._image_job = None
+                else:
+                    self._batch_job = None
+                self.busy = True
+            try:
+                self._do(job)
+            except RuntimeError as exc:
+                if "deleted" in str(exc):  # the controller is gone (window closed)
+                    return
+                self._report(exc)
+            except Exception as exc:  # noqa: BLE001 - reaches the user as a notice
+                self._report(exc)
+            finally:
+                with self._cond:
+                    self.busy = False
+
+    def _report(self, exc: Exception) -> None:
+        log.exception("inspection failed")
+        try:
+            self._controller._errored.emit(f"{type(exc).__name__}: {exc}")
+        except RuntimeError:
+            pass
+
+    def _do(self, job: _Job) -> None:
+        snap = job.snapshot
+        inspector = self._inspector(snap.arch)
+        if job.image is not None:
+            inspection = inspector.run(snap.params, snap.state, snap.norm, job.image)
+            self._controller._result_ready.emit(
+                _Result(job.generation, snap.step, snap.arch, job.image, inspection)
+            )
+        if job.batch is not None:
+            from convscope.probes.activations import activation_layers
+
+            pre = [p for p, _a in activation_layers(snap.arch)]
+            taps, _probs = inspector.run_batch(snap.params, snap.state, snap.norm, job.batch, layers=pre)
+            stats = batch_stats(snap.arch, snap.step, taps, len(job.batch))
+            self._controller._stats_ready.emit((job.generation, stats))
+
+
+class InspectionController(QObject):
+    """The chosen image, the move controls and the latest snapshot → inspections.
+
+    Signals: ``image_changed`` (a new image or transform; ``model_image`` is ready at
+    once), ``inspected(Inspection)`` (the latest snapshot's view of ``inspected_image``),
+    ``stats_updated(BatchStats)``, ``snapshot_changed(Snapshot)`` (usable snapshots
+    only), ``failed(str)`` (the worker hit an error).
+    """
+
+    image_changed = Signal()
+    inspected = Signal(object)
+    stats_updated = Signal(object)
+    snapshot_changed = Signal(object)
+    failed = Signal(str)
+
+    _result_ready = Signal(object)
+    _stats_ready = Signal(object)
+    _errored = Signal(str)
+
+    def __init__(self, session: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent if parent is not None else session)
+        self.session = session
+        self.dataset = session.dataset
+        self.arch: ArchSpec = session.arch
+        self.snapshot: ev.Snapshot | None = None
+        self.image: ChosenImage | None = None
+        self.transform = Transform()
+        self.model_image: np.ndarray | None = None  # uint8 model input after the transform
+        self.inspection: Any = None  # latest Inspection
+        self.inspected_image: np.ndarray | None = None  # the uint8 input it was computed for
+        self.inspected_step = -1
+        self.stats: BatchStats | None = None
+        self.history: dict[str, LayerHistory] = {}
+        x_val = np.asarray(getattr(self.dataset, "x_val", np.zeros((0, *self.arch.input_shape), np.uint8)))
+        self.examples = x_val[:STRIP_SIZE]
+        self.example_labels = np.asarray(getattr(self.dataset, "y_val", np.zeros(0, int)))[:STRIP_SIZE]
+        self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
+        self._generation = 0
+        self._image_dirty = False
+        self._stats_dirty = False
+        self._last_stats = -1e9
+        self._worker: _InspectionWorker | None = None
+        self._error_shown = ""
+
+        self._result_ready.connect(self._on_result)
+        self._stats_ready.connect(self._on_stats)
+        self._errored.connect(self._on_error)
+        session.bridge.snapshot_taken.connect(self.set_snapshot)
+        session.arch_changed.connect(self._on_arch_changed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(INSPECT_MS)
+        self._timer.timeout.connect(self.tick)
+        self._timer.start()
+        if len(self.examples):
+            self.choose_example(0)
+
+    # ----------------------------------------------------------------- images
+    def choose_example(self, index: int) -> None:
+        """Inspect validation example ``index`` (already in the model's format)."""
+        img = np.asarray(self.examples[index], np.uint8)
+        true = int(self.example_labels[index]) if index < len(self.example_labels) else None
+        self._set_image(ChosenImage(img, self._fit(img, invert=False), f"validation example {index}", true))
+
+    def open_image(self, path: str | Path) -> None:
+        """Load a user's file; raises ``ImageError`` (and keeps the current image)."""
+        from convscope.data.images import load_image
+
+        original = load_image(path)
+        self._set_image(ChosenImage(original, self._fit(original), Path(path).name))
+
+    def set_image_array(self, img: np.ndarray, label: str = "image") -> None:
+        """Inspect an array (uint8 (H, W) or (H, W, C)) as if it had been loaded."""
+        original = np.asarray(img, np.uint8)
+        if original.ndim == 2:
+            original = original[..., None]
+        self._set_image(ChosenImage(original, self._fit(original), label))
+
+    def _fit(self, img: np.ndarray, invert: bool | None = None) -> np.ndarray:
+        from convscope.data.images import fit_image
+
+        shape = tuple(self.arch.input_shape)
+        if img.shape == shape and invert is False:
+            return img
+        return fit_image(img, shape, invert=invert)
+
+    def _set_image(self, image: ChosenImage) -> None:
+        self.image = image
+        self._update_model_image()
+
+    # ----------------------------------------------------------------- move controls
+    def set_transform(self, transform: Transform) -> None:
+        if transform != self.transform:
+            self.transform = transform
+            self._update_model_image()
+
+    def move(self, **changes: Any) -> None:
+        """Change some of dx, dy, angle, scale (the others stay)."""
+        t = self.transform
+        self.set_transform(Transform(**{**t.__dict__, **changes}))
+
+    def reset_transform(self) -> None:
+        self.set_transform(Transform())
+
+    def _update_model_image(self) -> None:
+        from convscope.data.images import transform_image
+
+        if self.image is None:
+            return
+        t = self.transform
+        fitted = self.image.fitted
+        self.model_image = fitted if t.is_identity else transform_image(fitted, t.dx, t.dy, t.angle, t.scale)
+        self._image_dirty = True
+        self.image_changed.emit()
+
+    # ----------------------------------------------------------------- snapshots
+    @Slot(object)
+    def set_snapshot(self, snapshot: ev.Snapshot) -> None:
+        if not usable(snapshot):
+            return
+        self.snapshot = snapshot
+        self._image_dirty = True
+        self._stats_dirty = True
+        self.snapshot_changed.emit(snapshot)
+
+    @Slot(object)
+    def _on_arch_changed(self, arch: ArchSpec) -> None:
+        # Every Started (a reset, a checkpoint, a new architecture): a new history.
+        self._generation += 1
+        self.history.clear()
+        self.stats = None
+        self.snapshot = None
+        if tuple(arch.input_shape) != tuple(self.arch.input_shape) and self.image is not None:
+            self.arch = arch
+            img = self.image
+            self._set_image(ChosenImage(img.original, self._fit(img.original), img.label, img.true_class))
+        self.arch = arch
+
+    # ----------------------------------------------------------------- the worker
+    @Slot()
+    def tick(self) -> None:
+        """Send what changed to the worker (runs on the ~8 Hz timer)."""
+        snap = self.snapshot
+        if snap is None:
+            return
+        if self._image_dirty and self.model_image is not None:
+            self._image_dirty = False
+            self._submit(_Job(self._generation, snap, image=self.model_image))
+        now = time.monotonic()
+        if self._stats_dirty and len(self._batch) and now - self._last_stats >= STATS_INTERVAL_S:
+            self._stats_dirty = False
+            self._last_stats = now
+            self._submit(_Job(self._generation, snap, batch=self._batch))
+
+    def _submit(self, job: _Job) -> None:
+        if self._worker is None:
+            self._worker = _InspectionWorker(self)
+        self._worker.submit(job)
+
+    def idle(self) -> bool:
+        """Nothing waiting or running (for tests and screenshots)."""
+        return (
+            not self._image_dirty
+            and not (self._stats_dirty and self.snapshot is not None and len(self._batch))
+            and (self._worker is None or self._worker.idle())
+        )
+
+    def shutdown(self, timeout_s: float = 0.5) -> bool:
+        self._timer.stop()
+        if self._worker is None:
+            return True
+        done = self._worker.stop(timeout_s)
+        self._worker = None
+        return done
+
+    @Slot(object)
+    def _on_result(self, result: _Result) -> None:
+        if result.generation != self._generation:
+            return  # computed for a model that has since been replaced
+        self.inspection = result.inspection
+        self.inspected_image = result.image
+        self.inspected_step = result.step
+        self.inspected.emit(result.inspection)
+
+    @Slot(object)
+    def _on_stats(self, payload: tuple[int, BatchStats]) -> None:
+        generation, stats = payload
+        if generation != self._generation:
+            return
+        self.stats = stats
+        for act, layer in stats.layers.items():
+            hist = self.history.setdefault(act, LayerHistory())
+            if hist.dead.size and hist.dead.x[-1] >= stats.step:
+                continue  # the same step again (a paused model re-sent its snapshot)
+            hist.dead.append(stats.step, 100.0 * layer.dead)
+            hist.saturated.append(stats.step, 100.0 * layer.saturated)
+        self.stats_updated.emit(stats)
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        if message != self._error_shown:  # once per distinct error, not 8 times a second
+            self._error_shown = message
+            self.failed.emit(message)
+
+
+def controller_for(session: Any) -> InspectionController:
+    """The session's one InspectionController (created on first use, a child of it)."""
+    found = session.findChild(InspectionController)
+    if found is None:
+        found = InspectionController(session)
+    return found
