@@ -1,0 +1,232 @@
+"""Kernel playground: convolution by hand. Pick a classic kernel (edges, sharpen, blur,
+emboss…) or type the numbers of a 3×3 or 5×5 kernel; the result on the model's input
+(``viz.kernels.convolve2d``, what a conv layer computes, without bias) is shown beside
+the network's own first-layer maps for the same image."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from convscope.ui.inspection import InspectionController, controller_for
+from convscope.ui.panels.mapview import (
+    ExportButton,
+    MapView,
+    ThrottledRedraw,
+    export_scene,
+    format_number,
+    graphics_widget,
+    heading,
+)
+from convscope.ui.session import Session
+from convscope.viz.kernels import KERNEL_PRESETS, convolve2d
+from convscope.viz.tiles import levels_of, map_grid
+
+REDRAW_MS = 100
+CUSTOM = "Custom (type the numbers)"
+SIZES = (3, 5)
+CELL_PX = 46
+
+
+class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
+    title = "Kernel playground"
+    area = "right"
+    tab_with = "Training"
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.controller: InspectionController = controller_for(session)
+        self.kernel = np.asarray(KERNEL_PRESETS["Edge (Laplacian)"], np.float32).copy()
+        self.result: np.ndarray | None = None
+        self.source: np.ndarray | None = None  # the float input the kernel was applied to
+        self._dirty = True
+
+        self.preset = QComboBox()
+        self.preset.addItems([*KERNEL_PRESETS, CUSTOM])
+        self.size = QComboBox()
+        self.size.addItems([f"{s}×{s}" for s in SIZES])
+        self.table = QTableWidget(max(SIZES), max(SIZES))
+        self.table.horizontalHeader().setVisible(False)
+        self.table.verticalHeader().setVisible(False)
+        for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+            header.setDefaultSectionSize(CELL_PX)
+        self.table.setToolTip("Type any number; the result updates at once")
+        self.sum_label = QLabel()
+        self.sum_label.setWordWrap(True)
+        explain = QLabel(
+            "out[i, j] = Σ<sub>a,b</sub> k[a, b] · in[i + a − r, j + b − r]<br>"
+            "(cross-correlation with zero padding, as a conv layer computes it, without bias)"
+        )
+        explain.setWordWrap(True)
+        explain.setStyleSheet("color: #444;")
+
+        form = QFormLayout()
+        form.addRow("Kernel:", self.preset)
+        form.addRow("Size:", self.size)
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.table, alignment=Qt.AlignmentFlag.AlignHCenter)
+        left.addWidget(self.sum_label)
+        left.addWidget(explain)
+        left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setFixedWidth(CELL_PX * max(SIZES) + 24)
+
+        self.heading = heading("Kernel playground")
+        self.export_button = ExportButton(self.export, "kernel-playground.png")
+        self.graphics = graphics_widget()
+        self.result_view = MapView(self.graphics, 0, 0, "Your kernel", bar_label="output")
+        self.conv1_view = MapView(self.graphics, 0, 2, "The network's conv1", bar_label="conv1")
+        for col in (0, 2):  # two equal views, whatever their titles' lengths
+            self.graphics.ci.layout.setColumnStretchFactor(col, 1)
+            self.graphics.ci.layout.setColumnMinimumWidth(col, 140)  # Qt shares out the space above it
+        self.scale_label = QLabel()
+        self.scale_label.setWordWrap(True)
+
+        right = QVBoxLayout()
+        top = QHBoxLayout()
+        top.addWidget(self.heading, stretch=1)
+        top.addWidget(self.export_button)
+        right.addLayout(top)
+        right.addWidget(self.graphics, stretch=1)
+        right.addWidget(self.scale_label)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(left_widget)
+        layout.addLayout(right, stretch=1)
+
+        self.preset.setCurrentText("Edge (Laplacian)")
+        self._show_kernel()
+        self.preset.currentTextChanged.connect(self._on_preset)
+        self.size.currentIndexChanged.connect(self._on_size)
+        self.table.itemChanged.connect(self._on_cell)
+        c = self.controller
+        c.inspected.connect(lambda _i: self._mark())
+        c.image_changed.connect(self._mark)
+        self.start_redraw_timer(REDRAW_MS)
+
+    # ----------------------------------------------------------------- kernel
+    def set_kernel(self, kernel: np.ndarray) -> None:
+        k = np.asarray(kernel, np.float32)
+        if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] not in SIZES:
+            raise ValueError(f"the playground takes 3×3 or 5×5 kernels, got {k.shape}")
+        self.kernel = k.copy()
+        with QSignalBlocker(self.size):
+            self.size.setCurrentIndex(SIZES.index(k.shape[0]))
+        self._show_kernel()
+        self._mark()
+
+    def _show_kernel(self) -> None:
+        n = self.kernel.shape[0]
+        self.table.setFixedSize(CELL_PX * n + 4, CELL_PX * n + 4)
+        with QSignalBlocker(self.table):
+            for r in range(max(SIZES)):
+                self.table.setRowHidden(r, r >= n)
+                self.table.setColumnHidden(r, r >= n)
+                for c in range(max(SIZES)):
+                    text = format_number(float(self.kernel[r, c])) if r < n and c < n else ""
+                    item = QTableWidgetItem(text)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    self.table.setItem(r, c, item)
+        total = float(self.kernel.sum())
+        note = "keeps brightness" if abs(total - 1) < 1e-6 else "flat areas → 0" if abs(total) < 1e-6 else ""
+        self.sum_label.setText(f"Σ k = {format_number(total)}" + (f" ({note})" if note else ""))
+
+    def _on_preset(self, name: str) -> None:
+        if name in KERNEL_PRESETS:
+            self.set_kernel(KERNEL_PRESETS[name])
+
+    def _on_size(self, index: int) -> None:
+        n = SIZES[index]
+        old = self.kernel
+        k = np.zeros((n, n), np.float32)
+        m = min(n, old.shape[0])
+        # Keep the centre: a 3×3 kernel sits in the middle of the 5×5 one, and back.
+        o_new, o_old = (n - m) // 2, (old.shape[0] - m) // 2
+        k[o_new : o_new + m, o_new : o_new + m] = old[o_old : o_old + m, o_old : o_old + m]
+        with QSignalBlocker(self.preset):
+            self.preset.setCurrentText(CUSTOM)
+        self.set_kernel(k)
+
+    def _on_cell(self, item: QTableWidgetItem) -> None:
+        r, c = item.row(), item.column()
+        n = self.kernel.shape[0]
+        if r >= n or c >= n:
+            return
+        try:
+            value = float(item.text().replace("−", "-").replace(",", "."))
+        except ValueError:
+            value = float(self.kernel[r, c])  # not a number: put the old value back
+        if not np.isfinite(value):
+            value = float(self.kernel[r, c])
+        self.kernel[r, c] = value
+        with QSignalBlocker(self.preset):
+            self.preset.setCurrentText(CUSTOM)
+        self._show_kernel()
+        self._mark()
+
+    # ----------------------------------------------------------------- drawing
+    def _mark(self) -> None:
+        self._dirty = True
+
+    def input_tensor(self) -> np.ndarray | None:
+        """The model's exact input when it has seen the current image, else pixels / 255."""
+        c = self.controller
+        if c.model_image is None:
+            return None
+        if c.inspection is not None and c.inspected_image is c.model_image:
+            return np.asarray(c.inspection.input, np.float32)
+        return c.model_image.astype(np.float32) / 255.0
+
+    def redraw(self) -> None:
+        if not self._dirty:
+            return
+        x = self.input_tensor()
+        if x is None:
+            return
+        self._dirty = False
+        self.source = x
+        out = convolve2d(x, self.kernel)
+        self.result = out
+        if out.shape[2] == 1:
+            levels = levels_of(out)
+            self.result_view.show_scalar(out[..., 0], levels)
+            self.result_view.set_title("Your kernel")
+        else:
+            mosaic, levels = map_grid(out, cols=out.shape[2])
+            self.result_view.show_scalar(mosaic, levels)
+            self.result_view.set_title("Your kernel on R, G, B")
+        n = self.kernel.shape[0]
+        name = self.preset.currentText()
+        self.heading.setText(
+            f"{name if name != CUSTOM else 'Custom kernel'} ({n}×{n}) beside the network's first layer"
+        )
+        text = f"Your kernel: colour scale {format_number(levels[0])} … {format_number(levels[1])}"
+        c = self.controller
+        if c.inspection is not None and "conv1" in c.inspection.taps and c.inspected_image is c.model_image:
+            maps = np.asarray(c.inspection.taps["conv1"])
+            mosaic, lv = map_grid(maps)
+            self.conv1_view.show_scalar(mosaic, lv)
+            self.conv1_view.set_title(f"The network's conv1 ({maps.shape[2]} maps)")
+            text += (
+                f" · conv1 at step {c.inspected_step:,}: {format_number(lv[0])} … {format_number(lv[1])}"
+                " (white = 0 when signed)"
+            )
+        self.scale_label.setText(text)
+
+    def export(self, path: str) -> None:
+        export_scene(self.graphics, path)
