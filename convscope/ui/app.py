@@ -5,7 +5,10 @@ Environment variables for demos, tests and benchmarks:
 * ``CONVSCOPE_AUTOTRAIN_SECONDS=N`` — press Train as soon as the model is ready and,
   N seconds after the first training metrics arrive, close the window and quit;
 * ``CONVSCOPE_SCREENSHOT=path.png`` — with the above, save a grab of the main window
-  to that path just before quitting.
+  to that path just before quitting;
+* ``CONVSCOPE_SCREENSHOT_TABS="Feature maps,Filters"`` — with both, first raise each of
+  these docks in turn and save a grab as ``path-feature-maps.png`` etc. (the main
+  screenshot then shows the last one raised).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, sc
         size = window.size()
         if screenshot:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            _grab_tabs(app, window, screenshot, os.environ.get("CONVSCOPE_SCREENSHOT_TABS", ""))
             if not window.grab().save(screenshot):
                 log.error("could not save the screenshot to %s", screenshot)
         # One line for scripts and the end-to-end test.
@@ -108,6 +112,28 @@ def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, sc
     bridge.stepped.connect(on_metrics)
     bridge.errored.connect(lambda _e: QTimer.singleShot(500, finish))
     QTimer.singleShot(int((AUTOTRAIN_TIMEOUT_S + seconds) * 1000), finish)
+
+
+def _grab_tabs(app: QApplication, window: MainWindow, screenshot: str, titles: str) -> None:
+    """Raise each dock named in ``titles`` (comma-separated) and save a grab of it."""
+    import time
+
+    base = Path(screenshot)
+    for title in (t.strip() for t in titles.split(",")):
+        dock = window.docks.get(title)
+        if dock is None:
+            log.error("CONVSCOPE_SCREENSHOT_TABS: no panel called %r", title)
+            continue
+        dock.show()
+        dock.raise_()
+        deadline = time.monotonic() + 0.6  # its throttled redraw and the paint that follows
+        while time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.02)
+        slug = "-".join(title.lower().split())
+        path = base.with_name(f"{base.stem}-{slug}{base.suffix}")
+        if not window.grab().save(str(path)):
+            log.error("could not save the screenshot to %s", path)
 
 
 def _install_excepthook(window: MainWindow) -> None:

@@ -2,7 +2,8 @@
 
 Every panel is a QWidget class with a ``title``, a default dock ``area`` ("left",
 "right", "bottom", "top"), optionally ``tab_with`` (the title of a panel to share a
-tabbed dock with), and an ``__init__(session)``. Adding one is one line in
+tabbed dock with) or ``split_with`` ((title, "right" | "below"): a dock of its own
+beside that panel's), and an ``__init__(session)``. Adding one is one line in
 :data:`PANELS`; the window wraps it in a QDockWidget the user can move, float or close
 (View menu brings it back).
 """
@@ -13,7 +14,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -31,7 +32,14 @@ from convscope.config import ArchSpec, TrainConfig
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.controls import HyperparameterControls
+from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
+from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.feature_maps import FeatureMapsPanel
+from convscope.ui.panels.filters import FiltersPanel
+from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.playground import KernelPlaygroundPanel
+from convscope.ui.panels.prediction import PredictionPanel
 from convscope.ui.panels.training import TrainingPanel
 from convscope.ui.session import LoopFactory, Session
 
@@ -42,7 +50,13 @@ PANELS: list[type[QWidget]] = [
     HyperparameterControls,
     ArchitectureEditor,
     TrainingPanel,
+    ImagePanel,  # split off Training before the tabs join it (Qt cannot split a tab)
+    PredictionPanel,
     ArchitecturePanel,
+    FeatureMapsPanel,
+    FiltersPanel,
+    ActivationsPanel,
+    KernelPlaygroundPanel,
 ]
 
 AREAS = {
@@ -51,6 +65,10 @@ AREAS = {
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
     "top": Qt.DockWidgetArea.TopDockWidgetArea,
 }
+# Placements that override a panel's own ``area`` when the panel named is present:
+# with the image column beside Training, the layer table goes under Training so that
+# the column can take the full height.
+PLACEMENT = {"Architecture": ("Training", "below")}
 CHECKPOINT_FILTER = "ConvScope checkpoints (*.npz);;All files (*)"
 STATE_TEXT = {
     run.IDLE: "starting…",
@@ -96,6 +114,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         for panel_class in PANELS if panels is None else panels:
             self.add_panel(panel_class(self.session))
+        self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
+        inspection = self.session.findChild(InspectionController)
+        if inspection is not None:
+            inspection.failed.connect(lambda message: self.show_notice("warning", f"Inspection: {message}"))
 
         bridge = self.session.bridge
         self.session.state_changed.connect(self._on_state)
@@ -123,7 +145,11 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(AREAS[getattr(panel, "area", "right")], dock)
         tab_with = getattr(panel, "tab_with", None)
-        if tab_with in self.docks:
+        beside, where = PLACEMENT.get(title) or getattr(panel, "split_with", (None, ""))
+        if beside in self.docks:
+            orientation = Qt.Orientation.Horizontal if where == "right" else Qt.Orientation.Vertical
+            self.splitDockWidget(self.docks[beside], dock, orientation)
+        elif tab_with in self.docks:
             self.tabifyDockWidget(self.docks[tab_with], dock)
             self.docks[tab_with].raise_()
         self.docks[title] = dock
@@ -150,6 +176,18 @@ class MainWindow(QMainWindow):
         if right and bottom:
             table = max(260, int(self.height() * 0.42))
             self.resizeDocks([right[0], bottom[0]], [self.height() - table, table], Qt.Orientation.Vertical)
+        # The image column beside the big tabbed area, the layer table under that area.
+        image, prediction = self.docks.get("Image"), self.docks.get("Prediction")
+        training, table = self.docks.get("Training"), self.docks.get("Architecture")
+        if image in right and training in right:
+            column = max(380, min(440, self.width() // 4))
+            self.resizeDocks([training, image], [self.width(), column], Qt.Orientation.Horizontal)
+            if prediction in right:
+                top = min(image.widget().sizeHint().height() + 30, int(0.62 * self.height()))
+                self.resizeDocks([image, prediction], [top, self.height() - top], Qt.Orientation.Vertical)
+            if table in right:
+                rows = max(240, int(self.height() * 0.34))
+                self.resizeDocks([training, table], [self.height() - rows, rows], Qt.Orientation.Vertical)
 
     # ----------------------------------------------------------------- chrome
     def _build_actions(self) -> None:
@@ -179,6 +217,9 @@ class MainWindow(QMainWindow):
 
         self.save_action = QAction("&Save Checkpoint…", self, shortcut=QKeySequence("Ctrl+S"))
         self.open_action = QAction("&Open Checkpoint…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
+        self.open_image_action = QAction("Open &Image…", self, shortcut=QKeySequence("Ctrl+O"))
+        self.open_image_action.setToolTip("Inspect a picture of your own (or drop one on the window)")
+        self.open_image_action.triggered.connect(lambda: self.open_image())
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
         self.save_action.triggered.connect(lambda: self.save_checkpoint())
         self.open_action.triggered.connect(lambda: self.open_checkpoint())
@@ -203,6 +244,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.open_image_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.open_action)
         file_menu.addSeparator()
@@ -302,6 +345,36 @@ class MainWindow(QMainWindow):
             self.session.load(path)
             self.statusBar().showMessage(f"Opening {path}…", 4000)
 
+    def open_image(self, path: str | None = None) -> bool:
+        """Inspect an image file; a bad one is reported and the current image stays."""
+        from convscope.data import DataError
+
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if not path:
+            return False
+        try:
+            controller_for(self.session).open_image(path)
+        except (DataError, OSError, ValueError) as exc:
+            self.show_error("Cannot open the image", str(exc))
+            return False
+        self.statusBar().showMessage(f"Inspecting {path}", 6000)
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_image(files[0])
+        else:
+            super().dropEvent(event)
+
     # ----------------------------------------------------------------- lifecycle
     def start_engine(self) -> None:
         """Start the training loop's worker (it compiles, then waits for Train)."""
@@ -325,6 +398,9 @@ class MainWindow(QMainWindow):
             controls.flush()
         # 0.8 s, so that closing takes under a second even when the loop cannot answer
         # (XLA holds the thread while it compiles); it then ends on its own.
+        inspection = self.session.findChild(InspectionController)
+        if inspection is not None:
+            inspection.shutdown(timeout_s=0.2)
         if not self.session.shutdown(timeout_s=0.8):
             log.warning("the training loop is still busy; the window closes and it ends on its own")
         event.accept()

@@ -23,7 +23,10 @@ def test_window_starts_the_loop_and_shows_the_device(window, loop) -> None:
     assert window.device_label.text() == "FakeDevice"
     assert window.state_label.text() == "paused"
     assert window.train_action.isEnabled() and not window.pause_action.isEnabled()
-    assert set(window.docks) == {"Hyperparameters", "Architecture editor", "Training", "Architecture"}
+    assert set(window.docks) == {
+        *("Hyperparameters", "Architecture editor", "Training", "Architecture"),
+        *("Image", "Prediction", "Feature maps", "Filters", "Activations", "Kernel playground"),
+    }
     assert all(isinstance(d, QDockWidget) for d in window.docks.values())
 
 
