@@ -60,7 +60,7 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
 
     from convscope.config import TrainConfig
     from convscope.model import init
-    from convscope.train.step import build_steps, evaluate, init_opt_states, live_hparams
+    from convscope.train.step import STEPS_PER_CALL, build_steps, evaluate, init_opt_states, live_hparams
 
     spec = build_spec(name)
     cfg = TrainConfig(batch_size=batch)
@@ -73,20 +73,23 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
     x = jnp.asarray(rng.integers(0, 256, (4096, h, w, c), dtype=np.uint8))
     y = jnp.asarray(rng.integers(0, spec.num_classes, 4096).astype(np.int32))
     norm = jnp.asarray(np.array([[0.5] * c, [0.25] * c], np.float32))
-    key = jax.random.key(0)
-    idx = [rng.permutation(4096)[:batch].astype(np.int32) for _ in range(steps)]
+    k = STEPS_PER_CALL
+    calls = max(steps // k, 1)
+    keys = jax.random.split(jax.random.key(0), k)
+    active = np.ones(k, bool)
+    idx = [np.stack([rng.permutation(4096)[:batch] for _ in range(k)]).astype(np.int32) for _ in range(calls)]
     t = time.perf_counter()
-    out = fns.train_step(params, state, opt, x, y, idx[0], norm, hp, key)
+    out = fns.train_chunk(params, state, opt, x, y, idx[0], active, norm, hp, keys)
     jax.block_until_ready(out)
     compile_s = time.perf_counter() - t
     params, state, opt = out[:3]
     rates = []
     for _ in range(windows):
         t = time.perf_counter()
-        for i in range(steps):
-            params, state, opt, loss, _ = fns.train_step(params, state, opt, x, y, idx[i], norm, hp, key)
+        for i in range(calls):
+            params, state, opt, loss, _ = fns.train_chunk(params, state, opt, x, y, idx[i], active, norm, hp, keys)
         jax.block_until_ready(loss)
-        rates.append(steps * batch / (time.perf_counter() - t))
+        rates.append(calls * k * batch / (time.perf_counter() - t))
     evaluate(fns, params, state, x[:512], y[:512], norm, chunk=512)
     t = time.perf_counter()
     for _ in range(5):
@@ -99,12 +102,15 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
         "eval_examples_per_s": eval_rate,
         "device": jax.devices()[0].platform,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "steps_per_call": k,
     }
 
 
 def run_child(name: str, ynn: str, args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     env["CONVSCOPE_YNN"] = ynn
+    if args.steps_per_call:
+        env["CONVSCOPE_STEPS_PER_CALL"] = str(args.steps_per_call)
     cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch),
            "--windows", str(args.windows), "--steps", str(args.steps)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -119,6 +125,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--ynn", choices=("auto", "on", "off", "both"), default="auto",
                     help="YNNPACK-convolution work-around: auto (ConvScope's choice), on, off, both")
+    ap.add_argument("--steps-per-call", type=int, default=0,
+                    help="unrolled training steps per jitted call (default: ConvScope's, 4)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()

@@ -21,7 +21,15 @@ from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from convscope.train.step import StepFunctions, build_steps, evaluate, init_opt_states, live_hparams, to_host
+from convscope.train.step import (
+    STEPS_PER_CALL,
+    StepFunctions,
+    build_steps,
+    evaluate,
+    init_opt_states,
+    live_hparams,
+    to_host,
+)
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
 
@@ -126,9 +134,12 @@ class TrainingLoop:
         t0 = self.clock()
         bs = min(self.config.batch_size, len(self._perm))
         if bs not in self.fns.batch_sizes:
-            idx = self._perm[:bs].astype(np.int32)
-            out = self.fns.train_step(
-                self.params, self.state, self.opt_states, self._x, self._y, idx, self._norm, self._hp, self._key
+            idxs = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
+            inactive = np.zeros(STEPS_PER_CALL, bool)  # computed, then discarded: compiles it
+            keys = jax.random.split(self._key, STEPS_PER_CALL)
+            out = self.fns.train_chunk(
+                self.params, self.state, self.opt_states, self._x, self._y, idxs, inactive,
+                self._norm, self._hp, keys,
             )
             jax.block_until_ready(out)
             self.fns.batch_sizes.add(bs)
@@ -179,18 +190,40 @@ class TrainingLoop:
         self._pos += bs
         return idx.astype(np.int32)
 
-    def _one_step(self) -> tuple[jax.Array, jax.Array]:
-        idx = self._next_indices()
-        self._key, k = jax.random.split(self._key)
-        self.params, self.state, self.opt_states, loss, acc = self.fns.train_step(
-            self.params, self.state, self.opt_states, self._x, self._y, idx, self._norm, self._hp, k
+    def _dispatch(self, n: int) -> tuple[jax.Array, jax.Array, int]:
+        """Dispatch one call running ``n`` (1..STEPS_PER_CALL) steps; returns the device
+        arrays of per-step losses and accuracies (only the first ``n`` count) and ``n``."""
+        k = STEPS_PER_CALL
+        rows = [self._next_indices() for _ in range(n)]
+        rows += [rows[0]] * (k - n)
+        active = np.arange(k) < n
+        self._key, sub = jax.random.split(self._key)
+        keys = jax.random.split(sub, k)
+        self.params, self.state, self.opt_states, losses, accs = self.fns.train_chunk(
+            self.params, self.state, self.opt_states, self._x, self._y, np.stack(rows), active,
+            self._norm, self._hp, keys,
         )
-        self.step += 1
-        self.examples_seen += len(idx)
-        return loss, acc
+        self.step += n
+        self.examples_seen += n * len(rows[0])
+        return losses, accs, n
+
+    def _one_step(self) -> tuple[jax.Array, jax.Array]:
+        losses, accs, _ = self._dispatch(1)
+        return losses[0], accs[0]
 
     def evaluate(self) -> tuple[float, float]:
         return evaluate(self.fns, self.params, self.state, self._xv, self._yv, self._norm)
+
+    def _steps_left(self) -> int:
+        """Steps until the step/epoch budget ends (a large number when there is none)."""
+        left = 1 << 30
+        if self.max_steps is not None:
+            left = min(left, self.max_steps - self.step)
+        if self.max_epochs is not None:
+            n, bs = len(self.dataset.y_train), min(self.config.batch_size, len(self.dataset.y_train))
+            remaining = self.max_epochs * n - self.examples_seen
+            left = min(left, max(int(np.ceil(remaining / bs - 1e-9)), 0))
+        return left
 
     def _budget_reached(self) -> bool:
         if self.max_steps is not None and self.step >= self.max_steps:
@@ -201,28 +234,26 @@ class TrainingLoop:
         """Run up to ``max_steps`` steps (fewer when CHUNK_SECONDS pass); yield their events."""
         bs = self.config.batch_size
         good = (self.params, self.state, self.opt_states)
-        losses: list[jax.Array] = []
-        accs: list[jax.Array] = []
+        calls: list[tuple[jax.Array, jax.Array, int]] = []
         if bs not in self.fns.batch_sizes:
             yield ev.Compiling(f"training step for batch size {bs}")
-            t0 = self.clock()
-            loss, acc = self._one_step()
-            jax.block_until_ready(loss)
-            self.fns.batch_sizes.add(bs)
-            losses.append(loss)
-            accs.append(acc)
-            self.compile_seconds = self.clock() - t0
+            self.warm_up()
         t0 = self.clock()
         start_examples = self.examples_seen
-        while len(losses) < max_steps and not self._budget_reached():
-            loss, acc = self._one_step()
-            losses.append(loss)
-            accs.append(acc)
-            if len(losses) >= 2:
-                jax.block_until_ready(losses[-2])  # keep one step in flight, no deeper
+        done = 0
+        while done < max_steps and not self._budget_reached():
+            n = min(STEPS_PER_CALL, max_steps - done, self._steps_left())
+            calls.append(self._dispatch(n))
+            done += n
+            if len(calls) >= 2:
+                jax.block_until_ready(calls[-2][0])  # keep one call in flight, no deeper
             if self.clock() - t0 > CHUNK_SECONDS:
                 break
-        loss_v, acc_v = (np.asarray(a) for a in jax.device_get((jnp.stack(losses), jnp.stack(accs))))
+        if not calls:
+            return
+        fetched = jax.device_get([(c[0], c[1]) for c in calls])
+        loss_v = np.concatenate([np.asarray(lo)[: c[2]] for (lo, _), c in zip(fetched, calls, strict=True)])
+        acc_v = np.concatenate([np.asarray(a)[: c[2]] for (_, a), c in zip(fetched, calls, strict=True)])
         elapsed = self.clock() - t0
         self.train_time += elapsed
         if not np.all(np.isfinite(loss_v)):
@@ -233,8 +264,8 @@ class TrainingLoop:
                 f"The loss became non-finite near step {self.step}: training paused and the last "
                 f"good weights restored. Likely cause: {likely_cause(self.config)}.",
             )
-            self.step -= len(losses)
-            self.examples_seen -= len(losses) * bs
+            self.step -= done
+            self.examples_seen -= done * bs
             yield ev.Paused(self.step, "non-finite loss")
             return
         examples = self.examples_seen - start_examples
@@ -247,7 +278,7 @@ class TrainingLoop:
             examples_per_s=examples / elapsed if examples and elapsed > 0 else float("nan"),
             time=self.train_time,
         )
-        prev_step = self.step - len(losses)
+        prev_step = self.step - done
         every = self.config.eval_every
         if self.step // every > prev_step // every or self._budget_reached():
             yield self.eval_event()

@@ -1,5 +1,11 @@
 """Jitted training and evaluation steps with live hyperparameters.
 
+One call runs ``STEPS_PER_CALL`` steps, unrolled at trace time (a *rolled* scan around
+conv gradients is 17-56x slower on XLA:CPU, see shared/PERFORMANCE.md). Measured here, 4 unrolled steps per call train the default
+model ~45% faster than one jitted step per call, for ~25% more compile time. Steps
+beyond the ones asked for (Step, the end of a budget) are computed and discarded by a
+per-step mask, so one compiled function serves every count from 1 to STEPS_PER_CALL.
+
 Every hyperparameter a slider moves (learning rate, optimizer, momentum, weight decay,
 dropout, augmentation on/off) is a *traced* argument, so changing it never recompiles.
 The four optimizers are optax's, wrapped in ``optax.inject_hyperparams``; their states
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +35,9 @@ from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.model.network import Params, apply, preprocess
 
 Array = jax.Array
+
+# Overridable for benchmarks (benchmarks/bench_training.py --steps-per-call).
+STEPS_PER_CALL = max(1, min(int(os.environ.get("CONVSCOPE_STEPS_PER_CALL", "4")), 16))
 
 
 def make_optimizers() -> tuple[optax.GradientTransformation, ...]:
@@ -77,11 +87,11 @@ def random_shift(x: Array, key: Array, max_shift: int, enabled: Array) -> Array:
 class StepFunctions:
     """The compiled functions of one architecture, and how often they were traced."""
 
-    train_step: Callable[..., Any]
+    train_chunk: Callable[..., Any]
     eval_chunk: Callable[..., Any]
     optimizers: tuple[optax.GradientTransformation, ...]
     traces: dict[str, int]
-    batch_sizes: set[int] = dataclasses.field(default_factory=set)  # train_step compiled for
+    batch_sizes: set[int] = dataclasses.field(default_factory=set)  # train_chunk compiled for
 
 
 @functools.lru_cache(maxsize=8)
@@ -97,7 +107,6 @@ def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
         return loss, (acc, new_state)
 
     def train_step(params, state, opt_states, x_all, y_all, idx, norm, hp, key):
-        traces["train"] += 1  # runs only while tracing: counts compilations
         k_aug, k_drop = jax.random.split(key)
         xb = random_shift(x_all[idx], k_aug, max_shift, hp["augment"])
         xb = preprocess(xb, norm[0], norm[1])
@@ -128,6 +137,26 @@ def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
         params = optax.apply_updates(params, updates)
         return params, new_state, opt_states, loss, acc
 
+    def train_chunk(params, state, opt_states, x_all, y_all, idxs, active, norm, hp, keys):
+        """``STEPS_PER_CALL`` steps; step i is kept only where ``active[i]``.
+
+        idxs: (STEPS_PER_CALL, batch) int32 indices into x_all; active: (STEPS_PER_CALL,) bool.
+        Returns the new (params, state, opt_states) and per-step losses and accuracies.
+        """
+        traces["train"] += 1  # runs only while tracing: counts compilations
+
+        # A Python loop unrolls at trace time: no while loop reaches XLA at all (a scan
+        # of length 1 stays a rolled loop, the slow path even with unroll=True).
+        carry = (params, state, opt_states)
+        losses, accs = [], []
+        for i in range(idxs.shape[0]):
+            new = train_step(*carry, x_all, y_all, idxs[i], norm, hp, keys[i])
+            carry = jax.tree.map(lambda n, o, on=active[i]: jnp.where(on, n, o), new[:3], carry)
+            losses.append(new[3])
+            accs.append(new[4])
+        losses, accs = jnp.stack(losses), jnp.stack(accs)
+        return (*carry, losses, accs)
+
     def eval_chunk(params, state, x, y, valid, norm):
         traces["eval"] += 1
         logits, _, _ = apply(spec, params, state, preprocess(x, norm[0], norm[1]), train=False)
@@ -135,7 +164,7 @@ def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
         correct = logits.argmax(-1) == y
         return jnp.sum(losses * valid), jnp.sum(correct * valid)
 
-    return StepFunctions(jax.jit(train_step), jax.jit(eval_chunk), optimizers, traces)
+    return StepFunctions(jax.jit(train_chunk), jax.jit(eval_chunk), optimizers, traces)
 
 
 def init_opt_states(optimizers: tuple[optax.GradientTransformation, ...], params: Params) -> tuple:
