@@ -49,6 +49,7 @@ def _plot(widget: pg.GraphicsLayoutWidget, row: int, title: str) -> pg.PlotItem:
     plot = widget.addPlot(row=row, col=0, enableMenu=False)
     plot.setTitle(title, size="12pt")
     plot.setMenuEnabled(False)
+    plot.vb.border = None  # draws nothing on screen, but a black frame in SVG exports
     plot.hideButtons()
     plot.setMouseEnabled(False, False)
     plot.showGrid(x=True, y=True, alpha=0.2)
@@ -71,6 +72,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.image_percent: np.ndarray | None = None
         self._pairs: list[tuple[str, str]] = []
         self._activation = ""
+        self._threshold = 0.0
         self._dirty_curves = False
         self._dirty_time = False
 
@@ -132,8 +134,9 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.time_plot = _plot(self.graphics, 1, "Dead units over training")
         self.time_plot.setLabel("bottom", "step", **{"font-size": "11pt"})
         self.time_plot.setLabel("left", "% of units", **{"font-size": "11pt"})
-        self.time_plot.setYRange(0, 100, padding=0.02)
-        self.time_legend = self.time_plot.addLegend(offset=(-10, 10), labelTextSize="10pt")
+        self.time_plot.setYRange(0, 120, padding=0)  # 100–120: room for the legend row
+        self.time_plot.getAxis("left").setTicks([[(v, str(v)) for v in (0, 25, 50, 75, 100)], []])
+        self.time_legend = self.time_plot.addLegend(offset=(10, 2), labelTextSize="10pt", colCount=6)
         self.time_legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self.time_curves: dict[str, pg.PlotDataItem] = {}
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
@@ -224,21 +227,24 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
     def _set_zones(self, activation: str) -> None:
         from convscope.probes.activations import saturation_threshold
 
-        big = 1e6
-        for zone in self.zones:
-            zone.setVisible(False)
+        self._threshold = saturation_threshold(activation) if activation in SATURATING else 0.0
         if activation in SATURATING:
-            t = saturation_threshold(activation)
-            self.zones[0].setRegion((-big, -t))
-            self.zones[1].setRegion((t, big))
-            self.zones[0].setVisible(True)
-            self.zones[1].setVisible(True)
-            self.zone_text.setText(f"saturated beyond ±{t:.2f}")
+            self.zone_text.setText(f"saturated beyond ±{self._threshold:.2f}")
         else:
-            self.zones[0].setRegion((-big, 0.0))
-            self.zones[0].setVisible(True)
             flat = "f′ = 0" if activation == "relu" else "f′ small"
             self.zone_text.setText(f"x < 0: {flat}")
+
+    def _place_zones(self, lo: float, hi: float) -> None:
+        """Grey where units are flat (x < 0) or saturated (|x| > t), within the x range
+        (finite regions: an SVG renderer refuses shapes a million units wide)."""
+        if self._activation in SATURATING:
+            t = self._threshold
+            regions = [(lo, min(-t, hi)), (max(t, lo), hi)]
+        else:
+            regions = [(lo, min(0.0, hi)), (hi, hi)]
+        for zone, (a, b) in zip(self.zones, regions, strict=True):
+            zone.setRegion((a, b))
+            zone.setVisible(b > a)
 
     # ----------------------------------------------------------------- drawing
     def redraw(self) -> None:
@@ -279,13 +285,14 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
             self.image_hist.setData(edges, percent)
             peaks.append(percent)
         self.curve_plot.setXRange(lo, hi, padding=0.01)
+        self._place_zones(lo, hi)
         ys = np.concatenate([f, df, [0.0, 1.0]])
         ymin, ymax = float(np.nanmin(ys)), float(np.nanmax(ys))
         self.curve_plot.setYRange(ymin, ymax, padding=0.05)
         top, note = self._hist_top(peaks, lo, hi)
         self.hist_view.setYRange(0, top, padding=0)
         self.peak_text.setText(note)
-        self.peak_text.setPos(hi, ymax)
+        self.peak_text.setPos(hi, ymax - 0.15 * (ymax - ymin))  # below the legend row
         if self._activation in SATURATING:
             self.zone_text.setPos((lo + hi) / 2, ymax)
         else:  # inside the grey zone, below the legend

@@ -9,7 +9,10 @@ pyqtgraph's exporters; ``ExportButton`` asks for the file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import importlib
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from convscope.viz.colormaps import diverging_lut, sequential_lut
+
+log = logging.getLogger(__name__)
 
 EXPORT_FILTER = "PNG image (*.png);;SVG drawing (*.svg)"
 DIVERGING = diverging_lut()
@@ -108,6 +113,7 @@ class MapView:
             row=row, col=col, lockAspect=True, invertY=True, enableMenu=False
         )
         self.view.setMenuEnabled(False)
+        self.view.border = None  # draws nothing on screen, but a black frame in SVG exports
         self.view.setMouseEnabled(False, False)
         self.view.setDefaultPadding(0.01)  # auto-range stays on: the view fits any new shape and size
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -195,16 +201,43 @@ def export_scene(item: Any, path: str | Path) -> None:
     path = str(path)
     if path.lower().endswith(".svg"):
         try:
-            SVGExporter(scene).export(path)
-        except ValueError:
-            # pyqtgraph 0.14.0's SVGExporter cannot parse the closed paths ("… Z") that
-            # Qt 6 writes for every ViewBox (pyqtgraph#3495); Qt's own SVG generator
-            # renders the same view, vector shapes and text included.
+            with _closed_paths_supported():
+                SVGExporter(scene).export(path)
+        except ValueError:  # a path the exporter still cannot parse: Qt's own generator
+            log.warning("pyqtgraph's SVG exporter failed; writing %s with Qt's SVG generator", path)
             _render_svg(view, path)
     else:
         ImageExporter(scene).export(path)
     if not Path(path).is_file():
         raise OSError(f"{path}: could not be written")
+
+
+@contextlib.contextmanager
+def _closed_paths_supported() -> Iterator[None]:
+    """pyqtgraph 0.14.0's SVGExporter re-parses every ``<path d="…">`` as "x,y" pairs
+    and fails on the "Z" (close path) that Qt 6 writes for every ViewBox (pyqtgraph
+    issue #3495, closed upstream, not in 0.14.0). While exporting, the Z is taken off
+    before the exporter moves the coordinates and put back after."""
+    module = importlib.import_module("pyqtgraph.exporters.SVGExporter")
+    original = module.correctCoordinates
+
+    def correct(node: Any, defs: Any, item: Any, options: Any) -> Any:
+        closed = []
+        for element in node.getElementsByTagName("path"):
+            d = element.getAttribute("d")
+            if "Z" in d or "z" in d:
+                element.setAttribute("d", d.replace("Z", " ").replace("z", " ").strip())
+                closed.append(element)
+        result = original(node, defs, item, options)
+        for element in closed:
+            element.setAttribute("d", element.getAttribute("d").strip() + " Z")
+        return result
+
+    module.correctCoordinates = correct
+    try:
+        yield
+    finally:
+        module.correctCoordinates = original
 
 
 def _render_svg(view: QGraphicsView, path: str) -> None:

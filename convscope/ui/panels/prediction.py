@@ -33,6 +33,7 @@ class PredictionPanel(ThrottledRedraw, QWidget):
         self.plot_widget = pg.PlotWidget(enableMenu=False)
         plot = self.plot = self.plot_widget.getPlotItem()
         plot.setMenuEnabled(False)
+        plot.vb.border = None  # draws nothing on screen, but a black frame in SVG exports
         plot.hideButtons()
         plot.setMouseEnabled(False, False)
         plot.showGrid(x=True, y=False, alpha=0.25)
