@@ -89,7 +89,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         self.heading = heading("Feature maps: waiting for the model…")
         self.picker = QComboBox()
         self.picker.setToolTip("The layer whose output is shown")
-        self.picker.setMinimumContentsLength(12)
+        self.picker.setMinimumContentsLength(15)
         self.picker.currentIndexChanged.connect(self._on_pick)
         self.export_button = ExportButton(self.export, "feature-maps.png")
         self.save_button = QToolButton()

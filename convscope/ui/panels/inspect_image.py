@@ -68,6 +68,9 @@ class ImagePanel(QWidget):
         self.graphics.setMinimumHeight(170)
         self.original_view = MapView(self.graphics, 0, 0, "As loaded", bar=False)
         self.input_view = MapView(self.graphics, 0, 1, "Model input", bar=False)
+        for col in (0, 1):  # two equal frames, whatever their titles' lengths
+            self.graphics.ci.layout.setColumnStretchFactor(col, 1)
+            self.graphics.ci.layout.setColumnMinimumWidth(col, 120)
         self.input_view.view.mouseDragEvent = self._drag  # drag the picture inside the frame
         self.input_view.view.setCursor(Qt.CursorShape.OpenHandCursor)
         self.caption = QLabel()
@@ -149,12 +152,11 @@ class ImagePanel(QWidget):
             self.heading.setText("No image")
             return
         h, w = image.original.shape[:2]
-        text = image.label
+        text = f"{image.label} ({w}×{h})"
         names = getattr(self.session.dataset, "class_names", ())
         if image.true_class is not None and image.true_class < len(names):
             text += f" · class {names[image.true_class]}"
         self.heading.setText(text)
-        self.original_view.set_title(f"As loaded ({w}×{h})")
         self.original_view.show(_display(image.original), (0, 255))
         self._sync_controls()
         self._show_input()
@@ -173,7 +175,6 @@ class ImagePanel(QWidget):
         if c.model_image is None:
             return
         h, w, ch = c.model_image.shape
-        self.input_view.set_title(f"Model input ({h}×{w}×{ch})")
         current = c.inspection is not None and c.inspected_image is c.model_image
         snap = c.snapshot
         if current and snap is not None:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from convscope.ui.inspection import InspectionController, controller_for
+from convscope.ui.panels.feature_maps import fit_cols
 from convscope.ui.panels.mapview import (
     ExportButton,
     MapView,
@@ -55,6 +56,9 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
 
         self.preset = QComboBox()
         self.preset.addItems([*KERNEL_PRESETS, CUSTOM])
+        # The list's longest name must not widen the column: the popup shows it whole.
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset.setMinimumContentsLength(12)
         self.size = QComboBox()
         self.size.addItems([f"{s}×{s}" for s in SIZES])
         self.table = QTableWidget(max(SIZES), max(SIZES))
@@ -84,7 +88,7 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
-        left_widget.setFixedWidth(CELL_PX * max(SIZES) + 24)
+        left_widget.setFixedWidth(CELL_PX * max(SIZES) + 40)
 
         self.heading = heading("Kernel playground")
         self.export_button = ExportButton(self.export, "kernel-playground.png")
@@ -183,6 +187,10 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
     def _mark(self) -> None:
         self._dirty = True
 
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self._dirty = True  # the conv1 grid's columns follow the panel's shape
+
     def input_tensor(self) -> np.ndarray | None:
         """The model's exact input when it has seen the current image, else pixels / 255."""
         c = self.controller
@@ -219,7 +227,10 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
         c = self.controller
         if c.inspection is not None and "conv1" in c.inspection.taps and c.inspected_image is c.model_image:
             maps = np.asarray(c.inspection.taps["conv1"])
-            mosaic, lv = map_grid(maps)
+            view = self.conv1_view.view
+            mosaic, lv = map_grid(
+                maps, cols=fit_cols(maps.shape[2], maps.shape[:2], (view.width(), view.height()))
+            )
             self.conv1_view.show_scalar(mosaic, lv)
             self.conv1_view.set_title(f"The network's conv1 ({maps.shape[2]} maps)")
             text += (
