@@ -317,6 +317,19 @@ def test_dragging_inside_the_input_frame_shifts_the_image(win, qtbot) -> None:
     assert panel.sliders["dx"].value() == 4 and panel.sliders["dy"].value() == -2
 
 
+def test_background_tabs_draw_nothing_until_raised(win, qtbot) -> None:
+    """Qt parks tabs that are not current outside the window, still "visible": they must
+    not spend the GUI thread on redraws nobody sees."""
+    filters, maps = win.panels["Filters"], win.panels["Feature maps"]
+    qtbot.wait(400)  # several redraw periods with a snapshot waiting to be drawn
+    assert filters.isVisible() and not filters.on_screen()
+    assert filters.weights is None and maps.maps is None
+    assert win.panels["Prediction"].on_screen()
+    win.docks["Filters"].raise_()
+    qtbot.waitUntil(lambda: filters.weights is not None, timeout=3000)
+    assert maps.maps is None
+
+
 # ------------------------------------------------------------------ feature maps
 def test_layer_picker_click_to_enlarge_and_hover_values(win, qtbot) -> None:
     settle(win, qtbot)

@@ -30,6 +30,7 @@ def test_panels_follow_the_real_loop_while_it_trains(qtbot) -> None:
     window.show()
     c = window.session.findChild(InspectionController)
     maps = window.panels["Feature maps"]
+    window.docks["Feature maps"].raise_()  # on screen, it redraws on its own timer
     qtbot.waitUntil(lambda: c.inspection is not None and c.stats is not None, timeout=60_000)
     qtbot.waitUntil(lambda: maps.maps is not None, timeout=5000)
     first = maps.maps.copy()

@@ -297,9 +297,9 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
             self.zone_text.setPos((lo + hi) / 2, ymax)
         else:  # inside the grey zone, below the legend
             self.zone_text.setPos(lo / 2, ymin + 0.45 * (ymax - ymin))
-        self.curve_plot.setTitle(
-            f"{name} f(x) and f′(x), over {self.pre}'s pre-activations (bars, right axis)", size="12pt"
-        )
+        title = f"{name} f(x) and f′(x), over {self.pre}'s pre-activations (bars, right axis)"
+        if title != self.curve_plot.titleLabel.text:
+            self.curve_plot.setTitle(title, size="12pt")
         batch = f"{stats.images} validation images" if stats is not None else "validation batch (pending)"
         self.heading.setText(f"{self.pre} → {self.layer} · this image and {batch}")
 
@@ -324,7 +324,9 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self._dirty_time = False
         saturating = self._activation in SATURATING
         which = "saturated" if saturating else "dead"
-        self.time_plot.setTitle(f"{which.capitalize()} units over training (% of each layer)", size="12pt")
+        title = f"{which.capitalize()} units over training (% of each layer)"
+        if title != self.time_plot.titleLabel.text:
+            self.time_plot.setTitle(title, size="12pt")
         parts = []
         for i, (act, hist) in enumerate(c.history.items()):
             buf = hist.saturated if saturating else hist.dead

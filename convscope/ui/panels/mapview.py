@@ -136,7 +136,7 @@ class MapView:
         self.data: np.ndarray | None = None
 
     def set_title(self, text: str) -> None:
-        if self.label is not None:
+        if self.label is not None and text != self.label.text:  # setText re-lays out HTML
             self.label.setText(text, size="12pt")
 
     def show(
@@ -174,8 +174,12 @@ class MapView:
 
 
 class ThrottledRedraw:
-    """Mixin for panels: ``redraw()`` runs on a timer only while the panel is visible
-    (a hidden tab costs nothing), and once when it is shown."""
+    """Mixin for panels: ``redraw()`` runs on a timer only while the panel is on screen
+    (a tab in the background costs nothing) and when it is shown.
+
+    Qt keeps a tabbed dock that is not the current tab "visible" (``isVisible()``),
+    parked outside the window; its visible region is what tells.
+    """
 
     def start_redraw_timer(self, interval_ms: int) -> None:
         self._redraw_timer = QTimer(self)  # type: ignore[arg-type]
@@ -183,8 +187,11 @@ class ThrottledRedraw:
         self._redraw_timer.timeout.connect(self._redraw_if_visible)
         self._redraw_timer.start()
 
+    def on_screen(self) -> bool:
+        return bool(self.isVisible() and not self.visibleRegion().isEmpty())  # type: ignore[attr-defined]
+
     def _redraw_if_visible(self) -> None:
-        if self.isVisible():  # type: ignore[attr-defined]
+        if self.on_screen():
             self.redraw()  # type: ignore[attr-defined]
 
     def showEvent(self, event: Any) -> None:
