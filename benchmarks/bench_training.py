@@ -126,7 +126,7 @@ def main() -> None:
     ap.add_argument("--ynn", choices=("auto", "on", "off", "both"), default="auto",
                     help="YNNPACK-convolution work-around: auto (ConvScope's choice), on, off, both")
     ap.add_argument("--steps-per-call", type=int, default=0,
-                    help="unrolled training steps per jitted call (default: ConvScope's, 4)")
+                    help="unrolled training steps per jitted call (default: ConvScope's, 2)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()

@@ -1,8 +1,9 @@
 """Jitted training and evaluation steps with live hyperparameters.
 
 One call runs ``STEPS_PER_CALL`` steps, unrolled at trace time (a *rolled* scan around
-conv gradients is 17-56x slower on XLA:CPU, see shared/PERFORMANCE.md). Measured here, 4 unrolled steps per call train the default
-model ~45% faster than one jitted step per call, for ~25% more compile time. Steps
+conv gradients is 17-56x slower on XLA:CPU, see shared/PERFORMANCE.md). Measured here
+(benchmarks/bench_training.py --steps-per-call): 2 steps per call train the default model ~40% and the CIFAR-sized net ~35% faster than
+1, for ~1.4x the compile time; 4 gained no more and compiled 3.5x longer. Steps
 beyond the ones asked for (Step, the end of a budget) are computed and discarded by a
 per-step mask, so one compiled function serves every count from 1 to STEPS_PER_CALL.
 
@@ -37,7 +38,7 @@ from convscope.model.network import Params, apply, preprocess
 Array = jax.Array
 
 # Overridable for benchmarks (benchmarks/bench_training.py --steps-per-call).
-STEPS_PER_CALL = max(1, min(int(os.environ.get("CONVSCOPE_STEPS_PER_CALL", "4")), 16))
+STEPS_PER_CALL = max(1, min(int(os.environ.get("CONVSCOPE_STEPS_PER_CALL", "2")), 16))
 
 
 def make_optimizers() -> tuple[optax.GradientTransformation, ...]:
