@@ -32,7 +32,7 @@ from convscope.ui.panels.training import CurveBuffer
 
 log = logging.getLogger(__name__)
 
-INSPECT_MS = 125  # at most 8 inspections a second: the maps follow a slider drag smoothly
+INSPECT_S = 0.125  # at most 8 inspections a second: the maps follow a slider drag smoothly
 STATS_INTERVAL_S = 1.0  # batch statistics at most once a second (~0.1 s of CPU each)
 STATS_BATCH = 256  # validation images behind the histograms and the dead/saturated fractions
 STRIP_SIZE = 16  # validation examples offered in the image panel
@@ -176,14 +176,17 @@ def batch_stats(arch: ArchSpec, step: int, taps: dict[str, np.ndarray], images: 
 
 
 class _InspectionWorker:
-    """A daemon thread with two "latest wins" slots: one image, one batch.
+    """A daemon thread with "latest wins" slots for an image and a batch job.
+
+    The controller runs two, one per kind, so that the image the user is looking at
+    (~2 ms) never waits behind a batch (0.1–0.4 s).
 
     Plain ``threading`` rather than a QThread: it never touches Qt except to emit the
     controller's private signals (queued to the GUI thread), and a daemon thread cannot
     abort the process as a QThread destroyed while running does.
     """
 
-    def __init__(self, controller: InspectionController) -> None:
+    def __init__(self, controller: InspectionController, name: str) -> None:
         self._controller = controller
         self._cond = threading.Condition()
         self._image_job: _Job | None = None
@@ -191,7 +194,7 @@ class _InspectionWorker:
         self._stopping = False
         self._inspectors: dict[ArchSpec, Any] = {}
         self.busy = False
-        self.thread = threading.Thread(target=self._run, name="convscope-inspection", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"convscope-{name}", daemon=True)
         self.thread.start()
 
     def submit(self, job: _Job) -> None:
@@ -202,13 +205,16 @@ class _InspectionWorker:
                 self._batch_job = job
             self._cond.notify()
 
-    def stop(self, timeout_s: float = 0.5) -> bool:
+    def request_stop(self) -> None:
+        """Drop waiting jobs and end after the current one (never interrupts JAX)."""
         with self._cond:
             self._stopping = True
             self._image_job = self._batch_job = None
             self._cond.notify()
+
+    def join(self, timeout_s: float) -> bool:
         if threading.current_thread() is not self.thread:
-            self.thread.join(timeout_s)
+            self.thread.join(max(0.0, timeout_s))
         return not self.thread.is_alive()
 
     def idle(self) -> bool:
@@ -314,7 +320,8 @@ class InspectionController(QObject):
         self._image_dirty = False
         self._stats_dirty = False
         self._last_stats = -1e9
-        self._worker: _InspectionWorker | None = None
+        self._last_image = -1e9
+        self._workers: dict[str, _InspectionWorker] = {}  # "image", "batch"
         self._error_shown = ""
 
         self._result_ready.connect(self._on_result)
@@ -322,10 +329,11 @@ class InspectionController(QObject):
         self._errored.connect(self._on_error)
         session.bridge.snapshot_taken.connect(self.set_snapshot)
         session.arch_changed.connect(self._on_arch_changed)
+        # Throttled on both edges: a change is sent at once when the last request is old
+        # enough (so a new snapshot costs no waiting), else when this timer fires.
         self._timer = QTimer(self)
-        self._timer.setInterval(INSPECT_MS)
+        self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.tick)
-        self._timer.start()
         if len(self.examples):
             self.choose_example(0)
 
@@ -386,6 +394,7 @@ class InspectionController(QObject):
         self.model_image = fitted if t.is_identity else transform_image(fitted, t.dx, t.dy, t.angle, t.scale)
         self._image_dirty = True
         self.image_changed.emit()
+        self.tick()
 
     # ----------------------------------------------------------------- snapshots
     @Slot(object)
@@ -396,6 +405,7 @@ class InspectionController(QObject):
         self._image_dirty = True
         self._stats_dirty = True
         self.snapshot_changed.emit(snapshot)
+        self.tick()
 
     @Slot(object)
     def _on_arch_changed(self, arch: ArchSpec) -> None:
@@ -413,39 +423,55 @@ class InspectionController(QObject):
     # ----------------------------------------------------------------- the worker
     @Slot()
     def tick(self) -> None:
-        """Send what changed to the worker (runs on the ~8 Hz timer)."""
+        """Send what changed to the worker, if its last request of that kind is old
+        enough; otherwise come back when it is (at most ~8 inspections and one batch a
+        second)."""
         snap = self.snapshot
         if snap is None:
             return
-        if self._image_dirty and self.model_image is not None:
-            self._image_dirty = False
-            self._submit(_Job(self._generation, snap, image=self.model_image))
         now = time.monotonic()
-        if self._stats_dirty and len(self._batch) and now - self._last_stats >= STATS_INTERVAL_S:
-            self._stats_dirty = False
-            self._last_stats = now
-            self._submit(_Job(self._generation, snap, batch=self._batch))
+        waits = []
+        if self._image_dirty and self.model_image is not None:
+            if now - self._last_image >= INSPECT_S:
+                self._image_dirty = False
+                self._last_image = now
+                self._submit(_Job(self._generation, snap, image=self.model_image))
+            else:
+                waits.append(self._last_image + INSPECT_S - now)
+        if self._stats_dirty and len(self._batch):
+            if now - self._last_stats >= STATS_INTERVAL_S:
+                self._stats_dirty = False
+                self._last_stats = now
+                self._submit(_Job(self._generation, snap, batch=self._batch))
+            else:
+                waits.append(self._last_stats + STATS_INTERVAL_S - now)
+        if waits and not self._timer.isActive():
+            self._timer.start(max(1, int(1000 * min(waits)) + 1))
 
     def _submit(self, job: _Job) -> None:
-        if self._worker is None:
-            self._worker = _InspectionWorker(self)
-        self._worker.submit(job)
+        kind = "image" if job.image is not None else "batch"
+        if kind not in self._workers:
+            self._workers[kind] = _InspectionWorker(self, f"inspect-{kind}")
+        self._workers[kind].submit(job)
 
     def idle(self) -> bool:
         """Nothing waiting or running (for tests and screenshots)."""
         return (
             not self._image_dirty
             and not (self._stats_dirty and self.snapshot is not None and len(self._batch))
-            and (self._worker is None or self._worker.idle())
+            and all(worker.idle() for worker in self._workers.values())
         )
 
     def shutdown(self, timeout_s: float = 0.5) -> bool:
+        """Stop the workers, waiting up to ``timeout_s`` in all; one still busy (say,
+        compiling) is a daemon thread and ends on its own, its result dropped."""
         self._timer.stop()
-        if self._worker is None:
-            return True
-        done = self._worker.stop(timeout_s)
-        self._worker = None
-        return done
+        workers = list(self._workers.values())
+        self._workers.clear()
+        for worker in workers:
+            worker.request_stop()
+        deadline = time.monotonic() + timeout_s
+        return all([worker.join(deadline - time.monotonic()) for worker in workers])
 
     @Slot(object)
     def _on_result(self, result: _Result) -> None:

@@ -201,10 +201,12 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         if snap is not None:
             self._set_arch(snap.arch)
         self._dirty_curves = True
+        self.request_redraw()
 
     def _on_stats(self, stats: BatchStats) -> None:
         self._set_arch(stats.arch)
         self._dirty_curves = self._dirty_time = True
+        self.request_redraw()
 
     def _on_pick(self, index: int) -> None:
         act = self.picker.itemData(index)

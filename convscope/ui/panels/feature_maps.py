@@ -147,6 +147,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
             if keep != self.layer:
                 self.layer, self.channel = keep, 0
         self._dirty = True
+        self.request_redraw()
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)

@@ -91,6 +91,7 @@ class FiltersPanel(ThrottledRedraw, QWidget):
                 if self.layer:
                     self.picker.setCurrentIndex(convs.index(self.layer))
         self._dirty = True
+        self.request_redraw()
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -181,11 +182,24 @@ class ThrottledRedraw:
     parked outside the window; its visible region is what tells.
     """
 
+    _last_redraw = -1e9
+    _redraw_interval_s = 0.1
+
     def start_redraw_timer(self, interval_ms: int) -> None:
+        self._redraw_interval_s = interval_ms / 1000
         self._redraw_timer = QTimer(self)  # type: ignore[arg-type]
         self._redraw_timer.setInterval(interval_ms)
         self._redraw_timer.timeout.connect(self._redraw_if_visible)
         self._redraw_timer.start()
+
+    def request_redraw(self) -> None:
+        """New data: draw it now unless data came in less than one timer period ago
+        (then the timer draws it): a snapshot is on screen in milliseconds, and a
+        burst of data still costs at most one redraw per period."""
+        now = time.monotonic()
+        if now - self._last_redraw >= self._redraw_interval_s and self.on_screen():
+            self._last_redraw = now
+            self.redraw()  # type: ignore[attr-defined]
 
     def on_screen(self) -> bool:
         return bool(self.isVisible() and not self.visibleRegion().isEmpty())  # type: ignore[attr-defined]

@@ -186,6 +186,7 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
     # ----------------------------------------------------------------- drawing
     def _mark(self) -> None:
         self._dirty = True
+        self.request_redraw()
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)  # type: ignore[arg-type]

@@ -85,6 +85,7 @@ class PredictionPanel(ThrottledRedraw, QWidget):
             self._set_classes(probs.shape[0])
         self.probs = probs
         self._dirty = True
+        self.request_redraw()
 
     def redraw(self) -> None:
         if not self._dirty:
