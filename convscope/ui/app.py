@@ -13,6 +13,7 @@ Environment variables for demos, tests and benchmarks:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -168,6 +169,13 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
     except (DataError, OSError, ValueError) as exc:
         QMessageBox.critical(None, "ConvScope: cannot open the data set", str(exc))
         return 2
+    # Python's cycle collector runs in whichever thread happens to allocate; were that
+    # the training or inspection worker, Qt objects in the garbage would be destroyed
+    # off the GUI thread (Qt aborts or warns "Timers cannot be stopped from another
+    # thread"). Collect on a GUI-thread timer instead (pyqtgraph's helper).
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)
     window = MainWindow(dataset, arch, TrainConfig())
     screen = app.primaryScreen().availableGeometry() if app.primaryScreen() else None
     width, height = 1600, 1000
@@ -192,4 +200,6 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
         sys.excepthook = previous_hook
         window.session.shutdown(timeout_s=1.0)
         wait_for_stragglers()
+        collector.timer.stop()
+        gc.enable()
     return int(code)
