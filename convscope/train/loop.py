@@ -245,8 +245,10 @@ class TrainingLoop:
             n = min(STEPS_PER_CALL, max_steps - done, self._steps_left())
             calls.append(self._dispatch(n))
             done += n
-            if len(calls) >= 2:
-                jax.block_until_ready(calls[-2][0])  # keep one call in flight, no deeper
+            if len(calls) >= 3:
+                # Keep two calls queued, no deeper: the device never idles while the GUI
+                # thread holds the GIL, and a Pause still takes effect within two calls.
+                jax.block_until_ready(calls[-3][0])
             if self.clock() - t0 > CHUNK_SECONDS:
                 break
         if not calls:

@@ -33,7 +33,7 @@ from convscope.ui.panels.training import CurveBuffer
 log = logging.getLogger(__name__)
 
 INSPECT_S = 0.125  # at most 8 inspections a second: the maps follow a slider drag smoothly
-STATS_INTERVAL_S = 1.0  # batch statistics at most once a second (~0.1 s of CPU each)
+STATS_INTERVAL_S = 2.0  # batch statistics at most every 2 s (~0.1 s of CPU each: training comes first)
 STATS_BATCH = 256  # validation images behind the histograms and the dead/saturated fractions
 STRIP_SIZE = 16  # validation examples offered in the image panel
 HIST_BINS = 60
