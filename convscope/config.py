@@ -102,7 +102,7 @@ class ArchSpec:
         object.__setattr__(self, "dense", tuple(self.dense))
         if len(self.input_shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {self.input_shape}")
-        for name, v in zip(("input height", "input width", "input channels"), self.input_shape):
+        for name, v in zip(("input height", "input width", "input channels"), self.input_shape, strict=True):
             _check_int(name, v, 1, 4096)
         _check_int("num_classes", self.num_classes, 2, 10000)
         if len(self.convs) > 12:
