@@ -120,7 +120,7 @@ def _grab_tabs(app: QApplication, window: MainWindow, screenshot: str, titles: s
     import time
 
     base = Path(screenshot)
-    for title in (t.strip() for t in titles.split(",")):
+    for title in (t.strip() for t in titles.split(",") if t.strip()):
         dock = window.docks.get(title)
         if dock is None:
             log.error("CONVSCOPE_SCREENSHOT_TABS: no panel called %r", title)
