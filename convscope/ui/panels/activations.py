@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from convscope.ui.inspection import HIST_BINS, BatchStats, InspectionController, controller_for, value_range
 from convscope.ui.panels.mapview import (
@@ -22,6 +22,7 @@ from convscope.ui.panels.mapview import (
     export_scene,
     graphics_widget,
     heading,
+    layer_picker,
     style_axis,
 )
 from convscope.ui.session import Session
@@ -77,10 +78,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self._dirty_time = False
 
         self.heading = heading("Activations: waiting for the model…")
-        self.picker = QComboBox()
-        self.picker.setToolTip("The layer whose pre-activations are shown over the curves")
-        self.picker.setMinimumContentsLength(12)
-        self.picker.currentIndexChanged.connect(self._on_pick)
+        self.picker = layer_picker("The layer whose pre-activations are shown over the curves", 12, self._on_pick)
         self.export_button = ExportButton(self.export, "activations.png")
 
         self.graphics = graphics_widget()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QSignalBlocker
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.mapview import (
@@ -24,6 +24,8 @@ from convscope.ui.panels.mapview import (
     format_number,
     graphics_widget,
     heading,
+    layer_panel_layout,
+    layer_picker,
 )
 from convscope.ui.session import Session
 from convscope.viz.tiles import cell_at, default_cols, map_grid, vector_grid
@@ -87,10 +89,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         self._dirty = False
 
         self.heading = heading("Feature maps: waiting for the model…")
-        self.picker = QComboBox()
-        self.picker.setToolTip("The layer whose output is shown")
-        self.picker.setMinimumContentsLength(15)
-        self.picker.currentIndexChanged.connect(self._on_pick)
+        self.picker = layer_picker("The layer whose output is shown", 15, self._on_pick)
         self.export_button = ExportButton(self.export, "feature-maps.png")
         self.save_button = QToolButton()
         self.save_button.setText("Save maps…")
@@ -108,20 +107,10 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         self.scale_label = QLabel()
         self.scale_label.setWordWrap(True)
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Layer:"))
-        top.addWidget(self.picker)
-        top.addWidget(self.heading, stretch=1)
-        top.addWidget(self.save_button)
-        top.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(self.graphics, stretch=1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.scale_label, stretch=1)
-        bottom.addWidget(self.hover, stretch=1)
-        layout.addLayout(bottom)
+        layer_panel_layout(
+            self, self.picker, self.heading, [self.save_button, self.export_button], self.graphics,
+            [(self.scale_label, 1), (self.hover, 1)],
+        )
 
         scene = self.graphics.scene()
         scene.sigMouseMoved.connect(self._on_move)

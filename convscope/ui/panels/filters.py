@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QSignalBlocker
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from convscope import events as ev
 from convscope.ui.inspection import InspectionController, controller_for
@@ -20,6 +20,8 @@ from convscope.ui.panels.mapview import (
     format_number,
     graphics_widget,
     heading,
+    layer_panel_layout,
+    layer_picker,
 )
 from convscope.ui.session import Session
 from convscope.viz.tiles import cell_at, filter_layout, tile_filters
@@ -44,10 +46,7 @@ class FiltersPanel(ThrottledRedraw, QWidget):
         self._dirty = False
 
         self.heading = heading("Filters: waiting for the model…")
-        self.picker = QComboBox()
-        self.picker.setToolTip("The convolution layer whose kernels are shown")
-        self.picker.setMinimumContentsLength(20)
-        self.picker.currentIndexChanged.connect(self._on_pick)
+        self.picker = layer_picker("The convolution layer whose kernels are shown", 20, self._on_pick)
         self.export_button = ExportButton(self.export, "filters.png")
         self.graphics = graphics_widget()
         self.view = MapView(self.graphics, 0, 0, "", bar_label="weight")
@@ -56,19 +55,10 @@ class FiltersPanel(ThrottledRedraw, QWidget):
         self.hover = QLabel("Hover over a kernel for its weights.")
         self.hover.setWordWrap(True)
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Layer:"))
-        top.addWidget(self.picker)
-        top.addWidget(self.heading, stretch=1)
-        top.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(top)
-        layout.addWidget(self.graphics, stretch=1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.layout_label, stretch=3)
-        bottom.addWidget(self.hover, stretch=2)
-        layout.addLayout(bottom)
+        layer_panel_layout(
+            self, self.picker, self.heading, [self.export_button], self.graphics,
+            [(self.layout_label, 3), (self.hover, 2)],
+        )
 
         self.graphics.scene().sigMouseMoved.connect(self._on_move)
         self.controller.snapshot_changed.connect(self._on_snapshot)

@@ -24,12 +24,15 @@ from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QGraphicsView,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QSizePolicy,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -73,6 +76,41 @@ def heading(text: str = "") -> QLabel:
     label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
     return label
 
+
+
+def layer_picker(tooltip: str, min_chars: int, on_pick: Callable[[int], None]) -> QComboBox:
+    """The "Layer:" combo box of a panel that shows one layer at a time."""
+    picker = QComboBox()
+    picker.setToolTip(tooltip)
+    picker.setMinimumContentsLength(min_chars)
+    picker.currentIndexChanged.connect(on_pick)
+    return picker
+
+
+def layer_panel_layout(
+    owner: QWidget,
+    picker: QComboBox,
+    title: QLabel,
+    buttons: list[QWidget],
+    body: QWidget,
+    footer: list[tuple[QWidget, int]],
+) -> QVBoxLayout:
+    """Picker, heading and buttons on top; the plots; a row of captions (with stretches)."""
+    top = QHBoxLayout()
+    top.addWidget(QLabel("Layer:"))
+    top.addWidget(picker)
+    top.addWidget(title, stretch=1)
+    for button in buttons:
+        top.addWidget(button)
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addLayout(top)
+    layout.addWidget(body, stretch=1)
+    bottom = QHBoxLayout()
+    for widget, stretch in footer:
+        bottom.addWidget(widget, stretch=stretch)
+    layout.addLayout(bottom)
+    return layout
 
 def graphics_widget() -> pg.GraphicsLayoutWidget:
     widget = pg.GraphicsLayoutWidget()
