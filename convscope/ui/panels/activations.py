@@ -15,7 +15,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from convscope.ui.inspection import HIST_BINS, BatchStats, InspectionController, controller_for, value_range
+from convscope.probes.batch_stats import HIST_BINS, BatchStats, value_range
+from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.mapview import (
     ExportButton,
     ThrottledRedraw,
