@@ -41,6 +41,7 @@ from convscope.ui.panels.inspect_image import ImagePanel
 from convscope.ui.panels.playground import KernelPlaygroundPanel
 from convscope.ui.panels.prediction import PredictionPanel
 from convscope.ui.panels.training import TrainingPanel
+from convscope.ui.probe_runner import shutdown_runners
 from convscope.ui.session import LoopFactory, Session
 
 log = logging.getLogger(__name__)
@@ -401,6 +402,8 @@ class MainWindow(QMainWindow):
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
             inspection.shutdown(timeout_s=0.2)
+        shutdown_runners(self, timeout_s=0.2)
+        shutdown_runners(self.session, timeout_s=0.1)
         if not self.session.shutdown(timeout_s=0.8):
             log.warning("the training loop is still busy; the window closes and it ends on its own")
         event.accept()
