@@ -98,6 +98,8 @@ def test_bad_input_is_a_one_line_value_error(model) -> None:
     params, state = model
     with pytest.raises(ValueError, match="'dense1' is not a spatial layer.*conv1, act1, pool1"):
         activation_maximization(SMALL, params, state, None, "dense1")
+    with pytest.raises(ValueError, match="'dense1_act' is not a spatial layer"):
+        activation_maximization(SMALL, params, state, None, "dense1_act")
     with pytest.raises(ValueError, match="channels"):
         activation_maximization(SMALL, params, state, None, "act1", channels=[4])
     with pytest.raises(ValueError, match="norm"):

@@ -118,13 +118,13 @@ class ActMaxResult:
 
 def spatial_layers(arch: ArchSpec) -> list[str]:
     """Names of the taps with a spatial map (conv, bn, act, pool), forward order."""
-    return [row.name for row in layer_table(arch) if row.kind in SPATIAL_KINDS]
+    return [row.name for row in layer_table(arch) if row.kind in SPATIAL_KINDS and len(row.shape) == 3]
 
 
 def spatial_row(arch: ArchSpec, layer: str, who: str = "deepvis") -> LayerInfo:
     """The layer_table row of ``layer``; ValueError naming the valid choices otherwise."""
     rows = {row.name: row for row in layer_table(arch)}
-    if layer not in rows or rows[layer].kind not in SPATIAL_KINDS:
+    if layer not in rows or layer not in spatial_layers(arch):
         raise ValueError(f"{who}: {layer!r} is not a spatial layer of this model; "
                          f"choose one of {', '.join(spatial_layers(arch))}")
     return rows[layer]
