@@ -15,6 +15,7 @@ from convscope.model import init
 from convscope.model.network import apply
 from convscope.probes import deepvis as dv
 from convscope.probes.deepvis import ActMaxSettings, activation_maximization, layer_objective
+from convscope.probes.forward import spatial_taps
 
 SMALL = ArchSpec(convs=(ConvLayer(4, 3), ConvLayer(6, 3)), dense=(16,))
 FAST = ActMaxSettings(steps=48)
@@ -154,3 +155,26 @@ def test_fourier_preconditioner_scales_each_frequency_by_one_over_f_squared() ->
         np.testing.assert_allclose(pg, g * ratio[0, 0, 0, 0], atol=1e-3 * np.abs(pg).max())
         out.append(ratio[0, 0, 0, 0])
     assert out[0] / out[1] == pytest.approx(16.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("arch", [
+    ArchSpec(),
+    ArchSpec(input_shape=(32, 32, 3), convs=(ConvLayer(4, 3, pool="none"), ConvLayer(4, 3, padding="valid"),
+                                             ConvLayer(4, 3, pool="none"), ConvLayer(4, 3, padding="valid"))),
+    ArchSpec(convs=(ConvLayer(5, 5, stride=2, padding="valid", pool="avg"), ConvLayer(3, 4, pool_size=3)),
+             batch_norm=True, activation="tanh"),
+    ArchSpec(input_shape=(13, 11, 2), convs=(ConvLayer(3, 4), ConvLayer(3, 3, stride=2, pool="none"),
+                                               ConvLayer(2, 2, pool="none"))),
+], ids=["default", "cifar", "strided", "odd"])
+def test_centre_window_gives_the_same_centre_value_as_the_whole_image(arch) -> None:
+    params, state = jax.device_get(init(arch, 0))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, *arch.input_shape)).astype(np.float32))
+    _, taps, _ = apply(arch, params, state, x)
+    for layer in dv.spatial_layers(arch):
+        (r0, r1, c0, c1), (r, c) = dv.centre_window(arch, layer)
+        part = spatial_taps(arch, params, state, x[:, r0:r1, c0:c1], upto=layer)[layer]
+        full = np.asarray(taps[layer])
+        np.testing.assert_allclose(part[:, r, c], full[:, full.shape[1] // 2, full.shape[2] // 2],
+                                   rtol=1e-5, atol=1e-5, err_msg=layer)
+        start, jump, rf = dv.field_geometry(arch)[layer]
+        assert r1 - r0 <= rf + jump and c1 - c0 <= rf + jump  # no bigger than the field, aligned

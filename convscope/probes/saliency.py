@@ -8,10 +8,8 @@ Gradients are of the class *logit* with respect to the pixels scaled to [0, 1] (
 user sees, before the standardisation). Each method is one jitted function per
 architecture (and Grad-CAM layer), cached.
 
-The model is run by ``hooked_forward``, a re-statement of ``network.apply``'s evaluation
-path that lets the backward pass of the activation be replaced (guided backprop) and a
-zero perturbation be added to one layer (Grad-CAM's ∂score/∂A); a test pins it to
-``apply``.
+The model is run by ``probes.forward.hooked_forward`` (``network.apply``'s evaluation
+path with the hooks guided backprop and Grad-CAM need).
 """
 
 from __future__ import annotations
@@ -27,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope.config import ArchSpec
-from convscope.model.layers import ACTIVATION_FNS, batch_norm, conv2d, pool2d
-from convscope.probes.deepvis import _norm, spatial_layers, spatial_row
-from convscope.probes.topk import field_geometry
+from convscope.probes.deepvis import _norm
+from convscope.probes.fields import field_geometry, spatial_layers, spatial_row
+from convscope.probes.forward import hooked_forward
 
 HostParams = dict[str, dict[str, np.ndarray]]
 METHODS = ("vanilla", "smoothgrad", "guided", "gradcam", "occlusion")
@@ -51,62 +49,6 @@ class SaliencyResult:
     probabilities: np.ndarray
     seconds: float
     layer: str | None = None
-
-
-def guided_activation(fn: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
-    """``fn`` whose backward pass lets only positive gradients through.
-
-    For ReLU this is guided backprop exactly: g·[x > 0]·[g > 0]. For other activations
-    the same gate is put on the incoming gradient and the local derivative kept:
-    fn'(x)·max(g, 0) (for leaky ReLU: 1 or 0.01 where g > 0; for tanh, sigmoid, ELU,
-    GELU the smooth derivative), the natural generalisation of the rule.
-    """
-
-    @jax.custom_vjp
-    def f(x):
-        return fn(x)
-
-    def fwd(x):
-        return fn(x), x
-
-    def bwd(x, g):
-        _, vjp = jax.vjp(fn, x)
-        return vjp(jnp.maximum(g, 0.0))
-
-    f.defvjp(fwd, bwd)
-    return f
-
-
-def hooked_forward(arch: ArchSpec, params: Any, state: Any, x: jax.Array, *, guided: bool = False,
-                   hook: str | None = None, delta: jax.Array | None = None) -> tuple[jax.Array, jax.Array | None]:
-    """Logits of ``apply(..., train=False)`` and the value of layer ``hook`` (to which
-    ``delta`` is added on the way forward, so ∂logits/∂delta = ∂logits/∂tap)."""
-    act = ACTIVATION_FNS[arch.activation]
-    if guided:
-        act = guided_activation(act)
-    tapped: list[jax.Array] = []
-
-    def tap(name: str, v: jax.Array) -> jax.Array:
-        if name != hook:
-            return v
-        tapped.append(v)
-        return v + delta if delta is not None else v
-
-    for i, conv in enumerate(arch.convs, start=1):
-        p = params[f"conv{i}"]
-        x = tap(f"conv{i}", conv2d(x, p["w"], p["b"], conv.stride, conv.padding))
-        if arch.batch_norm:
-            bn, st = params[f"bn{i}"], state[f"bn{i}"]
-            x = tap(f"bn{i}", batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], False)[0])
-        x = tap(f"act{i}", act(x))
-        if conv.pool != "none" and conv.pool_size > 1:
-            x = tap(f"pool{i}", pool2d(x, conv.pool_size, conv.pool))
-    x = x.reshape(x.shape[0], -1)
-    for j, _ in enumerate(arch.dense, start=1):
-        p = params[f"dense{j}"]
-        x = act(x @ p["w"] + p["b"])
-    p = params["logits"]
-    return x @ p["w"] + p["b"], (tapped[0] if tapped else None)
 
 
 def _target(probs: jax.Array, target: jax.Array) -> jax.Array:

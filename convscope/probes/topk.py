@@ -18,8 +18,8 @@ import numpy as np
 
 from convscope.config import ArchSpec
 from convscope.model.network import apply, preprocess
-from convscope.probes.deepvis import _norm, spatial_row
-from convscope.shapes import same_padding
+from convscope.probes.deepvis import _norm
+from convscope.probes.fields import field_geometry, spatial_row
 
 HostParams = dict[str, dict[str, np.ndarray]]
 
@@ -35,26 +35,6 @@ class TopK:
     patches: np.ndarray  # (C, k, rf, rf, Cin) uint8
     boxes: np.ndarray  # (C, k, 4) int64 (row0, col0, row1, col1), end exclusive, in image pixels
     rf: int
-
-
-def field_geometry(arch: ArchSpec) -> dict[str, tuple[int, int, int]]:
-    """(start, jump, rf) of every spatial layer: position ``i`` of its map sees input
-    pixels ``start + i·jump`` … ``start + i·jump + rf − 1`` (start < 0 inside padding)."""
-    start, jump, rf = 0, 1, 1
-    geo: dict[str, tuple[int, int, int]] = {}
-    for i, conv in enumerate(arch.convs, start=1):
-        f, s = conv.kernel, conv.stride
-        pad = same_padding(f)[0] if conv.padding == "same" else 0
-        start -= pad * jump
-        rf += (f - 1) * jump
-        jump *= s
-        geo[f"conv{i}"] = geo[f"bn{i}"] = geo[f"act{i}"] = (start, jump, rf)
-        if conv.pool != "none" and conv.pool_size > 1:
-            p = conv.pool_size
-            rf += (p - 1) * jump
-            jump *= p
-            geo[f"pool{i}"] = (start, jump, rf)
-    return geo
 
 
 def receptive_box(arch: ArchSpec, layer: str, row: int, col: int) -> tuple[int, int, int, int]:
