@@ -264,3 +264,40 @@ def test_picture_helpers_on_hand_worked_cases() -> None:
     image = np.array([[[0], [255]]], np.uint8)
     heat = np.array([[[255, 0, 0, 255], [0, 0, 255, 255]]], np.uint8)
     np.testing.assert_array_equal(blend(image, heat, 0.5), [[[128, 0, 0], [128, 128, 255]]])
+
+
+def test_the_window_tabs_the_panel_with_training_and_it_computes_when_shown(qtbot, monkeypatch) -> None:
+    from convscope.ui.main_window import MainWindow
+
+    monkeypatch.setattr(FakeLoop, "_snapshot", lambda self: snapshot(self.step))
+    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=FakeLoop)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    try:
+        panel = window.panels["Deep visualization"]
+        assert "Deep visualization" in [d.windowTitle() for d in window.tabifiedDockWidgets(window.docks["Training"])]
+        qtbot.waitUntil(lambda: panel.snapshot is not None, timeout=30_000)
+        qtbot.wait(600)
+        assert panel.requests == 0  # a tab in the background computes nothing
+        panel.controls.set_settings(panel.settings.replace(**FAST))
+        window.docks["Deep visualization"].raise_()
+        wait_result(qtbot, panel, step=0)
+        qtbot.waitUntil(lambda: panel.saliency.result is not None, timeout=60_000)
+        assert panel.actmax.images.shape[0] == 4
+    finally:
+        window.close()
+        window.session.shutdown(timeout_s=2.0)
+
+
+def test_a_reset_model_is_recomputed_even_at_the_same_step(qtbot, panel) -> None:
+    panel.refresh_s = 0.0
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    before, requests = panel.actmax, panel.requests
+    panel.session.arch_changed.emit(ARCH)  # what a Reset's Started event does
+    panel.controller.set_snapshot(_restep(snapshot(1), 0))  # new weights, step 0 again
+    qtbot.waitUntil(lambda: panel.actmax is not before and panel.runner.idle(), timeout=60_000)
+    assert panel.requests == requests + 1 and panel.result_step == 0
+    want, _ = direct(panel.snapshot, "conv1", panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)

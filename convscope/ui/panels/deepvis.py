@@ -17,7 +17,6 @@ milliseconds of forward passes) per refresh is cheaper than tracking it every st
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from convscope import events as ev
-from convscope.probes.deepvis import ActMaxResult, ActMaxSettings, activation_maximization, spatial_layers
-from convscope.probes.topk import TopK, receptive_box, top_k_patches
-from convscope.shapes import layer_table
+from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
+from convscope.probes.topk import TopK, receptive_box
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import DEFAULT_K, RegularizerControls
 from convscope.ui.panels.deepvis_detail import ChannelDetail
@@ -46,6 +44,7 @@ from convscope.ui.panels.deepvis_grid import (
     channel_mosaic,
     stretch_contrast,
 )
+from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
 from convscope.ui.panels.feature_maps import fit_cols
 from convscope.ui.panels.mapview import (
     ExportButton,
@@ -58,7 +57,7 @@ from convscope.ui.panels.mapview import (
     layer_picker,
 )
 from convscope.ui.panels.saliency_view import SaliencyView
-from convscope.ui.probe_runner import Job, ProbeContext, ProbeRunner
+from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.session import Session
 from convscope.viz.tiles import cell_at
 
@@ -72,47 +71,6 @@ GRID_TIP = (
     "Each channel: left, the synthetic input that excites it most (contrast stretched about grey); "
     "right, the validation patches (its receptive field) that excite it most, best first, row by row"
 )  # while training, the probes compute at most half the time
-
-
-@dataclass(frozen=True)
-class DeepVisRequest:
-    """What one computation is for; equal requests need no recomputation."""
-
-    step: int
-    layer: str
-    settings: ActMaxSettings
-    k: int
-
-
-@dataclass(frozen=True)
-class DeepVisResult:
-    request: DeepVisRequest
-    topk: TopK
-    actmax: ActMaxResult
-
-
-def deepvis_job(snapshot: ev.Snapshot, request: DeepVisRequest, images: np.ndarray) -> Job:
-    """Top-k patches (reported as soon as found), then activation maximization."""
-
-    def job(ctx: ProbeContext) -> DeepVisResult | None:
-        a, p, s, n = snapshot.arch, snapshot.params, snapshot.state, snapshot.norm
-        topk = top_k_patches(a, p, s, n, request.layer, images, request.k, should_stop=ctx.should_stop)
-        if topk is None:
-            return None
-        ctx.report(("topk", topk))
-        actmax = activation_maximization(
-            a, p, s, n, request.layer, request.settings, should_stop=ctx.should_stop,
-            progress=lambda i, total: ctx.report(("steps", i, total)),
-        )  # fmt: skip
-        return None if actmax is None else DeepVisResult(request, topk, actmax)
-
-    return job
-
-
-def map_layers(arch: Any) -> dict[str, tuple[int, ...]]:
-    """Spatial layers (with an (H, W, C) map) and their shapes, forward order."""
-    shapes = {row.name: row.shape for row in layer_table(arch)}
-    return {n: shapes[n] for n in spatial_layers(arch) if len(shapes[n]) == 3}
 
 
 class DeepVisPanel(ThrottledRedraw, QWidget):
@@ -135,6 +93,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.actmax: ActMaxResult | None = None
         self.result_step = -1
         self.requests = 0  # computations submitted
+        self.generation = 0  # model starts (reset, checkpoint, new architecture) seen
+        self._snapshot_generation = 0  # the generation of ``snapshot``
         self.error = ""
         self.cols = 1
         self.geo: CellGeometry | None = None
@@ -211,6 +171,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         scene = self.graphics.scene()
         scene.sigMouseMoved.connect(self._on_move)
         scene.sigMouseClicked.connect(self._on_click)
+        session.arch_changed.connect(self._on_model_started)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
         self.controller.inspected.connect(self._on_inspected)
@@ -233,11 +194,14 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         new_arch = self.snapshot is None or snapshot.arch != self.snapshot.arch
         if self.frozen and not new_arch:
             return  # a new architecture has nothing to do with the frozen pictures: it is taken
-        self.snapshot = snapshot
-        self.saliency.set_snapshot(snapshot)
+        self.snapshot, self._snapshot_generation = snapshot, self.generation
+        self.saliency.set_snapshot(snapshot, self.generation)
         if new_arch:
             self._set_layers(map_layers(snapshot.arch))
         self.tick()
+
+    def _on_model_started(self, _arch: object) -> None:
+        self.generation += 1
 
     def _set_layers(self, layers: dict[str, tuple[int, ...]]) -> None:
         self._layers = layers
@@ -270,7 +234,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
 
     def _on_image(self) -> None:
         self.saliency.set_image(self.controller.model_image)
-        self.saliency.request()  # the user moved or chose the image: at once
+        if self.on_screen():
+            self.saliency.request()  # the user moved or chose the image: at once
 
     def _on_inspected(self, _inspection: object) -> None:
         self.detail.mark_dirty()
@@ -289,7 +254,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def _request(self) -> DeepVisRequest | None:
         if self.snapshot is None or not self.layer:
             return None
-        return DeepVisRequest(self.snapshot.step, self.layer, self.settings, self.k)
+        return DeepVisRequest(self._snapshot_generation, self.snapshot.step, self.layer, self.settings, self.k)
 
     def tick(self) -> None:
         """Recompute when the results are older than the snapshot, the panel is on

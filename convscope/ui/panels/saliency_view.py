@@ -43,6 +43,7 @@ DEFAULT_OPACITY = 0.6
 
 @dataclass(frozen=True)
 class SaliencyRequest:
+    generation: int  # the panel's count of model starts: a reset at step 0 is new
     step: int
     method: str
     target: int | None  # None: the predicted class
@@ -81,6 +82,7 @@ class SaliencyView(QWidget):
         self.result_step = -1
         self.blended: np.ndarray | None = None
         self.error = ""
+        self.generation = 0
         self._requested: SaliencyRequest | None = None
 
         self.method = QComboBox()
@@ -130,10 +132,11 @@ class SaliencyView(QWidget):
             for i, name in enumerate(self.class_names):
                 self.target.addItem(f"{i}: {name}" if name != str(i) else name, i)
 
-    def set_snapshot(self, snapshot: ev.Snapshot) -> None:
+    def set_snapshot(self, snapshot: ev.Snapshot, generation: int = 0) -> None:
+        """Explain what ``snapshot`` does; ``generation`` tells a reset model (same step) apart."""
         if len(self.class_names) != snapshot.arch.num_classes:
             self.set_class_names(tuple(str(i) for i in range(snapshot.arch.num_classes)))
-        self.snapshot = snapshot
+        self.snapshot, self.generation = snapshot, generation
 
     def set_image(self, image: np.ndarray | None) -> None:
         self.image = image
@@ -154,7 +157,7 @@ class SaliencyView(QWidget):
             return None
         if tuple(self.image.shape) != tuple(self.snapshot.arch.input_shape):
             return None  # the image is refitted for a new architecture: wait for it
-        return SaliencyRequest(self.snapshot.step, self.method.currentData(), self.target.currentData(),
+        return SaliencyRequest(self.generation, self.snapshot.step, self.method.currentData(), self.target.currentData(),
                                self.image.tobytes())
 
     def request(self) -> bool:
