@@ -61,13 +61,17 @@ def _check(name: str, value: object, lo: float, hi: float, integer: bool = False
 class ActMaxSettings:
     """How activation maximization runs; the defaults give readable images.
 
-    Defaults (tuned on the default 28×28×1 model and the 32×32×3 CIFAR-tutorial net,
-    untrained and trained): 128 steps of size 0.05 (normalised gradient, pixel units),
-    objective at the centre position (an image that fills the unit's receptive field
-    and stays grey outside it, readable even where the receptive field is small),
-    L2 decay 0.01 towards grey, blur σ = 0.5 px every 4 steps, jitter ±1 px, scale
-    ±5 %, rotation ±5°; percentile clipping off (it blanks most of a small image);
-    Fourier preconditioning off (on 28-32 px inputs it mostly yields smooth blobs).
+    Defaults (looked at on the default 28×28×1 model trained 400 steps on the built-in
+    digits, 97 % validation accuracy, and on the untrained 32×32×3 CIFAR-tutorial net):
+    128 steps of size 0.05 (normalised gradient, pixels in [0, 1]); objective at the
+    centre position, as in Yosinski et al.'s toolbox: the image fills the unit's
+    receptive field and stays grey outside it, so conv1-act2 units give stroke- and
+    edge-like patches instead of the full-frame gratings the spatial mean gives on
+    28-32 px inputs; L2 decay 0.01 towards grey; blur σ = 0.5 px every 4 steps (σ = 1
+    is smoother but halves the activation reached); jitter ±1 px, scale ±5 %, rotation
+    ±5°; percentile clipping off (on a receptive field of a few dozen pixels it blanks
+    most of the image); Fourier preconditioning off (it spreads smooth colour blobs
+    over the whole frame on inputs this small).
     """
 
     steps: int = 128

@@ -119,10 +119,17 @@ def upsample_to_image(arch: ArchSpec, layer: str, cam: np.ndarray) -> np.ndarray
     return (weights(h_img, cam.shape[0]) @ cam @ weights(w_img, cam.shape[1]).T).astype(np.float32)
 
 
-def _unit(m: np.ndarray) -> np.ndarray:
-    """Scale a non-negative map to [0, 1] by its maximum (all zeros stays zeros)."""
+GRADIENT_PERCENTILE = 99.0  # gradient maps are scaled so this percentile is 1 (clipped above)
+
+
+def _unit(m: np.ndarray, percentile: float | None = None) -> np.ndarray:
+    """Scale a non-negative map to [0, 1] by its maximum, or by a percentile and clip:
+    a few extreme gradient pixels would otherwise leave the rest of the map black
+    (Smilkov et al. cap at the 99th percentile for the same reason). All zeros stays zeros."""
     top = float(m.max()) if m.size else 0.0
-    return (m / top if top > 0 else np.zeros_like(m)).astype(np.float32)
+    if percentile is not None and top > 0:
+        top = float(np.percentile(m, percentile)) or top
+    return (np.clip(m / top, 0.0, 1.0) if top > 0 else np.zeros_like(m)).astype(np.float32)
 
 
 def occlusion_windows(size: int, window: int, stride: int) -> list[int]:
@@ -188,7 +195,7 @@ def saliency(arch: ArchSpec, params: HostParams, state: HostParams, norm: np.nda
         grads, probs, t = jax.device_get(
             _gradient_fn(arch, method == "guided")(params, state, norm_d, batch, pixels, target))
         raw = grads.mean(axis=0)
-        heatmap = _unit(np.abs(grads).max(axis=-1).mean(axis=0))
+        heatmap = _unit(np.abs(grads).max(axis=-1).mean(axis=0), GRADIENT_PERCENTILE)
     elif method == "gradcam":
         layer = options.get("layer") or [n for n in spatial_layers(arch) if n.startswith("act")][-1]
         cam, probs, t = jax.device_get(_gradcam_fn(arch, layer)(params, state, norm_d, pixels, target))
