@@ -185,10 +185,12 @@ def test_occlusion_matches_a_brute_force_loop() -> None:
     image = np.random.default_rng(4).integers(0, 256, (6, 6, 2), dtype=np.uint8)
     res = saliency(REF, params, state, norm, image, "occlusion", window=3, stride=2, baseline=0.25)
 
+    def logits(x):
+        return np.asarray(apply(REF, params, state, jnp.asarray(((x - norm[0]) / norm[1])[None],
+                                                               jnp.float32))[0][0], np.float64)
+
     def probs(x):
-        logits = np.asarray(apply(REF, params, state, jnp.asarray(((x - norm[0]) / norm[1])[None],
-                                                                 jnp.float32))[0][0], np.float64)
-        e = np.exp(logits - logits.max())
+        e = np.exp(logits(x) - logits(x).max())
         return e / e.sum()
 
     p = image / 255.0
@@ -204,6 +206,17 @@ def test_occlusion_matches_a_brute_force_loop() -> None:
     np.testing.assert_allclose(res.raw, total / count, atol=1e-6)
     np.testing.assert_allclose(res.probabilities, p0, atol=1e-6)
     assert res.target_class == t and 0 <= res.heatmap.min() and res.heatmap.max() <= 1
+    # the logit score: the same loop on logits, here for a class that is not the top one
+    by_logit = saliency(REF, params, state, norm, image, "occlusion", target_class=(t + 1) % 3, window=4,
+                        stride=3, score="logit")
+    total, count = np.zeros((6, 6)), np.zeros((6, 6))
+    for r in (0, 2):  # 0, 3 would overshoot: the last window is flush with the edge
+        for c in (0, 2):
+            x = p.copy()
+            x[r : r + 4, c : c + 4] = 0.5
+            total[r : r + 4, c : c + 4] += logits(p)[(t + 1) % 3] - logits(x)[(t + 1) % 3]
+            count[r : r + 4, c : c + 4] += 1
+    np.testing.assert_allclose(by_logit.raw, total / count, atol=1e-5)
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu"])
@@ -234,6 +247,7 @@ def test_results_are_well_formed_and_bad_input_is_a_value_error() -> None:
     cases = [(dict(method="magic"), "unknown method"), (dict(method="vanilla", samples=3), "no option"),
              (dict(method="gradcam", layer="logits"), "not a spatial layer"),
              (dict(method="occlusion", window=9), "window"), (dict(method="smoothgrad", samples=0), "samples"),
+             (dict(method="occlusion", score="loss"), "score"),
              (dict(method="vanilla", target_class=5), "target_class")]
     for kwargs, msg in cases:
         with pytest.raises(ValueError, match=msg):

@@ -33,7 +33,7 @@ HostParams = dict[str, dict[str, np.ndarray]]
 METHODS = ("vanilla", "smoothgrad", "guided", "gradcam", "occlusion")
 _OPTIONS = {
     "vanilla": set(), "guided": set(), "smoothgrad": {"samples", "noise", "seed"},
-    "gradcam": {"layer"}, "occlusion": {"window", "stride", "baseline"},
+    "gradcam": {"layer"}, "occlusion": {"window", "stride", "baseline", "score"},
 }
 OCCLUSION_CHUNK = 64  # occluded copies per jitted call (padded, so one compiled shape)
 
@@ -96,7 +96,7 @@ def _gradcam_fn(arch: ArchSpec, layer: str) -> Callable:
 def _probs_fn(arch: ArchSpec) -> Callable:
     def fn(params, state, norm, pixels):
         logits, _ = hooked_forward(arch, params, state, (pixels - norm[0]) / norm[1])
-        return jax.nn.softmax(logits, axis=-1)
+        return jax.nn.softmax(logits, axis=-1), logits
 
     return jax.jit(fn)
 
@@ -162,7 +162,9 @@ def saliency(arch: ArchSpec, params: HostParams, state: HostParams, norm: np.nda
     value range), ``seed=0``; gradcam ``layer`` (default: the last conv block's
     activation, before its pooling, as the Grad-CAM paper uses VGG's last conv layer);
     occlusion ``window`` (default max(2, H // 7)), ``stride`` (default window // 2, at
-    least 1), ``baseline=0.5`` (the grey the window is filled with, pixels in [0, 1]).
+    least 1), ``baseline=0.5`` (the grey the window is filled with, pixels in [0, 1]),
+    ``score="probability"`` (Zeiler & Fergus) or ``"logit"`` (informative where the
+    softmax is saturated: a confident model's probability hardly moves).
     """
     t0 = time.perf_counter()
     if method not in METHODS:
@@ -210,26 +212,31 @@ def saliency(arch: ArchSpec, params: HostParams, state: HostParams, norm: np.nda
 
 def _occlusion(arch: ArchSpec, params: Any, state: Any, norm: jax.Array, pixels: np.ndarray,
                target: np.int32, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Mean drop of the target probability over the windows covering each pixel."""
+    """Mean drop of the target's probability (or logit) over the windows covering each pixel."""
     h, w, _ = pixels.shape
     window = _int_option(options, "window", max(2, h // 7), 1, min(h, w))
     stride = _int_option(options, "stride", max(1, window // 2), 1, max(h, w))
     baseline = _float_option(options, "baseline", 0.5, 0.0, 1.0)
+    score = options.get("score", "probability")
+    if score not in ("probability", "logit"):
+        raise ValueError(f"saliency: score must be 'probability' or 'logit', got {score!r}")
+    which = 0 if score == "probability" else 1
     boxes = [(r, c) for r in occlusion_windows(h, window, stride) for c in occlusion_windows(w, window, stride)]
     fn = _probs_fn(arch)
-    probs = np.asarray(fn(params, state, norm, pixels[None]))[0]
+    probs, logits = (np.asarray(a)[0] for a in fn(params, state, norm, pixels[None]))
     t = int(np.argmax(probs)) if target < 0 else int(target)
+    reference = (probs, logits)[which][t]
     drops = []
     for s in range(0, len(boxes), OCCLUSION_CHUNK):
         part = boxes[s : s + OCCLUSION_CHUNK]
         batch = np.repeat(pixels[None], OCCLUSION_CHUNK, axis=0)
         for j, (r, c) in enumerate(part):
             batch[j, r : r + window, c : c + window] = baseline
-        drops.append(fn(params, state, norm, batch)[: len(part), t])  # dispatched; fetched below
+        drops.append(fn(params, state, norm, batch)[which][: len(part), t])  # dispatched; fetched below
     occluded = np.concatenate(jax.device_get(drops))
     total = np.zeros((h, w), np.float64)
     count = np.zeros((h, w), np.float64)
     for (r, c), p in zip(boxes, occluded, strict=True):
-        total[r : r + window, c : c + window] += probs[t] - p
+        total[r : r + window, c : c + window] += reference - p
         count[r : r + window, c : c + window] += 1
     return (total / np.maximum(count, 1)).astype(np.float32), probs, t
