@@ -91,7 +91,7 @@ def test_picking_a_layer_gives_one_synthetic_image_and_top_k_per_channel(qtbot, 
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)
-    wait_result(qtbot, panel, layer="conv1", step=0)
+    wait_result(qtbot, panel, layer="act1", step=0)  # the last conv block's activation
     names = [panel.picker.itemData(i) for i in range(panel.picker.count())]
     assert names == ["conv1", "act1", "pool1"]  # spatial layers only, no dense ones
 
@@ -128,7 +128,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
     qtbot.waitUntil(lambda: panel.settings.l2_decay == pytest.approx(0.2) and panel.actmax is not before
                     and panel.runner.idle(), timeout=60_000)  # fmt: skip
     assert panel.requests == requests + 1
-    want, _ = direct(panel.snapshot, "conv1", panel.settings)
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
     np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
     assert not np.allclose(panel.actmax.images, before.images)  # a stronger pull towards grey
     assert "L2 0.2" in panel.controls.group.text()
@@ -179,11 +179,11 @@ def test_clicking_a_channel_opens_the_detail_view(qtbot, panel) -> None:
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(centre))
     qtbot.waitUntil(lambda: panel.channel == 3 and panel.detail.channel == 3, timeout=3000)
     detail = panel.detail
-    want_map = panel.controller.inspection.taps["conv1"][..., 3]
+    want_map = panel.controller.inspection.taps[panel.layer][..., 3]
     np.testing.assert_allclose(detail.feature_map, want_map)
     np.testing.assert_allclose(detail.map_view.data, want_map)
     assert detail.synth_view.data.shape == (28, 28, 3)
-    assert "conv1 ch 3" in detail.caption.text() and "on the image" in detail.caption.text()
+    assert f"{panel.layer} ch 3" in detail.caption.text() and "on the image" in detail.caption.text()
 
 
 def test_freeze_stops_refreshes_on_new_snapshots(qtbot, panel) -> None:
@@ -229,9 +229,9 @@ def test_a_new_request_cancels_the_running_one(qtbot, panel) -> None:
     panel.controls.set_settings(ActMaxSettings(steps=10000, progress_every=4))  # minutes if left alone
     qtbot.waitUntil(lambda: panel.progress.maximum() == 10000 and panel.progress.value() > 0, timeout=60_000)
     panel.controls.set_settings(ActMaxSettings(**FAST))
-    panel.select_layer("act1")
-    wait_result(qtbot, panel, layer="act1")
-    assert [(t.layer, t.settings.steps) for t in finished] == [("act1", 12)]
+    panel.select_layer("conv1")
+    wait_result(qtbot, panel, layer="conv1")
+    assert [(t.layer, t.settings.steps) for t in finished] == [("conv1", 12)]
 
 
 def test_a_failing_probe_shows_a_message_not_a_traceback(qtbot, panel) -> None:
@@ -299,5 +299,5 @@ def test_a_reset_model_is_recomputed_even_at_the_same_step(qtbot, panel) -> None
     panel.controller.set_snapshot(_restep(snapshot(1), 0))  # new weights, step 0 again
     qtbot.waitUntil(lambda: panel.actmax is not before and panel.runner.idle(), timeout=60_000)
     assert panel.requests == requests + 1 and panel.result_step == 0
-    want, _ = direct(panel.snapshot, "conv1", panel.settings)
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
     np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)

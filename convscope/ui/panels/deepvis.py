@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF, QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -71,6 +72,13 @@ GRID_TIP = (
     "Each channel: left, the synthetic input that excites it most (contrast stretched about grey); "
     "right, the validation patches (its receptive field) that excite it most, best first, row by row"
 )  # while training, the probes compute at most half the time
+
+
+def default_layer(layers: list[str]) -> str:
+    """The last conv block's activation: its channels see the most of the image (the
+    first layer's 3×3 patches say little); the last layer of all if there is none."""
+    acts = [n for n in layers if n.startswith("act")]
+    return acts[-1] if acts else (layers[-1] if layers else "")
 
 
 class DeepVisPanel(ThrottledRedraw, QWidget):
@@ -141,7 +149,6 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         top.addWidget(QLabel("Layer:"))
         top.addWidget(self.picker)
         top.addWidget(self.heading, stretch=1)
-        top.addWidget(self.progress)
         for button in (self.freeze_button, self.refresh_button, self.export_button):
             top.addWidget(button)
         left = QWidget()
@@ -160,8 +167,11 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        settings_row = QHBoxLayout()
+        settings_row.addWidget(self.controls, stretch=1)
+        settings_row.addWidget(self.progress, alignment=Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.status)
-        layout.addWidget(self.controls)
+        layout.addLayout(settings_row)
         layout.addWidget(self.body, stretch=1)
 
         self.runner.progressed.connect(self._on_progress)
@@ -179,6 +189,11 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self._tick_timer.setInterval(TICK_MS)
         self._tick_timer.timeout.connect(self.tick)
         self._tick_timer.start()
+        app = QApplication.instance()
+        if app is not None:
+            # The window's close gives the runners 0.2 s; a job still inside a jitted step
+            # must end before the interpreter does, or the process aborts on exit.
+            app.aboutToQuit.connect(self._join_runners)
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.model_image is not None:
             self.saliency.set_image(self.controller.model_image)
@@ -211,7 +226,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.picker.clear()
             for name, shape in layers.items():
                 self.picker.addItem(f"{name} · {'×'.join(map(str, shape))}", name)
-            keep = self.layer if self.layer in layers else next(iter(layers), "")
+            keep = self.layer if self.layer in layers else default_layer(list(layers))
             if keep:
                 self.picker.setCurrentIndex(list(layers).index(keep))
         self.layer, self.channel = keep, 0 if keep != self.layer else self.channel
@@ -407,6 +422,10 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.channel = channel
         self.detail.mark_dirty()
         self.detail.redraw(self)
+
+    def _join_runners(self) -> None:
+        for runner in (self.runner, self.saliency.runner):
+            runner.shutdown(timeout_s=5.0)
 
     # ----------------------------------------------------------------- files
     def export(self, path: str) -> None:

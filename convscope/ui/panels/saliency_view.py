@@ -92,8 +92,9 @@ class SaliencyView(QWidget):
         self.method.setToolTip("How the heatmap is computed (hover the choices for a line on each)")
         self.method.currentIndexChanged.connect(lambda _i: self.request())
         self.target = QComboBox()
-        self.target.setToolTip("The class whose score is explained")
-        self.target.setMinimumContentsLength(6)
+        self.target.setToolTip("The class whose score is explained: the predicted one, or any class")
+        self.target.setMinimumContentsLength(9)  # "predicted"
+        self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.set_class_names(self.class_names)
         self.target.currentIndexChanged.connect(lambda _i: self.request())
         self.opacity = QSlider(Qt.Orientation.Horizontal)
@@ -109,9 +110,10 @@ class SaliencyView(QWidget):
         self.caption = QLabel("Saliency: waiting for the model…")  # two short lines, never wrapped
 
         top = QHBoxLayout()
-        top.addWidget(QLabel("Saliency:"))
+        label = QLabel("<b>Saliency</b>")
+        label.setToolTip("Which pixels of the inspected image matter for a class")
+        top.addWidget(label)
         top.addWidget(self.method)
-        top.addWidget(QLabel("class"))
         top.addWidget(self.target)
         top.addWidget(self.opacity, stretch=1)
         layout = QVBoxLayout(self)
