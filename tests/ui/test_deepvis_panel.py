@@ -106,13 +106,13 @@ def test_picking_a_layer_gives_one_synthetic_image_and_top_k_per_channel(qtbot, 
 
     # The grid shows channel 2's cell exactly as drawn from those arrays.
     panel.redraw()
-    geo, cols = panel.geo, panel.cols
+    geo, cols = panel.grid.geo, panel.grid.cols
     r, c = divmod(2, cols)
     h, w = geo.shape
     from convscope.ui.panels.deepvis_grid import CELL_GAP
 
     y, x = r * (h + CELL_GAP), c * (w + CELL_GAP)
-    shown = panel.grid_view.data[y : y + h, x : x + w]
+    shown = panel.grid.view.data[y : y + h, x : x + w]
     cell = channel_cell(stretch_contrast(want_act.images)[2], want_top.patches[2], want_top.indices[2] >= 0,
                         geo, (28, 28))  # fmt: skip
     np.testing.assert_array_equal(shown, cell)
@@ -169,13 +169,13 @@ def test_clicking_a_channel_opens_the_detail_view(qtbot, panel) -> None:
     qtbot.waitUntil(lambda: panel.controller.inspection is not None, timeout=30_000)
     panel._dirty = True
     panel.redraw()
-    geo, cols = panel.geo, panel.cols
+    geo, cols = panel.grid.geo, panel.grid.cols
     from convscope.ui.panels.deepvis_grid import CELL_GAP
 
     r, c = divmod(3, cols)
     h, w = geo.shape
-    centre = panel.grid_view.image.mapToScene(QPointF(c * (w + CELL_GAP) + w / 2, r * (h + CELL_GAP) + h / 2))
-    graphics = panel.graphics
+    centre = panel.grid.view.image.mapToScene(QPointF(c * (w + CELL_GAP) + w / 2, r * (h + CELL_GAP) + h / 2))
+    graphics = panel.grid.graphics
     qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(centre))
     qtbot.waitUntil(lambda: panel.channel == 3 and panel.detail.channel == 3, timeout=3000)
     detail = panel.detail

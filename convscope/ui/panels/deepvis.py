@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QSignalBlocker, Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -34,44 +34,27 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
-from convscope.probes.topk import TopK, receptive_box
+from convscope.probes.topk import TopK
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import DEFAULT_K, RegularizerControls
-from convscope.ui.panels.deepvis_detail import ChannelDetail
-from convscope.ui.panels.deepvis_grid import (
-    CELL_GAP,
-    CellGeometry,
-    cell_geometry,
-    channel_mosaic,
-    stretch_contrast,
-)
 from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
-from convscope.ui.panels.feature_maps import fit_cols
+from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
     ExportButton,
-    MapView,
     ThrottledRedraw,
     export_scene,
-    format_number,
-    graphics_widget,
     heading,
     layer_picker,
 )
 from convscope.ui.panels.saliency_view import SaliencyView
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.session import Session
-from convscope.viz.tiles import cell_at
 
 REFRESH_S = 4.0  # while training: at most one recomputation per 4 s (training keeps the CPU)
 TICK_MS = 250
 REDRAW_MS = 200
 TOPK_IMAGES = 1000  # validation images searched for the top-k patches
-TRAINING_SHARE = 0.5
-HOVER_HINT = "Hover over a channel for its values; click it for a large view."
-GRID_TIP = (
-    "Each channel: left, the synthetic input that excites it most (contrast stretched about grey); "
-    "right, the validation patches (its receptive field) that excite it most, best first, row by row"
-)  # while training, the probes compute at most half the time
+TRAINING_SHARE = 0.5  # while training, the probes compute at most half the time
 
 
 def default_layer(layers: list[str]) -> str:
@@ -104,8 +87,6 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.generation = 0  # model starts (reset, checkpoint, new architecture) seen
         self._snapshot_generation = 0  # the generation of ``snapshot``
         self.error = ""
-        self.cols = 1
-        self.geo: CellGeometry | None = None
         self._layers: dict[str, tuple[int, ...]] = {}
         self._requested: DeepVisRequest | None = None
         self._last_done = -1e9
@@ -136,11 +117,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.status.setWordWrap(True)
         self.status.hide()
 
-        self.graphics = graphics_widget()
-        self.grid_view = MapView(self.graphics, 0, 0, "", bar=False)
-        self.graphics.setToolTip(GRID_TIP)
-        self.hover = QLabel(HOVER_HINT)
-        self.hover.setWordWrap(True)
+        self.grid = ChannelGrid()
+        self.grid.clicked.connect(self.select_channel)
         self.detail = ChannelDetail()
         names = tuple(getattr(self.controller.dataset, "class_names", ()))
         self.saliency = SaliencyView(names)
@@ -151,16 +129,11 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         top.addWidget(self.heading, stretch=1)
         for button in (self.freeze_button, self.refresh_button, self.export_button):
             top.addWidget(button)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.graphics, stretch=1)
-        left_layout.addWidget(self.hover)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.detail)
         right.addWidget(self.saliency)
         self.body = QSplitter(Qt.Orientation.Horizontal)
-        self.body.addWidget(left)
+        self.body.addWidget(self.grid)
         self.body.addWidget(right)
         self.body.setStretchFactor(0, 3)
         self.body.setStretchFactor(1, 2)
@@ -178,9 +151,6 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
-        scene = self.graphics.scene()
-        scene.sigMouseMoved.connect(self._on_move)
-        scene.sigMouseClicked.connect(self._on_click)
         session.arch_changed.connect(self._on_model_started)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
@@ -368,55 +338,23 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         if self.snapshot is None or self.layer not in self._layers:
             return
         self._dirty = False
-        arch = self.snapshot.arch
-        count = self._layers[self.layer][-1]
-        hw = (arch.input_shape[0], arch.input_shape[1])
-        topk = self.topk if self.topk is not None and self.topk.layer == self.layer else None
-        actmax = self.actmax if self.actmax is not None and self.actmax.layer == self.layer else None
-        r0, _c0, r1, _c1 = receptive_box(arch, self.layer, 0, 0)
-        k = topk.values.shape[1] if topk is not None else self.k
-        self.geo = cell_geometry(hw, r1 - r0, k)
-        view = self.grid_view.view
-        self.cols = fit_cols(count, self.geo.shape, (view.width(), view.height()))
-        mosaic = channel_mosaic(
-            count, hw, self.geo, self.cols,
-            synthetic=None if actmax is None else stretch_contrast(actmax.images),
-            patches=None if topk is None else topk.patches,
-            valid=None if topk is None else topk.indices >= 0,
-        )  # fmt: skip
-        self.grid_view.show(mosaic, (0, 255))
-        self.grid_view.set_title(f"per channel: synthetic input | top-{k} patches")
+        self.grid.draw(self)
         self._update_heading()
+
+    @property
+    def channel_count(self) -> int:
+        return self._layers[self.layer][-1] if self.layer in self._layers else 0
+
+    def layer_topk(self) -> TopK | None:
+        """The top-k patches if they are of the layer shown."""
+        return self.topk if self.topk is not None and self.topk.layer == self.layer else None
+
+    def layer_actmax(self) -> ActMaxResult | None:
+        return self.actmax if self.actmax is not None and self.actmax.layer == self.layer else None
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._dirty = True  # the grid's columns follow the panel's shape
-
-    # ----------------------------------------------------------------- mouse
-    def channel_at(self, pos: QPointF) -> int | None:
-        pixel = self.grid_view.pixel_at(pos)
-        if pixel is None or self.layer not in self._layers or self.geo is None:
-            return None
-        return cell_at(pixel[0], pixel[1], self.geo.shape, self.cols, CELL_GAP, self._layers[self.layer][-1])
-
-    def _on_move(self, pos: QPointF) -> None:
-        ch = self.channel_at(pos)
-        if ch is None:
-            return
-        parts = [f"{self.layer} channel {ch}"]
-        if self.actmax is not None and self.actmax.layer == self.layer:
-            parts.append(f"synthetic input's activation {format_number(float(self.actmax.activations[ch]))}")
-        if self.topk is not None and self.topk.layer == self.layer:
-            v = self.topk.values[ch]
-            v = v[np.isfinite(v)]
-            if v.size:
-                parts.append(f"top-{v.size} maxima {format_number(float(v[-1]))} … {format_number(float(v[0]))}")
-        self.hover.setText(" · ".join(parts) + " (click for a large view)")
-
-    def _on_click(self, event: Any) -> None:
-        ch = self.channel_at(event.scenePos())
-        if ch is not None:
-            self.select_channel(ch)
 
     def select_channel(self, channel: int) -> None:
         self.channel = channel
@@ -429,4 +367,4 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
 
     # ----------------------------------------------------------------- files
     def export(self, path: str) -> None:
-        export_scene(self.graphics, path)
+        export_scene(self.grid.graphics, path)
