@@ -137,6 +137,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.body.addWidget(right)
         self.body.setStretchFactor(0, 3)
         self.body.setStretchFactor(1, 2)
+        self.body.setSizes([3000, 2000])  # scaled to the width it gets: the grid has the most channels
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)

@@ -106,7 +106,8 @@ class SaliencyView(QWidget):
         self.opacity.valueChanged.connect(lambda _v: self.draw())
 
         self.graphics = graphics_widget()
-        self.view = MapView(self.graphics, 0, 0, bar_label="saliency (max = 1)")
+        self.view = MapView(self.graphics, 0, 0, bar_label="saliency")
+        self.graphics.setToolTip("The heatmap (viridis, 0 … 1: 1 is the map's own maximum) over the image")
         self.caption = QLabel("Saliency: waiting for the model…")  # two short lines, never wrapped
 
         top = QHBoxLayout()
