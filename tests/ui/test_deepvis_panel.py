@@ -142,6 +142,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
 @pytest.mark.parametrize("method", ["gradcam", "occlusion", "smoothgrad"])
 def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
     from convscope.probes.saliency import saliency
+    from convscope.ui.panels.saliency_view import METHOD_OPTIONS
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)
@@ -152,7 +153,7 @@ def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method)
     qtbot.waitUntil(lambda: view.result.method == method and view.result.target_class == 3, timeout=60_000)
     image = panel.controller.model_image
     assert view.result.heatmap.shape == image.shape[:2]
-    want = saliency(ARCH, snap.params, snap.state, NORM, image, method, 3)
+    want = saliency(ARCH, snap.params, snap.state, NORM, image, method, 3, **METHOD_OPTIONS.get(method, {}))
     np.testing.assert_allclose(view.result.heatmap, want.heatmap, atol=1e-5)
     assert view.blended.shape == (*image.shape[:2], 3)
     assert view.view.bar is not None and view.view.bar.levels() == (0.0, 1.0)

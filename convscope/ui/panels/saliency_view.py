@@ -3,7 +3,7 @@
 Computed on a ProbeRunner of its own (so it never waits behind activation
 maximization), for the InspectionController's current ``model_image`` and the snapshot
 the Deep-visualization panel hands it. The heatmap (``SaliencyResult.heatmap``, 0 … 1:
-the largest value of the map is 1) is coloured with viridis and alpha-blended over the
+1 is the map's maximum, or its 99th percentile for gradient methods) is coloured with viridis and alpha-blended over the
 image; the colour bar beside it states the scale.
 """
 
@@ -36,8 +36,11 @@ METHOD_TIPS = {
     "smoothgrad": "The gradient averaged over 50 noisy copies of the image: less speckle",
     "guided": "Gradient through ReLUs that lets only positive signals back: sharper edges",
     "gradcam": "Last conv block's maps weighted by their mean gradient: where the class is seen",
-    "occlusion": "Drop of the class probability when a grey square hides each region",
+    "occlusion": "Drop of the class score (its logit) when a grey square hides each region",
 }
+# A trained net's softmax is often saturated (p ≈ 1 with or without the region): the
+# logit still shows the drop.
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {"occlusion": {"score": "logit"}}
 DEFAULT_OPACITY = 0.6
 
 
@@ -56,7 +59,8 @@ def saliency_job(snapshot: ev.Snapshot, image: np.ndarray, method: str, target: 
     def job(ctx: ProbeContext) -> SaliencyResult | None:
         if ctx.should_stop():
             return None
-        return saliency(snapshot.arch, snapshot.params, snapshot.state, snapshot.norm, image, method, target)
+        return saliency(snapshot.arch, snapshot.params, snapshot.state, snapshot.norm, image, method, target,
+                        **METHOD_OPTIONS.get(method, {}))
 
     return job
 
@@ -107,7 +111,8 @@ class SaliencyView(QWidget):
 
         self.graphics = graphics_widget()
         self.view = MapView(self.graphics, 0, 0, bar_label="saliency")
-        self.graphics.setToolTip("The heatmap (viridis, 0 … 1: 1 is the map's own maximum) over the image")
+        self.graphics.setToolTip("The heatmap over the image, viridis from 0 to 1: 1 is the map's own maximum "
+                                    "(gradient methods: its 99th percentile, larger values clipped)")
         self.caption = QLabel("Saliency: waiting for the model…")  # two short lines, never wrapped
 
         top = QHBoxLayout()
