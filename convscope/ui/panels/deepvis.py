@@ -267,7 +267,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.requests += 1
         self.runner.set_share(TRAINING_SHARE if self.session.is_training else 1.0)
         self.runner.submit(req, deepvis_job(self.snapshot, req, self.images))  # type: ignore[arg-type]
-        self.progress.setRange(0, 0)  # busy, no count yet
+        self.progress.setRange(0, req.settings.steps)  # a busy (0, 0) bar would hide its text
+        self.progress.setValue(0)
         self.progress.setFormat(f"top-{req.k} patches…")
         return True
 
@@ -309,8 +310,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.refresh_button.setEnabled(True)
-        if not busy and self.progress.maximum() == 0:  # stopped before any count
-            self.progress.setRange(0, 1)
+        if not busy and self.progress.format().endswith("patches…"):  # stopped before any count
             self.progress.setFormat("idle")
 
     def _set_status(self, text: str, kind: str) -> None:
