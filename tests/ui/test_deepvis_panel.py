@@ -302,3 +302,43 @@ def test_a_reset_model_is_recomputed_even_at_the_same_step(qtbot, panel) -> None
     assert panel.requests == requests + 1 and panel.result_step == 0
     want, _ = direct(panel.snapshot, panel.layer, panel.settings)
     np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_panel_follows_the_real_training_loop(qtbot) -> None:
+    from convscope.data import Dataset, builtin_mnist
+    from convscope.train.loop import TrainingLoop
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.worker import wait_for_stragglers
+
+    full = builtin_mnist()
+    data = Dataset("digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:200],
+                   full.y_val[:200], full.class_names, full.source)  # fmt: skip
+    window = MainWindow(data, ARCH, TrainConfig(batch_size=32, eval_every=20), loop_factory=TrainingLoop)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    panel = window.panels["Deep visualization"]
+    panel.refresh_s = 0.5
+    panel.controls.set_settings(panel.settings.replace(**FAST))
+    window.docks["Deep visualization"].raise_()
+    wait_result(qtbot, panel, step=0)
+    window.train_action.trigger()
+    qtbot.waitUntil(lambda: panel.result_step >= 20 and panel.runner.idle(), timeout=60_000)
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
+    qtbot.wait(300)  # the loop's last snapshot after the pause
+    qtbot.waitUntil(lambda: panel.runner.idle() and panel.result_step == panel.snapshot.step, timeout=60_000)
+    # What the panel shows is what the probes give for the snapshot it names.
+    from convscope.probes.deepvis import activation_maximization
+    from convscope.probes.topk import top_k_patches
+
+    snap = panel.snapshot
+    a, p, s, n = snap.arch, snap.params, snap.state, snap.norm
+    want = activation_maximization(a, p, s, n, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+    top = top_k_patches(a, p, s, n, panel.layer, data.x_val, 9)
+    np.testing.assert_array_equal(panel.topk.indices, top.indices)
+    assert snap.step >= 20
+    window.close()
+    assert wait_for_stragglers(timeout_s=30)
