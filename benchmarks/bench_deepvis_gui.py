@@ -5,7 +5,7 @@ real TrainingLoop. Two phases of ``--seconds`` each: (A) the Training tab on top
 Deep-visualization panel idle in the background; (B) the Deep-visualization tab on top,
 recomputing (throttled) as snapshots arrive. A 10 ms QTimer measures how late the GUI
 thread gets to run (its lateness = the stall a user feels); the training speed comes
-from the loop's own StepMetrics.
+from the loop's own StepMetrics. Phase (C) repeats (B) with everything compiled.
 
     python benchmarks/bench_deepvis_gui.py                       # offscreen Qt
     python benchmarks/bench_deepvis_gui.py --screenshot /tmp/dv.png   # also grab it
@@ -100,13 +100,19 @@ def main() -> None:
     window.docks["Deep visualization"].raise_()
     b = phase(app, window, args.seconds)
     computed = panel.requests - done_before
+    done_before = panel.requests
+    c = phase(app, window, args.seconds)  # compiled by now
+    computed_c = panel.requests - done_before
     cpus = f"{os.cpu_count()} CPUs visible, affinity {len(os.sched_getaffinity(0))}, load {os.getloadavg()[0]:.1f}"
     print(f"A (panel in the background): GUI late p50 {a['p50']:.1f} ms  p99 {a['p99']:.1f} ms  "
           f"max {a['max']:.0f} ms · training {a['speed']:,.0f} examples/s")
     print(f"B (panel computing):         GUI late p50 {b['p50']:.1f} ms  p99 {b['p99']:.1f} ms  "
           f"max {b['max']:.0f} ms · training {b['speed']:,.0f} examples/s · {computed} computations "
-          f"(last: {panel.progress.format()})")
-    print(f"({cpus}; the first computation of phase B includes compiling)")
+          f"(progress bar: {panel.progress.text()!r})")
+    print(f"C (computing, compiled):     GUI late p50 {c['p50']:.1f} ms  p99 {c['p99']:.1f} ms  "
+          f"max {c['max']:.0f} ms · training {c['speed']:,.0f} examples/s · {computed_c} computations "
+          f"(progress bar: {panel.progress.text()!r})")
+    print(f"({cpus}; phase B's first computation includes compiling)")
     if args.screenshot:
         t0 = time.perf_counter()
         while (panel.actmax is None or panel.saliency.result is None) and time.perf_counter() - t0 < 60:
