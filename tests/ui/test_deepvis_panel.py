@@ -342,3 +342,20 @@ def test_the_panel_follows_the_real_training_loop(qtbot) -> None:
     assert snap.step >= 20
     window.close()
     assert wait_for_stragglers(timeout_s=30)
+
+
+def test_a_new_architecture_rebuilds_the_layer_list(qtbot, panel) -> None:
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    panel.select_channel(3)
+    wider = ArchSpec(convs=(ConvLayer(filters=2, kernel=3), ConvLayer(filters=3, kernel=3)), dense=(8,))
+    panel.session.arch_changed.emit(wider)
+    panel.controller.set_snapshot(snapshot(0, arch=wider))
+    wait_result(qtbot, panel, layer="act1", step=0)  # the layer shown is kept when it still exists
+    names = [panel.picker.itemData(i) for i in range(panel.picker.count())]
+    assert names == ["conv1", "act1", "pool1", "conv2", "act2", "pool2"]
+    assert panel.actmax.images.shape == (2, 28, 28, 1) and panel.topk.patches.shape[:2] == (2, 9)
+    assert panel.channel == 1  # channel 3 is gone: the last one
+    panel.select_layer("act2")
+    wait_result(qtbot, panel, layer="act2", step=0)
+    assert panel.actmax.images.shape == (3, 28, 28, 1) and panel.channel == 0

@@ -200,8 +200,14 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             keep = self.layer if self.layer in layers else default_layer(list(layers))
             if keep:
                 self.picker.setCurrentIndex(list(layers).index(keep))
-        self.layer, self.channel = keep, 0 if keep != self.layer else self.channel
+        channels = layers[keep][-1] if keep else 0
+        self.channel = min(self.channel, channels - 1) if keep == self.layer else 0
+        self.layer = keep
+        self.channel = max(self.channel, 0)
         self._dirty = True
+        self.detail.mark_dirty()
+        if not layers:
+            self.heading.setText("This model has no convolution layers: nothing to visualize")
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)
