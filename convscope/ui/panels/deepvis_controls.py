@@ -29,7 +29,7 @@ from convscope.probes.deepvis import MAX_BLUR_SIGMA, OBJECTIVES, ActMaxSettings
 
 DEBOUNCE_MS = 400
 DEFAULT_K = 9
-COLUMNS = 3  # label + control pairs per row: the group stays short when expanded
+COLUMNS = 2  # label + control pairs per row: narrow enough for a small dock
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,6 @@ class RegularizerControls(QWidget):
             grid.addWidget(label, row, 2 * col)
             grid.addWidget(box, row, 2 * col + 1)
             self.boxes[f.name] = box
-        row = (len(FIELDS) + COLUMNS - 1) // COLUMNS
         self.objective = QComboBox()
         self.objective.addItems(list(OBJECTIVES))
         self.objective.setToolTip("center: the channel at the map's centre; mean: its spatial mean")
@@ -123,10 +122,15 @@ class RegularizerControls(QWidget):
         self.defaults_button = QPushButton("Defaults")
         self.defaults_button.setToolTip("Back to the default settings")
         self.defaults_button.clicked.connect(self.restore_defaults)
-        grid.addWidget(QLabel("Objective"), row, 0)
-        grid.addWidget(self.objective, row, 1)
-        grid.addWidget(self.fourier, row, 2, 1, 2)
-        grid.addWidget(self.defaults_button, row, 4, 1, 2)
+        # The other controls take the next slots of the grid, in the same two columns.
+        slot = len(FIELDS)
+        row, col = divmod(slot, COLUMNS)
+        grid.addWidget(QLabel("Objective"), row, 2 * col)
+        grid.addWidget(self.objective, row, 2 * col + 1)
+        row, col = divmod(slot + 1, COLUMNS)
+        grid.addWidget(self.fourier, row, 2 * col, 1, 2)
+        row, col = divmod(slot + 2, COLUMNS)
+        grid.addWidget(self.defaults_button, row, 2 * col, 1, 2)
         for col in range(1, 2 * COLUMNS, 2):
             grid.setColumnStretch(col, 1)
 
