@@ -239,7 +239,7 @@ def test_a_failing_probe_shows_a_message_not_a_traceback(qtbot, panel) -> None:
     other = ArchSpec(input_shape=(28, 28, 3), convs=ARCH.convs, dense=(8,))
     panel.controller.set_snapshot(snapshot(0, params_arch=other))  # RGB weights for a grey model
     qtbot.waitUntil(lambda: bool(panel.error) and panel.status.isVisible(), timeout=60_000)
-    assert panel.status.text().startswith("Deep visualization failed:")
+    assert panel.status.text().startswith("Deep visualization failed:") and "\n" not in panel.status.text()
     assert panel.status.property("kind") == "error" and panel.progress.format() == "failed"
     qtbot.waitUntil(lambda: bool(panel.saliency.error), timeout=60_000)
     assert "Saliency failed" in panel.saliency.caption.text()

@@ -312,7 +312,10 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("failed")
-        self._set_status(f"Deep visualization failed: {message}", "error")
+        # One line (JAX appends paragraphs of advice); the whole message in the tooltip.
+        first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+        self._set_status(f"Deep visualization failed: {first}", "error")
+        self.status.setToolTip(message)
 
     def _on_busy(self, busy: bool) -> None:
         self.refresh_button.setEnabled(True)

@@ -190,7 +190,8 @@ class SaliencyView(QWidget):
         # _requested stays: the same request is not retried; a new image, snapshot,
         # method or class is.
         self.error = message
-        short = message if len(message) <= 70 else message[:67] + "…"
+        first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+        short = first if len(first) <= 70 else first[:67] + "…"
         self.caption.setText(f"Saliency failed:<br>{html.escape(short)}")
         self.caption.setToolTip(message)
         self.caption.setProperty("kind", "error")
