@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--seed", type=int, default=0,
                      help="seed of the fresh model when there is no checkpoint (default 0)")
     ins.add_argument("--out", required=True, help="directory to write the files into")
+    ins.add_argument("--deepvis", metavar="LAYER",
+                     help="also write synthetic images, top-k patches and saliency maps for this layer")
     return ap
 
 
@@ -293,6 +295,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         seed, step = args.seed, 0
         source = f"a freshly initialised (untrained) default model, seed {seed}"
 
+    if args.deepvis is not None:
+        from convscope.probes.deepvis import spatial_row
+
+        try:
+            spatial_row(arch, args.deepvis, "--deepvis")
+        except ValueError as e:
+            raise UsageError(str(e)) from e
     image = fit_image(original, arch.input_shape)
     result = Inspector(arch).run(params, state, norm, image)
     classes = [str(i) for i in range(arch.num_classes)]
@@ -320,6 +329,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             lut = diverging if levels[0] < 0 < levels[1] else sequential
             _write_png(out / f"{name}.png", colorize(mosaic, levels, lut))
         (out / "prediction.json").write_text(json.dumps(prediction, indent=2) + "\n", encoding="utf-8")
+        if args.deepvis is not None:
+            from convscope.data import DataError
+            from convscope.probes.deepvis_export import export_deepvis
+
+            try:
+                extra = export_deepvis(out, arch, params, state, norm, args.deepvis, image, _write_png)
+            except DataError as e:
+                raise UsageError(str(e)) from e
+            print(f"deepvis {args.deepvis}: wrote {len(extra)} more files (synthetic images, top-k, saliency)")
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
     print(f"model: {source}")

@@ -35,6 +35,7 @@ from convscope.ui.controls import HyperparameterControls
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.inspect_image import ImagePanel
@@ -58,6 +59,7 @@ PANELS: list[type[QWidget]] = [
     FiltersPanel,
     ActivationsPanel,
     KernelPlaygroundPanel,
+    DeepVisPanel,
 ]
 
 AREAS = {

@@ -1,0 +1,110 @@
+"""``convscope inspect --deepvis LAYER``: synthetic images, top-k patches and saliency
+maps for one layer and one image, written as PNG + NumPy files.
+
+The PNG writer is passed in by the command line (Pillow stays out of probes/).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from convscope.config import ArchSpec
+from convscope.probes.deepvis import ActMaxSettings, activation_maximization, spatial_row
+from convscope.probes.saliency import METHODS, saliency
+from convscope.probes.topk import top_k_patches
+from convscope.viz.colormaps import colorize, sequential_lut
+
+HostParams = dict[str, dict[str, np.ndarray]]
+WritePng = Callable[[Path, np.ndarray], None]  # (path, uint8 (H, W, 1 | 3 | 4))
+TOP_K = 9
+
+
+def image_grid(cells: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 255) -> np.ndarray:
+    """uint8 cells (N, h, w, c) → one (rows·(h+pad)−pad, cols·(w+pad)−pad, c) picture."""
+    n, h, w, c = cells.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, c), fill, np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, q * (w + pad) : q * (w + pad) + w] = cells[i]
+    return out
+
+
+def validation_images(arch: ArchSpec) -> tuple[np.ndarray, str]:
+    """The built-in digits' validation split fitted to the model's input (DataError if missing)."""
+    from convscope.data import builtin_mnist
+    from convscope.data.images import fit_image
+
+    x = builtin_mnist().x_val
+    if tuple(x.shape[1:]) == tuple(arch.input_shape):
+        return x, "built-in MNIST validation split"
+    fitted = np.stack([fit_image(img, arch.input_shape, invert=False) for img in x])
+    return fitted, f"built-in MNIST validation split fitted to {'×'.join(map(str, arch.input_shape))}"
+
+
+def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostParams, norm: np.ndarray,
+                   layer: str, image: np.ndarray, write_png: WritePng,
+                   settings: ActMaxSettings = ActMaxSettings()) -> list[Path]:  # noqa: B008 (frozen)
+    """Write the deep-visualization files for ``layer`` into ``out``; returns their paths.
+
+    Raises ValueError (unknown or non-spatial layer) before writing anything, and
+    DataError when the built-in images are missing.
+    """
+    spatial_row(arch, layer)
+    written: list[Path] = []
+
+    def save_png(name: str, picture: np.ndarray) -> None:
+        write_png(out / name, picture)
+        written.append(out / name)
+
+    def save_np(name: str, **arrays: np.ndarray) -> None:
+        path = out / name
+        if name.endswith(".npy"):
+            np.save(path, next(iter(arrays.values())))
+        else:
+            np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        written.append(path)
+
+    synth = activation_maximization(arch, params, state, norm, layer, settings)
+    assert synth is not None  # nothing can stop it here
+    cells = np.clip(np.rint(synth.images * 255), 0, 255).astype(np.uint8)
+    save_png(f"deepvis_{layer}_synthetic.png", image_grid(cells))
+    save_np(f"deepvis_{layer}_synthetic.npz", images=synth.images, activations=synth.activations,
+            channels=synth.channels)
+
+    val, val_source = validation_images(arch)
+    top = top_k_patches(arch, params, state, norm, layer, val, k=TOP_K)
+    assert top is not None
+    c, k, rf = top.patches.shape[0], top.patches.shape[1], top.rf
+    save_png(f"deepvis_{layer}_topk.png", image_grid(top.patches.reshape(c * k, rf, rf, -1), cols=k))
+    save_np(f"deepvis_{layer}_topk.npz", values=top.values, indices=top.indices, positions=top.positions,
+            patches=top.patches, boxes=top.boxes)
+
+    summary: dict[str, object] = {
+        "layer": layer,
+        "synthetic": {"steps": synth.steps, "seconds": round(synth.seconds, 3),
+                      "activations": [float(a) for a in synth.activations], "settings": vars(settings)},
+        "topk": {"k": TOP_K, "images": val_source, "receptive_field": rf,
+                 "rows": "one row per channel, strongest first"},
+        "saliency": {},
+    }
+    lut = sequential_lut()
+    for method in METHODS:
+        opts = {"layer": layer} if method == "gradcam" else {}
+        res = saliency(arch, params, state, norm, image, method, **opts)
+        save_png(f"saliency_{method}.png", colorize(res.heatmap, (0.0, 1.0), lut))
+        save_np(f"saliency_{method}.npy", heatmap=res.heatmap)
+        if res.raw is not None:
+            save_np(f"saliency_{method}_raw.npy", raw=res.raw)
+        summary["saliency"][method] = {"target_class": res.target_class,  # type: ignore[index]
+                                       "seconds": round(res.seconds, 4), "layer": res.layer}
+    path = out / f"deepvis_{layer}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    written.append(path)
+    return written

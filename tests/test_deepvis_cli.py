@@ -1,0 +1,83 @@
+"""``convscope inspect --deepvis LAYER``: synthetic images, top-k patches and saliency
+maps written as PNG + NumPy files that agree with the probes; a bad layer ends with one
+line and exit status 2, before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from convscope.cli import main
+from convscope.config import ArchSpec, ConvLayer, TrainConfig
+from convscope.model import init
+from convscope.probes.deepvis_export import image_grid
+from convscope.probes.saliency import METHODS
+from convscope.train.checkpoint import Checkpoint, save_checkpoint
+from convscope.train.step import to_host
+
+ARCH = ArchSpec(input_shape=(12, 12, 3), convs=(ConvLayer(4, 3), ConvLayer(3, 3)), dense=(8,), num_classes=4)
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    params, state = init(ARCH, 2)
+    norm = np.array([[0.5, 0.4, 0.3], [0.2, 0.25, 0.3]], np.float32)
+    return save_checkpoint(tmp_path / "m.npz", Checkpoint(ARCH, TrainConfig(), to_host(params), to_host(state), 7, norm))
+
+
+def _photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_deepvis_files(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    argv = ["inspect", str(_photo(tmp_path)), "--checkpoint", str(_checkpoint(tmp_path)), "--out", str(out),
+            "--deepvis", "act2"]
+    assert main(argv) == 0
+    assert "deepvis act2: wrote" in capsys.readouterr().out
+    assert (out / "act2.npy").exists()  # the ordinary inspect files are still there
+    synth = np.load(out / "deepvis_act2_synthetic.npz")
+    assert synth["images"].shape == (3, 12, 12, 3) and synth["activations"].shape == (3,)
+    assert 0 <= synth["images"].min() and synth["images"].max() <= 1
+    with Image.open(out / "deepvis_act2_synthetic.png") as im:
+        im.load()
+        assert im.mode == "RGB" and im.size[0] % (2 * 12 + 1) == 0  # 2×2 grid, enlarged by an integer
+    top = np.load(out / "deepvis_act2_topk.npz")
+    rf = 8  # conv 3 → pool 2 → conv 3: 3 + 1 + 2·2
+    assert top["patches"].shape == (3, 9, rf, rf, 3) and top["indices"].shape == (3, 9)
+    assert (np.diff(top["values"], axis=1) <= 0).all() and (top["indices"] >= 0).all()
+    summary = json.loads((out / "deepvis_act2.json").read_text())
+    assert summary["layer"] == "act2" and summary["topk"]["receptive_field"] == rf
+    assert "fitted to 12×12×3" in summary["topk"]["images"]
+    for method in METHODS:
+        heat = np.load(out / f"saliency_{method}.npy")
+        assert heat.shape == (12, 12) and 0 <= heat.min() and heat.max() <= 1, method
+        with Image.open(out / f"saliency_{method}.png") as im:
+            im.load()
+            assert im.mode == "RGBA"
+    assert np.load(out / "saliency_gradcam_raw.npy").shape == (6, 6)  # Grad-CAM at the chosen layer
+    assert summary["saliency"]["gradcam"]["layer"] == "act2"
+
+
+def test_unknown_or_dense_layer_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    photo, ckpt = _photo(tmp_path), _checkpoint(tmp_path)
+    for i, layer in enumerate(["conv9", "dense1", "logits"]):
+        out = tmp_path / f"o{i}"
+        assert main(["inspect", str(photo), "--checkpoint", str(ckpt), "--out", str(out), "--deepvis", layer]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("convscope: --deepvis") and err.count("\n") == 1, err
+        assert repr(layer) in err and "conv1, act1, pool1, conv2, act2, pool2" in err
+        assert not out.exists()
+
+
+def test_image_grid_layout() -> None:
+    cells = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3, 1)
+    grid = image_grid(cells, cols=3, pad=1, fill=255)
+    assert grid.shape == (2 * 2 + 1, 3 * 3 + 2, 1)
+    np.testing.assert_array_equal(grid[3:5, 4:7], cells[4])
+    assert (grid[2] == 255).all() and (grid[3:, 8:] == 255).all()

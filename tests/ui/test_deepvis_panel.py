@@ -1,0 +1,361 @@
+"""The Deep-visualization panel on real probes (tiny model, real parameters).
+
+Every check compares what the panel holds or draws with the probe functions called
+directly on the same snapshot, or with a hand-worked case (the picture helpers).
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import FakeLoop
+from PySide6.QtCore import QPointF, Qt
+
+from convscope import events as ev
+from convscope.config import ArchSpec, ConvLayer, TrainConfig
+
+pytestmark = pytest.mark.gui
+
+ARCH = ArchSpec(convs=(ConvLayer(filters=4, kernel=3),), dense=(8,))
+RNG = np.random.default_rng(3)
+X_VAL = RNG.integers(0, 60, (40, 28, 28, 1), dtype=np.uint8)
+for _i in range(len(X_VAL)):  # a bright bar at a different place in each image
+    X_VAL[_i, 4 + _i % 18 : 9 + _i % 18, 3 + (5 * _i) % 20 : 6 + (5 * _i) % 20] = 250
+DATASET = SimpleNamespace(
+    name="bars", image_shape=(28, 28, 1), num_classes=10, class_names=tuple(f"c{i}" for i in range(10)),
+    x_train=X_VAL, y_train=np.arange(len(X_VAL)) % 10, x_val=X_VAL, y_val=np.arange(len(X_VAL)) % 10,
+)  # fmt: skip
+NORM = np.array([[0.1], [0.3]], np.float32)
+FAST = dict(steps=12, progress_every=4)
+
+
+@functools.lru_cache(maxsize=8)
+def host_params(arch: ArchSpec, seed: int):
+    import jax
+
+    from convscope.model.network import init
+
+    return jax.device_get(init(arch, seed))
+
+
+def snapshot(step: int, arch: ArchSpec = ARCH, params_arch: ArchSpec | None = None) -> ev.Snapshot:
+    params, state = host_params(params_arch or arch, step)
+    return ev.Snapshot(step, arch, params, state, NORM)
+
+
+@pytest.fixture
+def panel(qtbot):
+    from convscope.probes.deepvis import ActMaxSettings
+    from convscope.ui.inspection import controller_for
+    from convscope.ui.panels.deepvis import DeepVisPanel
+    from convscope.ui.session import Session
+
+    session = Session(DATASET, ARCH, TrainConfig(), loop_factory=FakeLoop)
+    p = DeepVisPanel(session)
+    qtbot.addWidget(p)
+    p.resize(1100, 650)
+    p.show()
+    p.controls.set_settings(ActMaxSettings(**FAST))  # no snapshot yet: nothing computes
+    assert p.requests == 0
+    p.controller = controller_for(session)
+    yield p
+    p.controller.shutdown(0.5)
+    p.runner.shutdown(2.0)
+    p.saliency.runner.shutdown(2.0)
+
+
+def wait_result(qtbot, p, **want) -> None:
+    """Until the panel holds a finished result matching ``want`` (layer, step, ...)."""
+
+    def done() -> bool:
+        a = p.actmax
+        return (a is not None and p.runner.idle() and a.layer == want.get("layer", p.layer)
+                and p.result_step == want.get("step", p.result_step))  # fmt: skip
+
+    qtbot.waitUntil(done, timeout=60_000)
+
+
+def direct(snap: ev.Snapshot, layer: str, settings, k: int = 9):
+    from convscope.probes.deepvis import activation_maximization
+    from convscope.probes.topk import top_k_patches
+
+    a, p, s, n = snap.arch, snap.params, snap.state, snap.norm
+    return activation_maximization(a, p, s, n, layer, settings), top_k_patches(a, p, s, n, layer, X_VAL, k)
+
+
+def test_picking_a_layer_gives_one_synthetic_image_and_top_k_per_channel(qtbot, panel) -> None:
+    from convscope.ui.panels.deepvis_grid import channel_cell, stretch_contrast
+
+    snap = snapshot(0)
+    panel.controller.set_snapshot(snap)
+    wait_result(qtbot, panel, layer="act1", step=0)  # the last conv block's activation
+    names = [panel.picker.itemData(i) for i in range(panel.picker.count())]
+    assert names == ["conv1", "act1", "pool1"]  # spatial layers only, no dense ones
+
+    panel.select_layer("pool1")
+    wait_result(qtbot, panel, layer="pool1", step=0)
+    want_act, want_top = direct(snap, "pool1", panel.settings)
+    assert panel.actmax.images.shape == (4, 28, 28, 1)  # one per channel
+    np.testing.assert_allclose(panel.actmax.images, want_act.images, atol=1e-5)
+    np.testing.assert_array_equal(panel.topk.indices, want_top.indices)
+    np.testing.assert_array_equal(panel.topk.patches, want_top.patches)
+    assert panel.topk.patches.shape[:2] == (4, 9)
+
+    # The grid shows channel 2's cell exactly as drawn from those arrays.
+    panel.redraw()
+    geo, cols = panel.grid.geo, panel.grid.cols
+    r, c = divmod(2, cols)
+    h, w = geo.shape
+    from convscope.ui.panels.deepvis_grid import CELL_GAP
+
+    y, x = r * (h + CELL_GAP), c * (w + CELL_GAP)
+    shown = panel.grid.view.data[y : y + h, x : x + w]
+    cell = channel_cell(stretch_contrast(want_act.images)[2], want_top.patches[2], want_top.indices[2] >= 0,
+                        geo, (28, 28))  # fmt: skip
+    np.testing.assert_array_equal(shown, cell)
+    assert "pool1" in panel.heading.text() and "4 channels" in panel.heading.text()
+
+
+def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    before, requests = panel.actmax, panel.requests
+    panel.controls.boxes["l2_decay"].setValue(0.2)
+    panel.controls.flush()
+    qtbot.waitUntil(lambda: panel.settings.l2_decay == pytest.approx(0.2) and panel.actmax is not before
+                    and panel.runner.idle(), timeout=60_000)  # fmt: skip
+    assert panel.requests == requests + 1
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+    assert not np.allclose(panel.actmax.images, before.images)  # a stronger pull towards grey
+    assert "L2 0.2" in panel.controls.group.text()
+
+    panel.controls.defaults_button.click()
+    from convscope.probes.deepvis import ActMaxSettings
+
+    assert panel.settings == ActMaxSettings() and panel.k == 9
+
+
+@pytest.mark.parametrize("method", ["gradcam", "occlusion", "smoothgrad"])
+def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
+    from convscope.probes.saliency import saliency
+    from convscope.ui.panels.saliency_view import METHOD_OPTIONS
+
+    snap = snapshot(0)
+    panel.controller.set_snapshot(snap)
+    view = panel.saliency
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    view.set_method(method)
+    view.set_target(3)
+    qtbot.waitUntil(lambda: view.result.method == method and view.result.target_class == 3, timeout=60_000)
+    image = panel.controller.model_image
+    assert view.result.heatmap.shape == image.shape[:2]
+    want = saliency(ARCH, snap.params, snap.state, NORM, image, method, 3, **METHOD_OPTIONS.get(method, {}))
+    np.testing.assert_allclose(view.result.heatmap, want.heatmap, atol=1e-5)
+    assert view.blended.shape == (*image.shape[:2], 3)
+    assert view.view.bar is not None and view.view.bar.levels() == (0.0, 1.0)
+    assert "c3" in view.caption.text()
+
+    view.opacity.setValue(0)  # opacity 0: the image alone
+    np.testing.assert_array_equal(view.blended, np.repeat(image, 3, axis=-1))
+
+
+def test_clicking_a_channel_opens_the_detail_view(qtbot, panel) -> None:
+    snap = snapshot(0)
+    panel.controller.set_snapshot(snap)
+    wait_result(qtbot, panel, step=0)
+    qtbot.waitUntil(lambda: panel.controller.inspection is not None, timeout=30_000)
+    panel._dirty = True
+    panel.redraw()
+    geo, cols = panel.grid.geo, panel.grid.cols
+    from convscope.ui.panels.deepvis_grid import CELL_GAP
+
+    r, c = divmod(3, cols)
+    h, w = geo.shape
+    centre = panel.grid.view.image.mapToScene(QPointF(c * (w + CELL_GAP) + w / 2, r * (h + CELL_GAP) + h / 2))
+    graphics = panel.grid.graphics
+    qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(centre))
+    qtbot.waitUntil(lambda: panel.channel == 3 and panel.detail.channel == 3, timeout=3000)
+    detail = panel.detail
+    want_map = panel.controller.inspection.taps[panel.layer][..., 3]
+    np.testing.assert_allclose(detail.feature_map, want_map)
+    np.testing.assert_allclose(detail.map_view.data, want_map)
+    assert detail.synth_view.data.shape == (28, 28, 3)
+    assert f"{panel.layer} ch 3" in detail.caption.text() and "on the image" in detail.caption.text()
+
+
+def test_freeze_stops_refreshes_on_new_snapshots(qtbot, panel) -> None:
+    panel.refresh_s = 0.0  # no throttle: only the freeze can hold a refresh back
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    panel.freeze_button.click()
+    assert panel.frozen and "frozen" in panel.heading.text()
+    requests = panel.requests
+    panel.controller.set_snapshot(snapshot(1))
+    qtbot.wait(800)  # several ticks
+    assert panel.requests == requests and panel.snapshot.step == 0 and panel.result_step == 0
+    assert panel.saliency.snapshot.step == 0
+
+    panel.freeze_button.click()  # thaw: the newest snapshot is taken
+    wait_result(qtbot, panel, step=1)
+    assert panel.requests == requests + 1
+
+
+def test_refreshes_while_training_are_throttled(qtbot, panel) -> None:
+    panel.refresh_s = 1.0
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    requests = panel.requests
+    for step in range(1, 31):  # 30 snapshots in ~1.5 s, as a training run sends them
+        panel.controller.set_snapshot(_restep(snapshot(step % 3), step))
+        qtbot.wait(50)
+    wait_result(qtbot, panel, step=30)
+    assert 1 <= panel.requests - requests <= 3
+
+
+def _restep(snap: ev.Snapshot, step: int) -> ev.Snapshot:
+    return ev.Snapshot(step, snap.arch, snap.params, snap.state, snap.norm)
+
+
+def test_a_new_request_cancels_the_running_one(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
+
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    finished = []
+    panel.runner.finished.connect(lambda tag, result: finished.append(tag))
+    panel.controls.set_settings(ActMaxSettings(steps=10000, progress_every=4))  # minutes if left alone
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 10000 and panel.progress.value() > 0, timeout=60_000)
+    panel.controls.set_settings(ActMaxSettings(**FAST))
+    panel.select_layer("conv1")
+    wait_result(qtbot, panel, layer="conv1")
+    assert [(t.layer, t.settings.steps) for t in finished] == [("conv1", 12)]
+
+
+def test_a_failing_probe_shows_a_message_not_a_traceback(qtbot, panel) -> None:
+    other = ArchSpec(input_shape=(28, 28, 3), convs=ARCH.convs, dense=(8,))
+    panel.controller.set_snapshot(snapshot(0, params_arch=other))  # RGB weights for a grey model
+    qtbot.waitUntil(lambda: bool(panel.error) and panel.status.isVisible(), timeout=60_000)
+    assert panel.status.text().startswith("Deep visualization failed:") and "\n" not in panel.status.text()
+    assert panel.status.property("kind") == "error" and panel.progress.format() == "failed"
+    qtbot.waitUntil(lambda: bool(panel.saliency.error), timeout=60_000)
+    assert "Saliency failed" in panel.saliency.caption.text()
+
+
+def test_picture_helpers_on_hand_worked_cases() -> None:
+    from convscope.ui.panels.deepvis_grid import blend, cell_geometry, patch_square, stretch_contrast, upscale
+
+    imgs = np.array([[[[0.5], [0.6]], [[0.4], [0.55]]], np.full((2, 2, 1), 0.5)], np.float32)
+    out = stretch_contrast(imgs)
+    np.testing.assert_allclose(out[0, ..., 0], [[0.5, 1.0], [0.0, 0.75]], atol=1e-6)
+    np.testing.assert_allclose(out[1], 0.5)  # flat stays grey
+    np.testing.assert_array_equal(upscale(np.array([[1, 2]]), 2), [[1, 1, 2, 2], [1, 1, 2, 2]])
+    geo = cell_geometry((28, 28), 3, 9)
+    # 3 patches of 3·s px and 2 gaps of 2 px reach 28 px: s = ceil(24 / 9) = 3 → 31 px side.
+    assert (geo.grid, geo.patch_scale, geo.side, geo.image_scale) == (3, 3, 31, 1)
+    patches = np.zeros((9, 3, 3, 1), np.uint8)
+    patches[0] = 255
+    sq = patch_square(patches, np.array([True] * 8 + [False]), geo)
+    assert sq.shape == (31, 31, 3)
+    assert (sq[0:9, 0:9] == 255).all() and (sq[0:9, 11:20] == 0).all()  # best first, top left
+    assert (sq[22:31, 22:31] == 200).all()  # the empty slot is grey
+    image = np.array([[[0], [255]]], np.uint8)
+    heat = np.array([[[255, 0, 0, 255], [0, 0, 255, 255]]], np.uint8)
+    np.testing.assert_array_equal(blend(image, heat, 0.5), [[[128, 0, 0], [128, 128, 255]]])
+
+
+def test_the_window_tabs_the_panel_with_training_and_it_computes_when_shown(qtbot, monkeypatch) -> None:
+    from convscope.ui.main_window import MainWindow
+
+    monkeypatch.setattr(FakeLoop, "_snapshot", lambda self: snapshot(self.step))
+    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=FakeLoop)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    try:
+        panel = window.panels["Deep visualization"]
+        assert "Deep visualization" in [d.windowTitle() for d in window.tabifiedDockWidgets(window.docks["Training"])]
+        qtbot.waitUntil(lambda: panel.snapshot is not None, timeout=30_000)
+        qtbot.wait(600)
+        assert panel.requests == 0  # a tab in the background computes nothing
+        panel.controls.set_settings(panel.settings.replace(**FAST))
+        window.docks["Deep visualization"].raise_()
+        wait_result(qtbot, panel, step=0)
+        qtbot.waitUntil(lambda: panel.saliency.result is not None, timeout=60_000)
+        assert panel.actmax.images.shape[0] == 4
+    finally:
+        window.close()
+        window.session.shutdown(timeout_s=2.0)
+
+
+def test_a_reset_model_is_recomputed_even_at_the_same_step(qtbot, panel) -> None:
+    panel.refresh_s = 0.0
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    before, requests = panel.actmax, panel.requests
+    panel.session.arch_changed.emit(ARCH)  # what a Reset's Started event does
+    panel.controller.set_snapshot(_restep(snapshot(1), 0))  # new weights, step 0 again
+    qtbot.waitUntil(lambda: panel.actmax is not before and panel.runner.idle(), timeout=60_000)
+    assert panel.requests == requests + 1 and panel.result_step == 0
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_panel_follows_the_real_training_loop(qtbot) -> None:
+    from convscope.data import Dataset, builtin_mnist
+    from convscope.train.loop import TrainingLoop
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.worker import wait_for_stragglers
+
+    full = builtin_mnist()
+    data = Dataset("digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:200],
+                   full.y_val[:200], full.class_names, full.source)  # fmt: skip
+    window = MainWindow(data, ARCH, TrainConfig(batch_size=32, eval_every=20), loop_factory=TrainingLoop)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    panel = window.panels["Deep visualization"]
+    panel.refresh_s = 0.5
+    panel.controls.set_settings(panel.settings.replace(**FAST))
+    window.docks["Deep visualization"].raise_()
+    wait_result(qtbot, panel, step=0)
+    window.train_action.trigger()
+    qtbot.waitUntil(lambda: panel.result_step >= 20 and panel.runner.idle(), timeout=60_000)
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
+    qtbot.wait(300)  # the loop's last snapshot after the pause
+    qtbot.waitUntil(lambda: panel.runner.idle() and panel.result_step == panel.snapshot.step, timeout=60_000)
+    # What the panel shows is what the probes give for the snapshot it names.
+    from convscope.probes.deepvis import activation_maximization
+    from convscope.probes.topk import top_k_patches
+
+    snap = panel.snapshot
+    a, p, s, n = snap.arch, snap.params, snap.state, snap.norm
+    want = activation_maximization(a, p, s, n, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+    top = top_k_patches(a, p, s, n, panel.layer, data.x_val, 9)
+    np.testing.assert_array_equal(panel.topk.indices, top.indices)
+    assert snap.step >= 20
+    window.close()
+    assert wait_for_stragglers(timeout_s=30)
+
+
+def test_a_new_architecture_rebuilds_the_layer_list(qtbot, panel) -> None:
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    panel.select_channel(3)
+    wider = ArchSpec(convs=(ConvLayer(filters=2, kernel=3), ConvLayer(filters=3, kernel=3)), dense=(8,))
+    panel.session.arch_changed.emit(wider)
+    panel.controller.set_snapshot(snapshot(0, arch=wider))
+    wait_result(qtbot, panel, layer="act1", step=0)  # the layer shown is kept when it still exists
+    names = [panel.picker.itemData(i) for i in range(panel.picker.count())]
+    assert names == ["conv1", "act1", "pool1", "conv2", "act2", "pool2"]
+    assert panel.actmax.images.shape == (2, 28, 28, 1) and panel.topk.patches.shape[:2] == (2, 9)
+    assert panel.channel == 1  # channel 3 is gone: the last one
+    panel.select_layer("act2")
+    wait_result(qtbot, panel, layer="act2", step=0)
+    assert panel.actmax.images.shape == (3, 28, 28, 1) and panel.channel == 0
