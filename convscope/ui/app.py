@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from convscope.config import ArchSpec, TrainConfig
 from convscope.ui.main_window import MainWindow
+from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.worker import wait_for_stragglers
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ def _install_autotrain(app: QApplication, window: MainWindow, seconds: float, sc
     QTimer.singleShot(int((AUTOTRAIN_TIMEOUT_S + seconds) * 1000), finish)
 
 
+SCREENSHOT_WAIT_S = 120.0  # longest wait for a panel's probes before its grab
+
+
 def _grab_tabs(app: QApplication, window: MainWindow, screenshot: str, titles: str) -> None:
     """Raise each dock named in ``titles`` (comma-separated) and save a grab of it."""
     import time
@@ -127,14 +131,40 @@ def _grab_tabs(app: QApplication, window: MainWindow, screenshot: str, titles: s
             continue
         dock.show()
         dock.raise_()
-        deadline = time.monotonic() + 0.6  # its throttled redraw and the paint that follows
-        while time.monotonic() < deadline:
+        # Its throttled redraw and the paint that follow, and the background probes a
+        # newly shown panel starts (deep visualization, landscape, evaluation).
+        start = time.monotonic()
+        settled_at = None
+        while time.monotonic() - start < SCREENSHOT_WAIT_S:
             app.processEvents()
             time.sleep(0.02)
+            busy = any(r.busy for r in window.findChildren(ProbeRunner))
+            busy = busy or any(r.busy for r in window.session.findChildren(ProbeRunner))
+            if busy or time.monotonic() - start < 0.6:
+                settled_at = None
+            elif settled_at is None:
+                settled_at = time.monotonic()
+            elif time.monotonic() - settled_at > 0.6:
+                break
         slug = "-".join(title.lower().split())
         path = base.with_name(f"{base.stem}-{slug}{base.suffix}")
         if not window.grab().save(str(path)):
             log.error("could not save the screenshot to %s", path)
+
+
+def _join_probe_threads(timeout_s: float) -> None:
+    """Wait for the probe and inspection threads (daemons, told to stop when the window
+    closed) to leave JAX: a thread still inside XLA when the interpreter exits can abort
+    the process ("terminate called ...") instead of exiting cleanly."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread.name.startswith("convscope-") and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s is still busy at exit", thread.name)
 
 
 def _install_excepthook(window: MainWindow) -> None:
@@ -200,6 +230,7 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
         sys.excepthook = previous_hook
         window.session.shutdown(timeout_s=1.0)
         wait_for_stragglers()
+        _join_probe_threads(timeout_s=10.0)
         collector.timer.stop()
         gc.enable()
     return int(code)
