@@ -68,7 +68,11 @@ def _cifar_dir(path: Path) -> Path | None:
         try:
             if candidate.is_dir() and any(_SIGNATURE.match(e.name) for e in candidate.iterdir()):
                 return candidate
-            if candidate.is_dir() and candidate.name.startswith("cifar-100") and (candidate / "meta").is_file():
+            if candidate.is_dir() and (
+                (candidate / "train.bin").is_file() and (candidate / "test.bin").is_file()
+                or candidate.name.lower().startswith("cifar-100")
+                and any((candidate / n).is_file() for n in ("meta", "train", "train.bin"))
+            ):
                 return candidate
         except OSError:
             return None

@@ -28,6 +28,12 @@ ALLOWED_DTYPES = frozenset({"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4"
 MAX_ARRAY_BYTES = 2**31
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    if args:
+        raise pickle.UnpicklingError("bytes() with arguments")
+    return b""
+
+
 class _Dtype:
     """Stands in for ``numpy.dtype(name, align, copy)``; BUILD gives the byte order."""
 
@@ -120,6 +126,8 @@ _SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("_codecs", "encode"): _encode,
+    ("__builtin__", "bytes"): _empty_bytes,  # protocol 2 writes b"" as bytes()
+    ("builtins", "bytes"): _empty_bytes,
 }
 
 
