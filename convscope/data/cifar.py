@@ -51,7 +51,7 @@ _WANTED = re.compile(
     r"|fine_label_names\.txt)$"
 )
 # Names that say "CIFAR" on their own (train/test/meta alone are too common).
-_SIGNATURE = re.compile(r"^(data_batch_\d+(\.bin)?|test_batch(\.bin)?|batches\.meta(\.txt)?|fine_label_names\.txt)$")
+SIGNATURE_NAMES = re.compile(r"^(data_batch_\d+(\.bin)?|test_batch(\.bin)?|batches\.meta(\.txt)?|fine_label_names\.txt)$")
 
 Files = dict[str, tuple[str, Callable[[], bytes]]]  # basename → (shown path, read it)
 
@@ -66,7 +66,7 @@ def _cifar_dir(path: Path) -> Path | None:
         return None
     for candidate in (path, *(path / s for s in SUBFOLDERS)):
         try:
-            if candidate.is_dir() and any(_SIGNATURE.match(e.name) for e in candidate.iterdir()):
+            if candidate.is_dir() and any(SIGNATURE_NAMES.match(e.name) for e in candidate.iterdir()):
                 return candidate
             if candidate.is_dir() and (
                 (candidate / "train.bin").is_file() and (candidate / "test.bin").is_file()
