@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import tarfile
@@ -40,6 +41,27 @@ def cifar_binary_bytes(x: np.ndarray, y: np.ndarray, coarse: np.ndarray | None =
     return bytes(out)
 
 
+class Py2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2's ``str`` (BINSTRING), as the published CIFAR pickles do."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj: bytes) -> None:
+        self.write(b"T" + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+
+
+def dumps(obj: object, protocol: int) -> bytes:
+    """protocol 0 here means: Python 2 style (protocol 2 with BINSTRING bytes)."""
+    if protocol:
+        return pickle.dumps(obj, protocol=protocol)
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
 def write_cifar10(root: Path, kind: str, batches: int = 2, n: int = 12, protocol: int = 2) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     parts = [cifar_arrays(n, 10, seed) for seed in range(batches + 1)]
@@ -50,13 +72,13 @@ def write_cifar10(root: Path, kind: str, batches: int = 2, n: int = 12, protocol
         else:
             batch = {b"batch_label": stem.encode(), b"labels": y.tolist(), b"data": planar(x),
                      b"filenames": [f"{j}.png".encode() for j in range(n)]}
-            (root / stem).write_bytes(pickle.dumps(batch, protocol=protocol))
+            (root / stem).write_bytes(dumps(batch, protocol))
     names = [f"class{i}" for i in range(10)]
     if kind == "bin":
         (root / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
     else:
         meta = {b"label_names": [s.encode() for s in names], b"num_vis": 3072}
-        (root / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
+        (root / "batches.meta").write_bytes(dumps(meta, protocol))
     return {"train": parts[:batches], "test": parts[batches], "names": tuple(names)}
 
 
@@ -85,9 +107,11 @@ def tar_folder(folder: Path, archive: Path) -> Path:
 # --- CIFAR -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "protocol"), [("bin", 2), ("py", 2), ("py", 4), ("py", 5)])
+@pytest.mark.parametrize(("kind", "protocol"), [("bin", 2), ("py", 0), ("py", 2), ("py", 4), ("py", 5)])
 def test_cifar10_folder(tmp_path: Path, kind: str, protocol: int) -> None:
     ref = write_cifar10(tmp_path / "c10", kind, protocol=protocol)
+    if protocol == 0:  # Python 2 style: bytes as BINSTRING, as in the published files
+        assert b"_codecs" not in (tmp_path / "c10" / "test_batch").read_bytes()
     d = load_dataset(tmp_path / "c10")
     np.testing.assert_array_equal(d.x_train, np.concatenate([p[0] for p in ref["train"]]))
     np.testing.assert_array_equal(d.y_train, np.concatenate([p[1] for p in ref["train"]]))

@@ -80,7 +80,7 @@ def make_colors(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     def per_image(lo: float, hi: float) -> np.ndarray:
         return rng.uniform(lo, hi, n).astype(np.float32)[:, None, None]
 
-    r = per_image(5.0, 11.0)
+    r = per_image(6.0, 11.0)
     cx, cy = per_image(10.0, 22.0), per_image(10.0, 22.0)
     angle = np.deg2rad(per_image(-20.0, 20.0))
     period = per_image(3.0, 6.0)
@@ -97,14 +97,14 @@ def make_colors(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     fg = rng.uniform(0, 255, (n, 3)).astype(np.float32)
     # Keep every pair at least a little apart (some stay hard: the minimum is low).
     gap = np.linalg.norm(fg - bg, axis=1, keepdims=True)
-    want = rng.uniform(45.0, 160.0, (n, 1)).astype(np.float32)
+    want = rng.uniform(60.0, 170.0, (n, 1)).astype(np.float32)
     direction = np.where(gap > 1e-3, (fg - bg) / np.maximum(gap, 1e-3), 1.0 / np.sqrt(3.0))
     fg = np.where(gap < want, bg + direction * want, fg)
     fg = np.where((fg < 0) | (fg > 255), bg - direction * want, fg)  # reflect if pushed out
 
     fg, bg = fg.astype(np.float32), bg.astype(np.float32)
-    shade = per_image(-30.0, 30.0) * (dx / SIZE) + per_image(-30.0, 30.0) * (dy / SIZE)
-    noise_sigma = per_image(8.0, 40.0)[..., None]
+    shade = per_image(-20.0, 20.0) * (dx / SIZE) + per_image(-20.0, 20.0) * (dy / SIZE)
+    noise_sigma = per_image(5.0, 30.0)[..., None]
     # In place, float32 throughout: this is most of the generation time.
     img = rng.standard_normal((n, SIZE, SIZE, 3), dtype=np.float32)
     img *= noise_sigma
