@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -181,9 +182,11 @@ class DatasetPanel(QWidget):
         self.class_table.setHorizontalHeaderLabels(["Class", "Train", "Val"])
         self.class_table.verticalHeader().setVisible(False)
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.class_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.grid_label = QLabel(alignment=Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.grid_label.setToolTip(f"The first {SAMPLES_PER_CLASS} training images of each class, one row per class")
+        grid_scroll = QScrollArea(widgetResizable=True)
+        grid_scroll.setWidget(self.grid_label)
 
         choose = QHBoxLayout()
         choose.addWidget(self.builtin_combo, stretch=1)
@@ -197,10 +200,11 @@ class DatasetPanel(QWidget):
         split_row.addWidget(QLabel("seed"))
         split_row.addWidget(self.seed_spin)
         split_row.addWidget(self.resplit_button)
+        split_row.addStretch(1)
         split.addRow("Validation split:", split_row)
         body = QHBoxLayout()
-        body.addWidget(self.class_table, stretch=1)
-        body.addWidget(self.grid_label, stretch=2)
+        body.addWidget(self.class_table)
+        body.addWidget(grid_scroll, stretch=1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         for widget in (self.heading, self.source_label, self.sizes_label, self.notes_label):
@@ -255,6 +259,11 @@ class DatasetPanel(QWidget):
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.class_table.setItem(row, col, item)
+        table = self.class_table  # as wide as its columns: the grid takes the rest
+        table.resizeColumnsToContents()
+        table.setFixedWidth(
+            table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width() + 2 * table.frameWidth()
+        )
         self.grid = sample_grid(x_train, y_train, k)
         h = x_train.shape[1]
         scale = max(1, min(GRID_SCALE, 96 // max(h, 1)))
