@@ -160,8 +160,9 @@ def test_false_positive_clicked_on_the_real_engine_reaches_the_inspection_panels
     qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
     qtbot.wait(300)  # the loop's last snapshot after the pause
     snap = c.snapshot
-    panel.refresh()
+    # No button pressed: a paused model is evaluated at its latest step automatically.
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.step == snap.step, timeout=60_000)
+    assert snap.step >= 30 and panel.requested_step == snap.step
     assert 0.0 < panel.result.evaluation.accuracy <= 1.0
     panel.tabs.setCurrentIndex(1)
     panel.set_threshold(0.1)

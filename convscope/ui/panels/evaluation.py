@@ -8,9 +8,10 @@ galleries, most confident first. Clicking a thumbnail, or a confusion-matrix cel
 most confident example), shows that validation image in the inspection panels.
 
 The forward pass runs on a :class:`~convscope.ui.probe_runner.ProbeRunner`, never the GUI
-thread: "Evaluate now", or automatically every N steps while the panel is on screen
-(an automatic request waits for a running one rather than cancelling it, so a fast
-model cannot starve a slow evaluation). Metrics conventions: ``probes.evaluate``.
+thread: "Evaluate now", or automatically every N steps while the panel is on screen and
+once more when training pauses, so that the galleries' p values describe the model the
+other panels show (an automatic request waits for a running one rather than cancelling
+it, so fast training cannot starve a slow evaluation). Metrics conventions: ``probes.evaluate``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from convscope.ui.panels.evaluation_views import (
 )
 from convscope.ui.panels.mapview import heading
 from convscope.ui.probe_runner import ProbeRunner
-from convscope.ui.session import Session
+from convscope.ui.session import PAUSED, Session
 
 GALLERY_MAX = 60  # thumbnails per gallery
 SLIDER_STEPS = 1000  # the threshold slider moves in steps of 0.001
@@ -128,6 +129,7 @@ class EvaluationPanel(QWidget):
         self._threshold_timer.timeout.connect(self._update_threshold)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         session.arch_changed.connect(self._on_arch_changed)
+        session.state_changed.connect(self._on_state)
 
     # ------------------------------------------------------------------ pages
     def _overall_page(self) -> QWidget:
@@ -244,15 +246,23 @@ class EvaluationPanel(QWidget):
         return True
 
     def _auto_due(self, step: int) -> bool:
-        return self.auto_check.isChecked() and (
-            self.requested_step is None or step - self.requested_step >= self.auto_steps.value()
-            or step < self.requested_step  # the run went back (a reset or a checkpoint)
-        )
+        if not self.auto_check.isChecked():
+            return False
+        if self.requested_step is None or step < self.requested_step:  # new model, reset, checkpoint
+            return True
+        if self.session.state == PAUSED and step != self.requested_step:
+            return True  # paused: catch up with the model the other panels show (one evaluation)
+        return step - self.requested_step >= self.auto_steps.value()
 
     def _on_snapshot(self, snap: ev.Snapshot) -> None:
         if self._auto_due(snap.step) or self.auto_waiting:
             self.auto_waiting = True
             self._maybe_auto_refresh()
+
+    def _on_state(self, state: str) -> None:
+        # The last snapshot of a run may arrive just before the pause is announced.
+        if state == PAUSED and self.controller.snapshot is not None:
+            self._on_snapshot(self.controller.snapshot)
 
     def _maybe_auto_refresh(self) -> None:
         # Off screen the work waits for the panel to be shown; while busy, for the result.

@@ -159,7 +159,8 @@ class ClassTable(QTableWidget):
         self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(60)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(48)
         self.setToolTip("Click a class to study it against the rest. — is undefined: "
                         "precision of a class never predicted, recall of a class without examples")
         self.setMinimumWidth(280)
