@@ -127,10 +127,10 @@ class ConfusionView(pg.PlotWidget):
         for i, item in enumerate(self.texts):
             r, c = divmod(i, k)
             n = int(counts[r, c])
-            text = (f"{100 * frac[r, c]:.0f}%" if support[r, 0] else "") if fractions else str(n)
+            text = "·" if n == 0 else f"{100 * frac[r, c]:.0f}%" if fractions else str(n)
             dark = frac[r, c] < 0.6  # viridis is dark below ~0.6: white text there
             item.setHtml(f'<span style="font-size:{font_pt}pt; color:{"#fff" if dark else "#111"}">'
-                         f'{text if n or fractions else "·"}</span>')
+                         f'{text}</span>')
 
     def _clicked(self, event: Any) -> None:
         if self.counts is None:
