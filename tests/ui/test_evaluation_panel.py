@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
@@ -95,10 +95,18 @@ def test_panel_shows_the_metrics_of_the_snapshot_and_loads_clicked_examples(qtbo
     qtbot.waitUntil(lambda: c.inspected_image is c.model_image, timeout=30_000)
     np.testing.assert_allclose(c.inspection.probs, probs[index], rtol=1e-4, atol=1e-6)
 
-    # A confusion cell → its most confident example.
-    t, p = np.unravel_index(np.argmax(want.confusion), want.confusion.shape)
-    panel._on_cell(int(t), int(p))
-    np.testing.assert_array_equal(c.image.fitted, digits.x_val[want.most_confident(int(t), int(p))])
+    # A click on a confusion cell → its most confident example; counts or row percentages.
+    t, p = (int(v) for v in np.unravel_index(np.argmax(want.confusion), want.confusion.shape))
+    assert want.most_confident(t, p) != index  # so the click must change the image
+    view = panel.confusion
+    at = view.mapFromScene(view.plot.vb.mapViewToScene(QPointF(p, t)))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    np.testing.assert_array_equal(c.image.fitted, digits.x_val[want.most_confident(t, p)])
+    cell = view.texts[t * 10 + p]
+    assert f">{want.confusion[t, p]}<" in cell.toHtml()
+    panel.fractions_button.setChecked(True)
+    share = 100 * want.confusion[t, p] / want.confusion[t].sum()
+    assert f">{share:.0f}%<" in cell.toHtml()
     # Another class, chosen by the user, stays chosen for the next result.
     other = (cls + 1) % 10
     panel.table.cellClicked.emit(other, 0)
