@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
     eva.add_argument("--split", choices=("val", "train"), default="val", help="split to evaluate (default val)")
+    eva.add_argument("--val-fraction", type=float, default=0.1, help="validation share of sets without a "
+                     "test split; use the training run's value, or validation overlaps training (default 0.1)")
+    eva.add_argument("--split-seed", type=int, default=0, help="seed of that split (default 0, as training)")
+    eva.add_argument("--image-size", type=int, help="image-folder sets: cap on the image side (as in training)")
     eva.add_argument("--class", dest="eval_class", metavar="CLASS",
                      help="class (name or index) for the one-vs-rest files; default: the lowest F1")
     eva.add_argument("--threshold", type=float, default=0.5, help="p(class) threshold (default 0.5)")
@@ -360,8 +364,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         ckpt = load_checkpoint(args.eval_checkpoint)
-        dataset = load_dataset(args.eval_data)
-    except (CheckpointError, DataError) as e:
+        dataset = load_dataset(args.eval_data, val_fraction=args.val_fraction, seed=args.split_seed,
+                               image_size=args.image_size)
+    except (CheckpointError, DataError, ValueError) as e:
         raise UsageError(str(e)) from e
     arch = ckpt.arch
     if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:
@@ -380,7 +385,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     ranking = evl.ClassRanking(result.probs, y, cls)
     meta = {"checkpoint": str(args.eval_checkpoint), "step": ckpt.step, "data": dataset.summary(),
-            "split": args.split, "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
+            "split": args.split, "val_fraction": args.val_fraction, "split_seed": args.split_seed,
+            "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
     try:
         files = export.write_report(out, result, ranking, args.threshold, x, names, meta, args.gallery)
     except OSError as e:

@@ -96,6 +96,7 @@ def test_evaluate_a_named_class_on_the_training_split(checkpoint, tmp_path):
         (["--split", "test"], "invalid choice: 'test'"),
         (["--data", "{tmp}/missing"], "missing: no such file or folder"),
         (["--gallery", "-1"], "--gallery must be 0 or more"),
+        (["--val-fraction", "1.5"], "fraction"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(checkpoint, tmp_path, capsys, extra, fragment):
