@@ -163,8 +163,8 @@ class EvaluationPanel(QWidget):
         right.addWidget(self.table, stretch=1)
         row = QHBoxLayout(page)
         row.setContentsMargins(2, 2, 2, 2)
-        row.addLayout(left, stretch=3)
-        row.addLayout(right, stretch=2)
+        row.addLayout(left, stretch=1)
+        row.addLayout(right, stretch=1)
         return page
 
     def _one_vs_rest_page(self) -> QWidget:
@@ -197,7 +197,7 @@ class EvaluationPanel(QWidget):
         self.gallery_titles: dict[str, QLabel] = {}
         for i, (kind, name) in enumerate(GALLERIES):
             title = QLabel(name)
-            gallery = Gallery()
+            gallery = Gallery(max(self.images.shape[1:3]))
             gallery.setToolTip(f"{name}, most confident first; click one to inspect it")
             gallery.example_clicked.connect(self.show_example)
             self.galleries[kind], self.gallery_titles[kind] = gallery, title
@@ -328,8 +328,7 @@ class EvaluationPanel(QWidget):
         y = np.r_[1.0, curve.precision] if len(curve.precision) else np.zeros(0)
         ok = np.isfinite(x) & np.isfinite(y)
         self.pr_widget.curve.setData(x[ok], y[ok])
-        self.pr_widget.getPlotItem().setTitle(
-            f"Precision–recall of class {self.class_names[cls]} (AP {pct(curve.average_precision)})", size="11pt")
+        self.pr_widget.getPlotItem().setTitle(f"PR curve of {self.class_names[cls]}", size="11pt")
         self._update_threshold()
 
     def _show_threshold_value(self) -> None:
@@ -345,6 +344,7 @@ class EvaluationPanel(QWidget):
         self.ovr_label.setText(
             f"Predict <b>{name}</b> when p({name}) ≥ {t:.3f}: precision <b>{pct(ovr.precision)}</b> · "
             f"recall <b>{pct(ovr.recall)}</b> · TP {ovr.tp:,} · FP {ovr.fp:,} · FN {ovr.fn:,} · TN {ovr.tn:,}"
+            f" · average precision {pct(self.ranking.curve.average_precision)}"
         )
         self.pr_widget.mark(ovr.recall, ovr.precision, f"p ≥ {t:.2f}")
         e = self.result.evaluation

@@ -91,15 +91,26 @@ class ConfusionView(pg.PlotWidget):
         self.texts: list[pg.TextItem] = []
         self.names: list[str] = []
         self.counts: np.ndarray | None = None
+        self.fractions = np.zeros((0, 0))
         self.show_fractions = False
+        self._font_pt = 0
         self.scene().sigMouseClicked.connect(self._clicked)
 
     def set_classes(self, names: list[str]) -> None:
         k = len(names)
         self.names = list(names)
-        ticks = [(i, n) for i, n in enumerate(names)] if k <= 40 else [(i, str(i)) for i in range(0, k, 5)]
-        for name in ("left", "bottom"):
-            self.plot.getAxis(name).setTicks([ticks, []])
+        every = 1 if k <= 40 else 5
+        rows = [(i, names[i] if k <= 40 else str(i)) for i in range(0, k, every)]
+        # Long names would run into each other under the columns: numbers there, and
+        # the rows say which name each number is.
+        short = max(len(n) for n in names) * k <= 40
+        if not short and k <= 40:
+            rows = [(i, f"{names[i]} · {i}") for i in range(k)]
+        cols = rows if short else [(i, str(i)) for i in range(0, k, every)]
+        self.plot.getAxis("left").setTicks([rows, []])
+        self.plot.getAxis("bottom").setTicks([cols, []])
+        self.plot.setLabel("bottom", "predicted class" if short else "predicted class (numbered as the rows)",
+                           **{"font-size": "11pt"})
         for item in self.texts:
             self.plot.removeItem(item)
         self.texts = []
@@ -120,17 +131,36 @@ class ConfusionView(pg.PlotWidget):
         self.counts = counts
         self.show_fractions = fractions
         support = counts.sum(axis=1, keepdims=True)
-        frac = np.where(support > 0, counts / np.maximum(support, 1), 0.0)
-        self.image.setImage(frac, levels=(0.0, 1.0), lut=SEQUENTIAL, autoLevels=False)
+        self.fractions = np.where(support > 0, counts / np.maximum(support, 1), 0.0)
+        self.image.setImage(self.fractions, levels=(0.0, 1.0), lut=SEQUENTIAL, autoLevels=False)
         self.image.setRect(-0.5, -0.5, k, k)
-        font_pt = 10 if k <= 10 else 8
+        self._font_pt = 0
+        self._write_cells()
+
+    def _cell_font_pt(self) -> int:
+        """A font that fits "100%" into one cell at the current size (7 to 11 pt)."""
+        px = self.plot.vb.viewPixelSize()[0]
+        cell = 1.0 / px if px > 0 else 40.0
+        return int(min(11, max(7, cell / 4.2)))
+
+    def _write_cells(self) -> None:
+        if self.counts is None or not self.texts:
+            return
+        font_pt = self._cell_font_pt()
+        self._font_pt = font_pt
+        k = self.counts.shape[0]
         for i, item in enumerate(self.texts):
             r, c = divmod(i, k)
-            n = int(counts[r, c])
-            text = "·" if n == 0 else f"{100 * frac[r, c]:.0f}%" if fractions else str(n)
-            dark = frac[r, c] < 0.6  # viridis is dark below ~0.6: white text there
-            item.setHtml(f'<span style="font-size:{font_pt}pt; color:{"#fff" if dark else "#111"}">'
-                         f'{text}</span>')
+            n, frac = int(self.counts[r, c]), float(self.fractions[r, c])
+            text = "·" if n == 0 else f"{100 * frac:.0f}%" if self.show_fractions else str(n)
+            dark = frac < 0.6  # viridis is dark below ~0.6: white text there
+            item.setHtml(f'<span style="font-size:{font_pt}pt; color:{"#fff" if dark else "#111"}">{text}</span>')
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        # pyqtgraph resizes during __init__, before this class's attributes exist.
+        if getattr(self, "counts", None) is not None and self._cell_font_pt() != self._font_pt:
+            self._write_cells()
 
     def _clicked(self, event: Any) -> None:
         if self.counts is None:
@@ -158,9 +188,8 @@ class ClassTable(QTableWidget):
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setMinimumSectionSize(48)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.setToolTip("Click a class to study it against the rest. — is undefined: "
                         "precision of a class never predicted, recall of a class without examples")
         self.setMinimumWidth(280)
@@ -226,7 +255,7 @@ def thumbnail(img: np.ndarray, side: int) -> QIcon:
     h, w = a.shape[:2]
     fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_RGB888
     qimg = QImage(a.data, w, h, a.strides[0], fmt).copy()  # copy: `a` dies with this frame
-    zoom = max(1, side // max(h, w))
+    zoom = max(1, round(side / max(h, w)))
     return QIcon(QPixmap.fromImage(qimg).scaled(w * zoom, h * zoom, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.FastTransformation))
 
@@ -236,8 +265,9 @@ class Gallery(QListWidget):
 
     example_clicked = Signal(int)
 
-    def __init__(self, icon_side: int = 56) -> None:
+    def __init__(self, image_side: int = 28, about: int = 56) -> None:
         super().__init__()
+        icon_side = image_side * max(1, round(about / max(image_side, 1)))  # an integer zoom
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
