@@ -63,6 +63,14 @@ class Dataset:
             raise DataError(f"{where}: class_names must be at least two distinct strings, got {names!r}")
         for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):
             _check_split(where, split, x, y, len(names))
+        if not isinstance(self.notes, str) or not isinstance(self.origin, str):
+            raise DataError(f"{where}: notes and origin must be strings")
+        split = self.val_split
+        if split is not None and not (
+            isinstance(split, tuple) and len(split) == 2 and isinstance(split[0], float)
+            and 0.0 < split[0] < 1.0 and isinstance(split[1], int) and split[1] >= 0
+        ):
+            raise DataError(f"{where}: val_split must be None or (fraction in (0, 1), seed ≥ 0), got {split!r}")
         if self.x_val.shape[1:] != self.x_train.shape[1:]:
             raise DataError(
                 f"{where}: val images are {_dims(self.x_val.shape[1:])} but train images are "

@@ -103,3 +103,38 @@ def test_builtin_choice_and_resplit(window, loops, qtbot, tmp_path) -> None:
     qtbot.waitUntil(lambda: len(loops) == 4 and window.session.state == "paused", timeout=20000)
     assert loops[-1].arch.input_shape == (32, 32, 3) and loops[-1].dataset.name == "Colors (built-in)"
     assert panel.grid.shape[0] == 10 * 33 + 1
+
+
+def test_switch_while_the_old_loop_compiles_ignores_its_late_events(qtbot, tmp_path) -> None:
+    """A loop busy compiling cannot stop at once; what it says afterwards is dropped."""
+    from conftest import FAKE_DATASET, FakeLoop
+
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data import load_dataset
+    from convscope.ui.session import Session
+
+    loops: list[FakeLoop] = []
+
+    def factory(arch, config, data) -> FakeLoop:  # only the first loop is slow to compile
+        loops.append(FakeLoop(arch, config, data, block_s=1.0 if not loops else 0.0))
+        return loops[-1]
+
+    session = Session(FAKE_DATASET, ArchSpec(), TrainConfig(), loop_factory=factory)
+    session.start()
+    qtbot.waitUntil(lambda: bool(loops and loops[0].events_sent), timeout=5000)
+    data = load_dataset(write_npz(tmp_path / "late.npz"))
+    assert session.set_dataset(data) == ""
+    qtbot.waitUntil(lambda: len(loops) == 2 and session.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: any(isinstance(e, ev.Finished) for e in loops[0].events_sent), timeout=5000)
+    qtbot.wait(100)  # what the old loop said (Started with the old shape, Finished) would land now
+    assert any(isinstance(e, ev.Started) for e in loops[0].events_sent)
+    assert session.arch.input_shape == (12, 12, 3) and session.state == "paused" and session.dataset is data
+    session.shutdown(timeout_s=2.0)
+
+
+def test_switch_refused_when_no_network_fits(session) -> None:
+    from types import SimpleNamespace
+
+    tiny = SimpleNamespace(name="dots", image_shape=(1, 1, 1), num_classes=2)
+    message = session.set_dataset(tiny)
+    assert message.startswith("no network fits dots") and session.dataset is not tiny
