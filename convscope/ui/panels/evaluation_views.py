@@ -242,6 +242,7 @@ class PRPlot(pg.PlotWidget):
         if math.isfinite(precision) and math.isfinite(recall):
             self.marker.setData([recall], [precision])
             self.label.setText(text)
+            self.label.setAnchor((1, 0) if precision > 0.5 else (1, 1))  # away from the title
             self.label.setPos(recall, precision)
         else:
             self.marker.setData([], [])
