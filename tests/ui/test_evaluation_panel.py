@@ -144,6 +144,37 @@ def test_automatic_refresh_every_n_steps_and_busy_indicator(qtbot, panel):
     qtbot.waitUntil(lambda: requests == [0, 230, 1200], timeout=5000)
 
 
+def test_another_data_set_clears_the_results_and_is_evaluated_with_its_classes(qtbot, panel, digits):
+    from convscope.data import Dataset
+    from convscope.model import init
+    from convscope.train.step import to_host
+
+    panel.auto_check.setChecked(False)
+    panel.session.bridge.snapshot_taken.emit(snapshot(4))
+    panel.refresh()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
+    y = np.arange(40, dtype=np.int32) % 3
+    other = Dataset("shapes", x, y, x[:30], y[:30], ("disc", "square", "star"), "random pixels")
+    assert panel.session.set_dataset(other) == ""
+    assert panel.result is None and panel.confusion.counts is None and panel.table.rowCount() == 3
+    assert [panel.class_combo.itemText(i) for i in range(3)] == ["disc", "square", "star"]
+    assert not panel.refresh()  # the controller still holds the digits model's snapshot
+    assert "new data set" in panel.status.text()
+    arch = panel.session.arch
+    assert arch.input_shape == (12, 12, 3) and arch.num_classes == 3
+    params, state = init(arch, 0)
+    new = ev.Snapshot(2, arch, to_host(params), to_host(state), np.array([[0.5] * 3, [0.25] * 3], np.float32))
+    panel.controller.set_snapshot(new)
+    assert panel.refresh()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    assert panel.result.evaluation.confusion.shape == (3, 3) and panel.result.evaluation.confusion.sum() == 30
+    assert panel.galleries["TN"].icon_side == 60  # 12 px images at an integer zoom of 5
+    panel.set_threshold(0.0)  # every example predicted "class": TP and FP hold them all
+    assert panel.galleries["TP"].count() + panel.galleries["FP"].count() == 30
+
+
 @pytest.mark.slow
 def test_false_positive_clicked_on_the_real_engine_reaches_the_inspection_panels(qtbot, digits):
     from convscope.train.loop import TrainingLoop

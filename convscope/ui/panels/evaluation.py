@@ -71,12 +71,7 @@ class EvaluationPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.controller: InspectionController = controller_for(session)
-        data = session.dataset
-        self.images = np.asarray(getattr(data, "x_val", np.zeros((0, 1, 1, 1), np.uint8)))
-        self.labels = np.asarray(getattr(data, "y_val", np.zeros(0, np.int32)))
-        k = int(session.arch.num_classes)
-        names = list(getattr(data, "class_names", ()))
-        self.class_names = names if len(names) == k else [str(i) for i in range(k)]
+        self._take_dataset(session.dataset, int(session.arch.num_classes))
         self.result: EvalResult | None = None
         self.ranking: ClassRanking | None = None
         self.ovr: OneVsRest | None = None
@@ -130,6 +125,34 @@ class EvaluationPanel(QWidget):
         self.controller.snapshot_changed.connect(self._on_snapshot)
         session.arch_changed.connect(self._on_arch_changed)
         session.state_changed.connect(self._on_state)
+        session.dataset_changed.connect(self._on_dataset_changed)
+
+    def _take_dataset(self, data: Any, k: int) -> None:
+        self.images = np.asarray(getattr(data, "x_val", np.zeros((0, 1, 1, 1), np.uint8)))
+        self.labels = np.asarray(getattr(data, "y_val", np.zeros(0, np.int32)))
+        names = [str(n) for n in getattr(data, "class_names", ())]
+        self.class_names = names if len(names) == k else [str(i) for i in range(k)]
+
+    def _on_dataset_changed(self, data: Any) -> None:
+        """Another data set: forget every result (they describe other images and classes)."""
+        self.runner.cancel()
+        self._take_dataset(data, int(getattr(data, "num_classes", len(getattr(data, "class_names", ())))))
+        self.result = self.ranking = self.ovr = None
+        self.requested_step = None
+        self.class_chosen = False
+        self.confusion.clear_matrix(self.class_names)
+        self.table.setRowCount(0)
+        self.table.setRowCount(len(self.class_names))
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.clear()
+            self.class_combo.addItems(self.class_names)
+        side = max(self.images.shape[1:3]) if self.images.ndim == 4 else 28
+        for gallery in self.galleries.values():
+            gallery.empty_for(side)
+        self.pr_widget.curve.setData([], [])
+        self.pr_widget.mark(float("nan"), float("nan"), "")
+        self.ovr_label.setText("")
+        self.summary.setText(f"Evaluation: new data set ({getattr(data, 'name', '')}), waiting for its model…")
 
     # ------------------------------------------------------------------ pages
     def _overall_page(self) -> QWidget:
@@ -236,6 +259,10 @@ class EvaluationPanel(QWidget):
         snap = self.controller.snapshot
         if snap is None or not len(self.images):
             self.status.setText("Nothing to evaluate yet: waiting for the model.")
+            return False
+        if (tuple(snap.arch.input_shape) != tuple(self.images.shape[1:])
+                or snap.arch.num_classes != len(self.class_names)):
+            self.status.setText("Waiting for the model of the new data set.")
             return False
         self.auto_waiting = False
         self.requested_step = snap.step

@@ -126,6 +126,12 @@ class ConfusionView(pg.PlotWidget):
         self.plot.setXRange(-0.5, k - 0.5, padding=0)
         self.plot.setYRange(-0.5, k - 0.5, padding=0)
 
+    def clear_matrix(self, names: list[str]) -> None:
+        """No result (yet) for the classes ``names``."""
+        self.counts = None
+        self.image.clear()
+        self.set_classes(names)
+
     def show_matrix(self, counts: np.ndarray, fractions: bool) -> None:
         k = counts.shape[0]
         if len(self.names) != k:
@@ -273,23 +279,25 @@ class Gallery(QListWidget):
 
     def __init__(self, image_side: int = 28, about: int = 56) -> None:
         super().__init__()
-        icon_side = image_side * max(1, round(about / max(image_side, 1)))  # an integer zoom
+        self.about = about
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setWrapping(True)
         self.setUniformItemSizes(True)
         self.setSpacing(2)
-        self.icon_side = icon_side
-        self.setIconSize(QSize(icon_side, icon_side))
-        self.setGridSize(QSize(icon_side + 12, icon_side + 22))
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
-        self.indices = np.zeros(0, np.int64)
-        self._icons: dict[int, QIcon] = {}
+        self.empty_for(image_side)
         self.itemClicked.connect(lambda item: self.example_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
 
-    def forget_images(self) -> None:
-        self._icons.clear()
+    def empty_for(self, image_side: int) -> None:
+        """Empty, for images of side ``image_side`` (shown at an integer zoom near ``about``)."""
+        self.clear()  # (not named reset(): that is QAbstractItemView's virtual, which clear() calls)
+        self.icon_side = image_side * max(1, round(self.about / max(image_side, 1)))
+        self.setIconSize(QSize(self.icon_side, self.icon_side))
+        self.setGridSize(QSize(self.icon_side + 12, self.icon_side + 22))
+        self.indices = np.zeros(0, np.int64)
+        self._icons: dict[int, QIcon] = {}
 
     def show_examples(self, indices: np.ndarray, images: np.ndarray, scores: np.ndarray,
                       tips: list[str]) -> None:
