@@ -123,6 +123,28 @@ def run(name: str, batch: int, windows: int, calls: int) -> None:
     print(f"compiled train steps: {fns.traces['train']} (must be 1)")
 
 
+def preview_cost(windows: int) -> None:
+    """The live preview: compile once, then one 4×8 grid per control move (worker thread),
+    and what the GUI thread does with it (mosaic + QImage; painting is Qt's)."""
+    import numpy as np
+
+    from convscope.config import TrainConfig
+    from convscope.train.augment import augment_preview
+    from convscope.ui.panels.augment_preview import preview_mosaic
+
+    cfg = TrainConfig(**SETTINGS["all"])
+    print("\npreview (32 examples)   compile ms   grid ms   mosaic ms")
+    for shape in ((28, 28, 1), (32, 32, 3)):
+        x = np.random.default_rng(0).integers(0, 256, (32, *shape), dtype=np.uint8)
+        t = time.perf_counter()
+        augment_preview(cfg, x, 0)
+        compile_ms = (time.perf_counter() - t) * 1e3
+        grid_ms = median_ms(lambda x=x: augment_preview(cfg, x, 1), windows, 20)
+        out = augment_preview(cfg, x, 1)
+        mosaic_ms = median_ms(lambda out=out: preview_mosaic(out, 4, 8), windows, 20)
+        print(f"{str(shape):<24} {compile_ms:10.0f} {grid_ms:9.2f} {mosaic_ms:11.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["default", "cifar_tutorial"], choices=["default", "cifar_tutorial"])
@@ -132,6 +154,7 @@ def main() -> None:
     args = ap.parse_args()
     import convscope  # noqa: F401  (sets XLA_FLAGS before jax is imported)
 
+    preview_cost(args.windows)
     for name in args.models:
         run(name, args.batch, args.windows, args.calls)
 

@@ -117,8 +117,12 @@ def test_preview_mosaic_lays_cells_out_row_by_row() -> None:
     np.testing.assert_array_equal(m[0:2, 4:7, 0], imgs[1, ..., 0])
     np.testing.assert_array_equal(m[3:5, 0:3, 1], imgs[4, ..., 0])
     assert (m[2] == GAP_VALUE).all() and (m[3:5, 8:] == GAP_VALUE).all()  # gap row, unused cells
+    rgba = np.arange(2 * 2 * 4, dtype=np.uint8).reshape(1, 2, 2, 4)
+    np.testing.assert_array_equal(preview_mosaic(rgba, 1, 1), rgba[0, ..., :3])
+    two = np.arange(2 * 2 * 2, dtype=np.uint8).reshape(1, 2, 2, 2)
+    np.testing.assert_array_equal(preview_mosaic(two, 1, 1), np.repeat(two[0, ..., :1], 3, axis=-1))
     with pytest.raises(ValueError, match="channels"):
-        preview_mosaic(np.zeros((1, 2, 2, 2), np.uint8), 1, 1)
+        preview_mosaic(np.zeros((1, 2, 2, 5), np.uint8), 1, 1)
 
 
 @pytest.mark.slow

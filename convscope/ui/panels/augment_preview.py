@@ -28,11 +28,14 @@ GAP_VALUE = 96  # mid-gray gaps: visible between black digits and between photos
 
 
 def preview_mosaic(images: np.ndarray, rows: int, cols: int, gap: int = GAP) -> np.ndarray:
-    """(n, h, w, c) uint8 → (rows·h + gaps, cols·w + gaps, 3) uint8 RGB, row by row."""
+    """(n, h, w, c) uint8 → (rows·h + gaps, cols·w + gaps, 3) uint8 RGB, row by row.
+
+    Three or four channels show as RGB (a fourth is dropped), one or two as gray (the first).
+    """
     n, h, w, c = images.shape
-    if c not in (1, 3):
-        raise ValueError(f"preview images need 1 or 3 channels, got {c}")
-    rgb = np.repeat(images, 3, axis=-1) if c == 1 else images
+    if not 1 <= c <= 4:
+        raise ValueError(f"preview images need 1 to 4 channels, got {c}")
+    rgb = images[..., :3] if c >= 3 else np.repeat(images[..., :1], 3, axis=-1)
     out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), GAP_VALUE, np.uint8)
     for i in range(min(n, rows * cols)):
         r, k = divmod(i, cols)
@@ -45,7 +48,8 @@ class AugmentPreview(QWidget):
 
     computed = Signal(object)  # the (H, W, 3) uint8 mosaic just drawn
     failed = Signal(str)
-    _ready = Signal(object, float)  # from the worker thread: mosaic, seconds it took
+    _ready = Signal(object, float, int)  # from the worker thread: mosaic, seconds, request number
+    _errored = Signal(str, int)
 
     def __init__(self, rows: int = 4, cols: int = 8, seed: int = 0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,11 +59,13 @@ class AugmentPreview(QWidget):
         self._qimage: QImage | None = None
         self._images: np.ndarray | None = None
         self._cond = threading.Condition()
-        self._job: tuple[TrainConfig, np.ndarray, int] | None = None
-        self._busy = False
+        self._job: tuple[TrainConfig, np.ndarray, int, int] | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # Request numbers, GUI thread only: idle once the latest request's answer arrived.
+        self._requested = self._answered = 0
         self._ready.connect(self._on_ready)
+        self._errored.connect(self._on_error)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMinimumHeight(60)
         self.setToolTip("Training examples as the next steps will see them (same code as training).")
@@ -84,16 +90,17 @@ class AugmentPreview(QWidget):
         """Recompute the grid for ``config``, off the GUI thread; only the latest counts."""
         if self._images is None:
             return
+        self._requested += 1
         with self._cond:
-            self._job = (config, self._images, self.seed)
+            self._job = (config, self._images, self.seed, self._requested)
             self._cond.notify()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="convscope-augment-preview", daemon=True)
             self._thread.start()
 
     def idle(self) -> bool:
-        with self._cond:
-            return not self._busy and self._job is None
+        """True once the grid shows (or failed on) the latest request."""
+        return self._answered == self._requested
 
     def stop(self) -> None:
         with self._cond:
@@ -111,32 +118,33 @@ class AugmentPreview(QWidget):
                     self._cond.wait()
                 if self._stopping:
                     return
-                (config, images, seed), self._job = self._job, None
-                self._busy = True
+                (config, images, seed, number), self._job = self._job, None
             try:
                 t = time.perf_counter()
                 out = augment_preview(config, images, seed)
                 mosaic = preview_mosaic(out, self.rows, self.cols)
-                self._ready.emit(mosaic, time.perf_counter() - t)
+                self._ready.emit(mosaic, time.perf_counter() - t, number)
             except RuntimeError as exc:
                 if "deleted" in str(exc):  # the widget is gone (window closed)
                     return
-                self._report(exc)
-            except Exception as exc:  # noqa: BLE001 - shown to the user as a tooltip
-                self._report(exc)
-            finally:
-                with self._cond:
-                    self._busy = False
+                self._report(exc, number)
+            except Exception as exc:  # noqa: BLE001 - shown to the user beside the controls
+                self._report(exc, number)
 
-    def _report(self, exc: Exception) -> None:
+    def _report(self, exc: Exception, number: int) -> None:
         log.exception("augmentation preview failed")
         try:
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            self._errored.emit(f"{type(exc).__name__}: {exc}", number)
         except RuntimeError:
             pass
 
+    def _on_error(self, message: str, number: int) -> None:
+        self._answered = max(self._answered, number)
+        self.failed.emit(message)
+
     # ------------------------------------------------------------------ drawing
-    def _on_ready(self, mosaic: np.ndarray, seconds: float) -> None:
+    def _on_ready(self, mosaic: np.ndarray, seconds: float, number: int) -> None:
+        self._answered = max(self._answered, number)
         self.mosaic, self.last_seconds = mosaic, seconds
         h, w, _ = mosaic.shape
         self._qimage = QImage(mosaic.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
