@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from convscope.data import DataError, load_dataset
-from tests.test_data_formats import (
+from test_data_formats import (
     cifar_arrays,
     cifar_binary_bytes,
     planar,
@@ -24,6 +22,8 @@ from tests.test_data_formats import (
     tar_folder,
     write_cifar10,
 )
+
+from convscope.data import DataError, load_dataset
 
 
 def fails(target: Path | str, match: str, names: Path | str | None = None, **kwargs: object) -> str:
@@ -253,7 +253,7 @@ def test_folder_counts_skipped_files(tmp_path: Path) -> None:
 def test_idx_gzip_bomb_through_load_dataset(tmp_path: Path) -> None:
     import zlib
 
-    from tests.test_data import idx_header, write_mnist
+    from test_data import idx_header, write_mnist
 
     write_mnist(tmp_path)
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -266,7 +266,7 @@ def test_idx_gzip_bomb_through_load_dataset(tmp_path: Path) -> None:
 
 
 def test_idx_label_image_mismatch_names_file(tmp_path: Path) -> None:
-    from tests.test_data import write_idx, write_mnist
+    from test_data import write_idx, write_mnist
 
     write_mnist(tmp_path, gz=False)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(9, np.uint8))
