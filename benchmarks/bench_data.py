@@ -28,7 +28,9 @@ import numpy as np
 
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool) -> None:
-    payload = struct.pack(">BBBB", 0, 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    payload = (
+        struct.pack(">BBBB", 0, 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    )
     path.write_bytes(gzip.compress(payload, compresslevel=6) if gz else payload)
 
 
@@ -39,7 +41,9 @@ def make_idx(root: Path, gz: bool) -> Path:
     suffix = ".gz" if gz else ""
     for stem, n in (("train", 60_000), ("t10k", 10_000)):
         # MNIST-like: mostly zeros, so gzip compresses as it does on the real files.
-        x = (rng.random((n, 28, 28)) < 0.2).astype(np.uint8) * rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        x = (rng.random((n, 28, 28)) < 0.2).astype(np.uint8) * rng.integers(
+            0, 256, (n, 28, 28), dtype=np.uint8
+        )
         write_idx(folder / f"{stem}-images-idx3-ubyte{suffix}", x, gz)
         write_idx(folder / f"{stem}-labels-idx1-ubyte{suffix}", (np.arange(n) % 10).astype(np.uint8), gz)
     return folder
@@ -78,8 +82,12 @@ def make_cifar(root: Path, kind: str) -> Path:
         if kind == "bin":
             (folder / f"{stem}.bin").write_bytes(np.concatenate([labels[:, None], data], axis=1).tobytes())
         else:
-            batch = {b"batch_label": stem.encode(), b"labels": labels.tolist(), b"data": data,
-                     b"filenames": [f"{j}.png".encode() for j in range(10_000)]}
+            batch = {
+                b"batch_label": stem.encode(),
+                b"labels": labels.tolist(),
+                b"data": data,
+                b"filenames": [f"{j}.png".encode() for j in range(10_000)],
+            }
             (folder / stem).write_bytes(py2_pickle(batch))
     return folder
 
@@ -112,7 +120,10 @@ print(json.dumps({"best_s": min(times), "peak_mb": peak / 2**20, "rss_mb": hwm /
 
 def measure(path: Path, repeats: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(repeats)], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", CHILD, str(path), str(repeats)],
+        capture_output=True,
+        text=True,
+        check=True,
         cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -137,8 +148,11 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- | --- |")
         for name, path in cases:
             r = measure(path, args.repeats)
-            print(f"| {name} | {r['best_s']:.2f} s | {r['peak_mb']:.0f} MB | {r['rss_mb']:.0f} MB "
-                  f"| {r['data_mb']:.0f} MB | {r['summary']} |", flush=True)
+            print(
+                f"| {name} | {r['best_s']:.2f} s | {r['peak_mb']:.0f} MB | {r['rss_mb']:.0f} MB "
+                f"| {r['data_mb']:.0f} MB | {r['summary']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -179,7 +179,9 @@ def test_npz_count_mismatch_and_ranges(tmp_path: Path) -> None:
     fails(p, "expected images")
     np.savez(p, x_train=np.zeros((5, 4, 4), np.uint8), y_train=np.full(5, -1))
     fails(p, "label -1 is outside")
-    np.savez(p, x_train=np.zeros((5, 4, 4), np.uint8), y_train=np.arange(5), x_test=np.zeros((2, 4, 4), np.uint8))
+    np.savez(
+        p, x_train=np.zeros((5, 4, 4), np.uint8), y_train=np.arange(5), x_test=np.zeros((2, 4, 4), np.uint8)
+    )
     fails(p, "has only one of x_test and y_test")
     np.savez(p, images=np.zeros((5, 4, 4), np.uint8))
     fails(p, "missing x_train and y_train")
@@ -195,7 +197,9 @@ def test_npz_object_array_is_refused_without_unpickling(tmp_path: Path) -> None:
 def test_npz_lying_header_allocates_nothing_big(tmp_path: Path) -> None:
     p = tmp_path / "lie.npz"
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (100_000, 100, 100)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (100_000, 100, 100)}
+    )
     with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("x_train.npy", header.getvalue() + bytes(100))
         z.writestr("y_train.npy", header.getvalue())

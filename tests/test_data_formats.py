@@ -70,8 +70,12 @@ def write_cifar10(root: Path, kind: str, batches: int = 2, n: int = 12, protocol
         if kind == "bin":
             (root / f"{stem}.bin").write_bytes(cifar_binary_bytes(x, y))
         else:
-            batch = {b"batch_label": stem.encode(), b"labels": y.tolist(), b"data": planar(x),
-                     b"filenames": [f"{j}.png".encode() for j in range(n)]}
+            batch = {
+                b"batch_label": stem.encode(),
+                b"labels": y.tolist(),
+                b"data": planar(x),
+                b"filenames": [f"{j}.png".encode() for j in range(n)],
+            }
             (root / stem).write_bytes(dumps(batch, protocol))
     names = [f"class{i}" for i in range(10)]
     if kind == "bin":
@@ -165,7 +169,9 @@ def test_cifar_without_test_batch_is_split(tmp_path: Path) -> None:
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:
-    return struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    return (
+        struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
+    )
 
 
 def write_idx_set(folder: Path, prefix: str, test_word: str, x: np.ndarray, y: np.ndarray) -> None:
@@ -179,7 +185,9 @@ def test_fashion_mnist_names_from_folder_name(tmp_path: Path) -> None:
     x = np.zeros((10, 28, 28), np.uint8)
     write_idx_set(tmp_path / "fashion-mnist", "", "t10k", x, np.arange(10, dtype=np.uint8))
     d = load_dataset(tmp_path / "fashion-mnist")
-    assert d.name == "Fashion-MNIST" and d.class_names[0] == "T-shirt/top" and d.class_names[9] == "Ankle boot"
+    assert (
+        d.name == "Fashion-MNIST" and d.class_names[0] == "T-shirt/top" and d.class_names[9] == "Ankle boot"
+    )
 
 
 def test_emnist_letters_prefix_transpose_and_mapping(tmp_path: Path) -> None:
@@ -203,8 +211,14 @@ def test_npz_with_test_split_gray_3d(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x, xt = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), rng.integers(0, 256, (6, 8, 8), dtype=np.uint8)
     y, yt = np.arange(20) % 3, np.arange(6) % 3
-    np.savez(tmp_path / "s.npz", x_train=x, y_train=y, x_test=xt, y_test=yt.reshape(-1, 1),
-             class_names=np.array(["a", "b", "c"]))
+    np.savez(
+        tmp_path / "s.npz",
+        x_train=x,
+        y_train=y,
+        x_test=xt,
+        y_test=yt.reshape(-1, 1),
+        class_names=np.array(["a", "b", "c"]),
+    )
     d = load_dataset(tmp_path / "s.npz")
     np.testing.assert_array_equal(d.x_train[..., 0], x)
     np.testing.assert_array_equal(d.y_val, yt)
@@ -290,6 +304,7 @@ def test_builtin_colors_colour_says_nothing_about_the_class(colors: Dataset) -> 
 
 def test_builtin_colors_stripes_run_the_right_way(colors: Dataset) -> None:
     """Horizontal stripes vary down a column more than along a row; vertical the reverse."""
+
     def down_minus_across(cls: int) -> float:
         x = colors.x_train[colors.y_train == cls].astype(np.float32).mean(axis=3)
         down = np.abs(np.diff(x, axis=1)).mean()
@@ -321,11 +336,17 @@ def test_load_dataset_options_are_validated(tmp_path: Path) -> None:
 def test_pickle_stand_in_arrays_match_numpy(tmp_path: Path) -> None:
     from convscope.data.safe_pickle import safe_load
 
-    arrays = {"a": np.arange(12, dtype=">i4").reshape(3, 4), "f": np.asfortranarray(np.eye(3)),
-              "u": np.arange(5, dtype=np.uint8), "e": np.zeros((0, 3), np.float32)}
+    arrays = {
+        "a": np.arange(12, dtype=">i4").reshape(3, 4),
+        "f": np.asfortranarray(np.eye(3)),
+        "u": np.arange(5, dtype=np.uint8),
+        "e": np.zeros((0, 3), np.float32),
+    }
     for protocol in (2, 3, 4, 5):
         got = safe_load(pickle.dumps(arrays, protocol=protocol), tmp_path / "p")
         for key, ref in arrays.items():
             np.testing.assert_array_equal(got[key], ref)
             assert got[key].dtype == ref.dtype.newbyteorder("=")
-    assert safe_load(pickle.dumps({b"k": [1, 2.5, "s", b"b", None, True]}), tmp_path) == {"k": [1, 2.5, "s", b"b", None, True]}
+    assert safe_load(pickle.dumps({b"k": [1, 2.5, "s", b"b", None, True]}), tmp_path) == {
+        "k": [1, 2.5, "s", b"b", None, True]
+    }

@@ -55,8 +55,9 @@ def test_safe_load_of_any_bytes_is_data_or_data_error(payload: bytes) -> None:
     as_float=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_npz_round_trip(n: int, size: tuple[int, int], channels: int | None, classes: int, as_float: bool,
-                        seed: int) -> None:
+def test_npz_round_trip(
+    n: int, size: tuple[int, int], channels: int | None, classes: int, as_float: bool, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     shape = (n, *size) if channels is None else (n, *size, channels)
     x = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -76,7 +77,9 @@ def test_npz_round_trip(n: int, size: tuple[int, int], channels: int | None, cla
 def test_cifar_binary_round_trip(labels: list[int], seed: int) -> None:
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
-    rows = np.concatenate([np.array(labels, np.uint8)[:, None], x.transpose(0, 3, 1, 2).reshape(len(x), -1)], axis=1)
+    rows = np.concatenate(
+        [np.array(labels, np.uint8)[:, None], x.transpose(0, 3, 1, 2).reshape(len(x), -1)], axis=1
+    )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "data_batch_1.bin").write_bytes(rows.tobytes())
         (Path(tmp) / "test_batch.bin").write_bytes(rows.tobytes())

@@ -33,7 +33,16 @@ MAX_ARCHIVE_MEMBERS = 10_000
 SUBFOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py", "cifar-100-binary", "cifar-100-python")
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 CIFAR10_NAMES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 CIFAR100_NAMES = tuple(
     "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
@@ -51,7 +60,9 @@ _WANTED = re.compile(
     r"|fine_label_names\.txt)$"
 )
 # Names that say "CIFAR" on their own (train/test/meta alone are too common).
-SIGNATURE_NAMES = re.compile(r"^(data_batch_\d+(\.bin)?|test_batch(\.bin)?|batches\.meta(\.txt)?|fine_label_names\.txt)$")
+SIGNATURE_NAMES = re.compile(
+    r"^(data_batch_\d+(\.bin)?|test_batch(\.bin)?|batches\.meta(\.txt)?|fine_label_names\.txt)$"
+)
 
 Files = dict[str, tuple[str, Callable[[], bytes]]]  # basename → (shown path, read it)
 
@@ -69,7 +80,8 @@ def _cifar_dir(path: Path) -> Path | None:
             if candidate.is_dir() and any(SIGNATURE_NAMES.match(e.name) for e in candidate.iterdir()):
                 return candidate
             if candidate.is_dir() and (
-                (candidate / "train.bin").is_file() and (candidate / "test.bin").is_file()
+                (candidate / "train.bin").is_file()
+                and (candidate / "test.bin").is_file()
                 or candidate.name.lower().startswith("cifar-100")
                 and any((candidate / n).is_file() for n in ("meta", "train", "train.bin"))
             ):
@@ -129,7 +141,9 @@ def _archive_files(path: Path) -> Files:
     return files
 
 
-def _binary_batch(shown: str, data: bytes, label_bytes: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _binary_batch(
+    shown: str, data: bytes, label_bytes: int, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     record = label_bytes + PIXELS
     if len(data) == 0 or len(data) % record:
         raise DataError(
@@ -146,7 +160,9 @@ def _binary_batch(shown: str, data: bytes, label_bytes: int, num_classes: int) -
 def _check_labels(shown: str, labels: np.ndarray, num_classes: int) -> None:
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if bad.size:
-        raise DataError(f"{shown}: label {int(labels[bad[0]])} at index {int(bad[0])} is outside 0..{num_classes - 1}")
+        raise DataError(
+            f"{shown}: label {int(labels[bad[0]])} at index {int(bad[0])} is outside 0..{num_classes - 1}"
+        )
 
 
 def _pickle_batch(shown: str, data: bytes, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +170,12 @@ def _pickle_batch(shown: str, data: bytes, label_key: str, num_classes: int) -> 
     if not isinstance(batch, dict) or "data" not in batch or label_key not in batch:
         raise DataError(f"{shown}: expected a dict with 'data' and '{label_key}'")
     pixels, labels = batch["data"], batch[label_key]
-    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != PIXELS:
+    if (
+        not isinstance(pixels, np.ndarray)
+        or pixels.dtype != np.uint8
+        or pixels.ndim != 2
+        or pixels.shape[1] != PIXELS
+    ):
         desc = f"{pixels.dtype} {pixels.shape}" if isinstance(pixels, np.ndarray) else type(pixels).__name__
         raise DataError(f"{shown}: 'data' must be uint8 (N, {PIXELS}), got {desc}")
     if not isinstance(labels, list | np.ndarray) or not all(isinstance(v, int | np.integer) for v in labels):
@@ -171,7 +192,9 @@ def _names(files: Files, kind: str, default: tuple[str, ...]) -> tuple[str, ...]
     if kind == "bin":
         key = "batches.meta.txt" if "batches.meta.txt" in files else "fine_label_names.txt"
         if key in files:
-            lines = [ln.strip() for ln in files[key][1]().decode("utf-8", "replace").splitlines() if ln.strip()]
+            lines = [
+                ln.strip() for ln in files[key][1]().decode("utf-8", "replace").splitlines() if ln.strip()
+            ]
             if len(lines) == len(default) and len(set(lines)) == len(lines):
                 return tuple(lines)
         return default
@@ -225,4 +248,6 @@ def load_cifar(path: Path, options: LoadOptions) -> Dataset:
     test = read(test_name) if test_name in files else None
     notes = "" if test is not None else f"no {test_name}: validation split off the training batches"
     version = "binary" if kind == "bin" else "python"
-    return assemble(title, train, test, names, f"{title} ({version} version) from {path}", options, notes, str(path))
+    return assemble(
+        title, train, test, names, f"{title} ({version} version) from {path}", options, notes, str(path)
+    )

@@ -67,10 +67,16 @@ class Dataset:
             raise DataError(f"{where}: notes and origin must be strings")
         split = self.val_split
         if split is not None and not (
-            isinstance(split, tuple) and len(split) == 2 and isinstance(split[0], float)
-            and 0.0 < split[0] < 1.0 and isinstance(split[1], int) and split[1] >= 0
+            isinstance(split, tuple)
+            and len(split) == 2
+            and isinstance(split[0], float)
+            and 0.0 < split[0] < 1.0
+            and isinstance(split[1], int)
+            and split[1] >= 0
         ):
-            raise DataError(f"{where}: val_split must be None or (fraction in (0, 1), seed ≥ 0), got {split!r}")
+            raise DataError(
+                f"{where}: val_split must be None or (fraction in (0, 1), seed ≥ 0), got {split!r}"
+            )
         if self.x_val.shape[1:] != self.x_train.shape[1:]:
             raise DataError(
                 f"{where}: val images are {_dims(self.x_val.shape[1:])} but train images are "
@@ -123,7 +129,13 @@ def builtin_mnist() -> Dataset:
         raise DataError(f"{BUILTIN_MNIST_DIR}: the built-in digits are missing from this installation")
     x_train, y_train, x_val, y_val = load_mnist_dir(BUILTIN_MNIST_DIR)
     return Dataset(
-        "MNIST (built-in)", x_train, y_train, x_val, y_val, DIGIT_NAMES, BUILTIN_MNIST_SOURCE,
+        "MNIST (built-in)",
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        DIGIT_NAMES,
+        BUILTIN_MNIST_SOURCE,
         origin="builtin:mnist",
     )
 
@@ -143,7 +155,8 @@ class LoadOptions:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise ValueError(f"seed must be an integer in 0..2^31-1, got {self.seed!r}")
         if self.image_size is not None and (
-            isinstance(self.image_size, bool) or not isinstance(self.image_size, int)
+            isinstance(self.image_size, bool)
+            or not isinstance(self.image_size, int)
             or not 4 <= self.image_size <= 256
         ):
             raise ValueError(f"image_size must be None or an integer in 4..256, got {self.image_size!r}")

@@ -56,7 +56,9 @@ def _files_by_class(root: Path) -> dict[str, list[Path]]:
     }
 
 
-def _decode(files: dict[str, list[Path]], classes: list[str]) -> tuple[list[np.ndarray], list[int], list[Path]]:
+def _decode(
+    files: dict[str, list[Path]], classes: list[str]
+) -> tuple[list[np.ndarray], list[int], list[Path]]:
     from convscope.data.images import load_image
 
     images: list[np.ndarray] = []

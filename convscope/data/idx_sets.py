@@ -20,8 +20,16 @@ if TYPE_CHECKING:
     from convscope.data.dataset import Dataset, LoadOptions
 
 FASHION_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 # KMNIST's ten classes are these hiragana (Clanuwat et al. 2018, kmnist_classmap.csv).
 KMNIST_NAMES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
@@ -73,7 +81,9 @@ def load_idx_dataset(directory: Path, options: LoadOptions) -> Dataset:
         split = prefix[len("emnist-") :].rstrip("-")
         count = EMNIST_CLASSES.get(split)
         if count is None:
-            raise DataError(f"{directory}: unknown EMNIST split {split!r} (known: {', '.join(EMNIST_CLASSES)})")
+            raise DataError(
+                f"{directory}: unknown EMNIST split {split!r} (known: {', '.join(EMNIST_CLASSES)})"
+            )
         offset = 1 if split == "letters" else 0
         x_tr, y_tr, x_te, y_te = load_mnist_dir(directory, num_classes=count + offset, prefix=prefix)
         if offset:

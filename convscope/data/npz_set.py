@@ -58,7 +58,9 @@ def _images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or not 1 <= x.shape[3] <= 4 or min(x.shape) == 0:
-        raise DataError(f"{where}: expected images (N, H, W) or (N, H, W, C) with 1 to 4 channels, got {x.shape}")
+        raise DataError(
+            f"{where}: expected images (N, H, W) or (N, H, W, C) with 1 to 4 channels, got {x.shape}"
+        )
     if x.dtype == np.uint8:
         return np.ascontiguousarray(x)
     if x.dtype.kind == "f":
@@ -99,11 +101,15 @@ def load_npz(path: Path, options: LoadOptions) -> Dataset:
             keys = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
             missing = [k for k in ("x_train", "y_train") if k not in keys]
             if missing:
-                raise DataError(f"{path}: missing {' and '.join(missing)} (has: {', '.join(sorted(keys)) or 'nothing'})")
+                raise DataError(
+                    f"{path}: missing {' and '.join(missing)} (has: {', '.join(sorted(keys)) or 'nothing'})"
+                )
             test_keys = ("x_test", "y_test") if "x_test" in keys else ("x_val", "y_val")
             if (test_keys[0] in keys) != (test_keys[1] in keys):
                 raise DataError(f"{path}: has only one of {test_keys[0]} and {test_keys[1]}")
-            arrays = {k: _read_member(archive, path, k) for k in ("x_train", "y_train", *test_keys) if k in keys}
+            arrays = {
+                k: _read_member(archive, path, k) for k in ("x_train", "y_train", *test_keys) if k in keys
+            }
             names_arr = _read_names(archive, path) if "class_names" in keys else None
     except DataError:
         raise
@@ -118,16 +124,22 @@ def load_npz(path: Path, options: LoadOptions) -> Dataset:
         x_test = _images(path, test_keys[0], arrays[test_keys[0]])
         y_test = _labels(path, test_keys[1], arrays[test_keys[1]], len(x_test), test_keys[0])
         if x_test.shape[1:] != x_train.shape[1:]:
-            raise DataError(f"{path}: {test_keys[0]} images are {x_test.shape[1:]} but x_train's are {x_train.shape[1:]}")
+            raise DataError(
+                f"{path}: {test_keys[0]} images are {x_test.shape[1:]} but x_train's are {x_train.shape[1:]}"
+            )
         test = (x_test, y_test)
     top = int(max(y_train.max(), test[1].max() if test else 0))
     if names_arr is not None:
         if len(names_arr) <= top or len(set(names_arr)) != len(names_arr) or len(names_arr) < 2:
-            raise DataError(f"{path}: class_names must be {top + 1} or more distinct names, got {len(names_arr)}")
+            raise DataError(
+                f"{path}: class_names must be {top + 1} or more distinct names, got {len(names_arr)}"
+            )
         names = tuple(names_arr)
     else:
         names = tuple(str(i) for i in range(max(top + 1, 2)))
-    return assemble(path.stem, (x_train, y_train), test, names, f"arrays in {path}", options, origin=str(path))
+    return assemble(
+        path.stem, (x_train, y_train), test, names, f"arrays in {path}", options, origin=str(path)
+    )
 
 
 def _read_names(archive: zipfile.ZipFile, path: Path) -> list[str]:

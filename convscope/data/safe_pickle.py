@@ -157,8 +157,17 @@ def safe_load(payload: bytes, where: Path) -> Any:
         raise
     except pickle.UnpicklingError as exc:
         raise DataError(f"{where}: unsafe or corrupt pickle ({exc}); nothing was executed") from exc
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError, OverflowError,
-            RecursionError) as exc:
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"{where}: corrupt pickle ({detail})") from exc
     return _resolve(obj, where, depth=0)

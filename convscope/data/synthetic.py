@@ -23,8 +23,16 @@ if TYPE_CHECKING:
     from convscope.data.dataset import Dataset
 
 COLOR_CLASSES = (
-    "circle", "square", "triangle", "cross", "ring",
-    "h-stripes", "v-stripes", "d-stripes", "checker", "dots",
+    "circle",
+    "square",
+    "triangle",
+    "cross",
+    "ring",
+    "h-stripes",
+    "v-stripes",
+    "d-stripes",
+    "checker",
+    "dots",
 )
 SIZE = 32
 COLORS_SOURCE = (
@@ -126,6 +134,12 @@ def builtin_colors(n_train: int = 500, n_val: int = 100, seed: int = 0) -> Datas
     x_train, y_train = make_colors(n_train, seed=2 * seed)
     x_val, y_val = make_colors(n_val, seed=2 * seed + 1)
     return Dataset(
-        "Colors (built-in)", x_train, y_train, x_val, y_val, COLOR_CLASSES,
-        COLORS_SOURCE.format(seed=seed), origin="builtin:colors",
+        "Colors (built-in)",
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        COLOR_CLASSES,
+        COLORS_SOURCE.format(seed=seed),
+        origin="builtin:colors",
     )

@@ -227,7 +227,9 @@ class MainWindow(QMainWindow):
         self.open_image_action.setToolTip("Inspect a picture of your own (or drop one on the window)")
         self.open_image_action.triggered.connect(lambda: self.open_image())
         self.open_data_folder_action = QAction("Open Data Set &Folder…", self)
-        self.open_data_folder_action.setToolTip("MNIST/CIFAR files or class folders of images; training restarts on it")
+        self.open_data_folder_action.setToolTip(
+            "MNIST/CIFAR files or class folders of images; training restarts on it"
+        )
         self.open_data_folder_action.triggered.connect(lambda: self.open_dataset(folder=True))
         self.open_data_file_action = QAction("Open Data Set F&ile…", self)
         self.open_data_file_action.setToolTip("An .npz or a CIFAR .tar.gz; training restarts on it")

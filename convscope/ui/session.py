@@ -178,7 +178,10 @@ class Session(QObject):
         its own, and its late events must not be taken for the new loop's."""
         thread = getattr(self.bridge, "_thread", None)
         if thread is not None:
-            for signal, slot in ((thread.yielded, self.bridge._dispatch), (thread.errored, self.bridge.errored)):
+            for signal, slot in (
+                (thread.yielded, self.bridge._dispatch),
+                (thread.errored, self.bridge.errored),
+            ):
                 try:
                     signal.disconnect(slot)
                 except (RuntimeError, TypeError):  # already disconnected

@@ -17,7 +17,10 @@ pytestmark = pytest.mark.gui
 
 def write_npz(path: Path, n: int = 40, size: int = 12, classes: int = 4, test: bool = True) -> Path:
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), "y_train": np.arange(n) % classes}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        "y_train": np.arange(n) % classes,
+    }
     if test:
         arrays |= {"x_test": arrays["x_train"][:8], "y_test": arrays["y_train"][:8]}
     np.savez(path, **arrays, class_names=np.array([f"c{i}" for i in range(classes)]))

@@ -37,7 +37,10 @@ from PySide6.QtWidgets import (
 from convscope.ui.panels.mapview import heading
 from convscope.ui.session import Session
 
-BUILTINS = (("Digits (MNIST, built-in)", "builtin:mnist"), ("Colours (shapes and textures, built-in)", "builtin:colors"))
+BUILTINS = (
+    ("Digits (MNIST, built-in)", "builtin:mnist"),
+    ("Colours (shapes and textures, built-in)", "builtin:colors"),
+)
 SAMPLES_PER_CLASS = 8
 MAX_GRID_CLASSES = 20
 GRID_SCALE = 3
@@ -46,8 +49,14 @@ DATASET_FILTER = (
 )
 
 
-def sample_grid(x: np.ndarray, y: np.ndarray, num_classes: int, per_class: int = SAMPLES_PER_CLASS,
-                max_classes: int = MAX_GRID_CLASSES, pad: int = 1) -> np.ndarray:
+def sample_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    per_class: int = SAMPLES_PER_CLASS,
+    max_classes: int = MAX_GRID_CLASSES,
+    pad: int = 1,
+) -> np.ndarray:
     """A uint8 (H', W', 3) mosaic: one row per class (the first ``max_classes``), its
     first ``per_class`` images left to right on a white background."""
     n, h, w, c = x.shape
@@ -173,8 +182,12 @@ class DatasetPanel(QWidget):
         self.open_file.clicked.connect(lambda: ask_and_open(self, session, folder=False))
 
         self.fraction_spin = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=0.9, singleStep=0.05, value=0.1)
-        self.fraction_spin.setToolTip("Share of each class held out for validation (sets without a test split)")
-        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0, toolTip="Seed of the validation split")
+        self.fraction_spin.setToolTip(
+            "Share of each class held out for validation (sets without a test split)"
+        )
+        self.seed_spin = QSpinBox(
+            minimum=0, maximum=2**31 - 1, value=0, toolTip="Seed of the validation split"
+        )
         self.resplit_button = QPushButton("Split again", toolTip="Reload with this fraction and seed")
         self.resplit_button.clicked.connect(self.resplit)
 
@@ -184,7 +197,9 @@ class DatasetPanel(QWidget):
         self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.grid_label = QLabel(alignment=Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.grid_label.setToolTip(f"The first {SAMPLES_PER_CLASS} training images of each class, one row per class")
+        self.grid_label.setToolTip(
+            f"The first {SAMPLES_PER_CLASS} training images of each class, one row per class"
+        )
         grid_scroll = QScrollArea(widgetResizable=True)
         grid_scroll.setWidget(self.grid_label)
 
@@ -234,8 +249,11 @@ class DatasetPanel(QWidget):
         k = len(names)
         shape = "×".join(str(v) for v in tuple(data.image_shape))
         split = getattr(data, "val_split", None)
-        held = (f"split off the training images ({split[0]:.0%}, seed {split[1]})" if split
-                else "the set's own test split")
+        held = (
+            f"split off the training images ({split[0]:.0%}, seed {split[1]})"
+            if split
+            else "the set's own test split"
+        )
         self.sizes_label.setText(
             f"{len(y_train):,} training / {len(y_val):,} validation images ({held}) · {shape} · {k} classes"
         )
@@ -262,7 +280,9 @@ class DatasetPanel(QWidget):
         table = self.class_table  # as wide as its columns: the grid takes the rest
         table.resizeColumnsToContents()
         table.setFixedWidth(
-            table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width() + 2 * table.frameWidth()
+            table.horizontalHeader().length()
+            + table.verticalScrollBar().sizeHint().width()
+            + 2 * table.frameWidth()
         )
         self.grid = sample_grid(x_train, y_train, k)
         h = x_train.shape[1]
@@ -273,4 +293,6 @@ class DatasetPanel(QWidget):
         """Reload the current set with the fraction and seed shown."""
         origin = getattr(self.session.dataset, "origin", "")
         if origin:
-            self.loader.load(origin, val_fraction=round(self.fraction_spin.value(), 2), seed=self.seed_spin.value())
+            self.loader.load(
+                origin, val_fraction=round(self.fraction_spin.value(), 2), seed=self.seed_spin.value()
+            )
