@@ -3,6 +3,10 @@
 Sliders move over lists of readable values (1e-3, 1.5e-3, 2e-3, 3e-3 …) rather than
 raw floats, so what a teacher reads off the label is what the loop gets. Controls that
 are set from the loop's configuration block their signals, so nothing echoes back.
+
+The Augmentation group (its checkbox is the master switch) holds one slider per
+strength, all live (traced in the step, so none recompiles), and a preview grid of
+training examples augmented by the step's own function (ui/panels/augment_preview.py).
 """
 
 from __future__ import annotations
@@ -129,7 +133,8 @@ class ValueSlider(QWidget):
 
 
 class HyperparameterControls(QWidget):
-    """Learning rate, optimizer, momentum, weight decay, dropout and batch size."""
+    """Learning rate, optimizer, momentum, weight decay, dropout, batch size, input
+    normalization, and the augmentation strengths with their preview."""
 
     title = "Hyperparameters"
     area = "left"
