@@ -141,3 +141,13 @@ def test_switch_refused_when_no_network_fits(session) -> None:
     tiny = SimpleNamespace(name="dots", image_shape=(1, 1, 1), num_classes=2)
     message = session.set_dataset(tiny)
     assert message.startswith("no network fits dots") and session.dataset is not tiny
+
+
+def test_sample_grid_ignores_labels_beyond_the_images() -> None:
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    grid = sample_grid(x, np.arange(6) % 2, num_classes=2, per_class=3)
+    assert (
+        grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
+        and (grid[1:5, 1:5] == 0).all()
+        and (grid[1:5, 6:10] == 255).all()
+    )

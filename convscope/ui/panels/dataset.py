@@ -60,6 +60,7 @@ def sample_grid(
     """A uint8 (H', W', 3) mosaic: one row per class (the first ``max_classes``), its
     first ``per_class`` images left to right on a white background."""
     n, h, w, c = x.shape
+    y = np.asarray(y)[:n]  # never index past the images, whatever the labels say
     rows = min(num_classes, max_classes)
     out = np.full((rows * (h + pad) + pad, per_class * (w + pad) + pad, 3), 255, np.uint8)
     for cls in range(rows):
