@@ -240,3 +240,17 @@ def test_preview_is_reproducible_and_follows_the_config() -> None:
     assert not np.array_equal(a, off)
     with pytest.raises(ValueError, match="uint8"):
         augment_preview(cfg, x.astype(np.float32), seed=0)
+
+
+def test_preview_shows_what_the_training_step_computes() -> None:
+    """The preview and the step share one function and one hyperparameter dict."""
+    from convscope.train.augment import augment_and_normalize
+    from convscope.train.step import live_hparams
+
+    x = RNG.integers(0, 256, (8, 12, 12, 3)).astype(np.uint8)
+    cfg = TrainConfig(augment_rotate=30.0, augment_zoom=0.2, augment_flip=0.5, augment_contrast=0.3)
+    identity = jnp.asarray([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    step = augment_and_normalize(jnp.asarray(x), jax.random.key(3), live_hparams(cfg), identity)
+    expected = np.round(np.asarray(step) * 255.0)
+    np.testing.assert_allclose(augment_preview(cfg, x, seed=3), expected, atol=1.0)
+    assert (augment_preview(cfg, x, seed=3) == expected).mean() > 0.99
