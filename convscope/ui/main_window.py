@@ -36,6 +36,7 @@ from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controll
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
 from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
+from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.inspect_image import ImagePanel
@@ -60,6 +61,7 @@ PANELS: list[type[QWidget]] = [
     ActivationsPanel,
     KernelPlaygroundPanel,
     DatasetPanel,
+    EvaluationPanel,
 ]
 
 AREAS = {

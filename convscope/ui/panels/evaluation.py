@@ -388,7 +388,7 @@ class EvaluationPanel(QWidget):
     # ------------------------------------------------------------------ inspection
     def show_example(self, index: int) -> None:
         """Show validation example ``index`` in the inspection panels (Feature maps, Prediction…)."""
-        show_validation_example(self.controller, self.session.dataset, int(index))
+        show_validation_example(self.controller, int(index))
         true = self.class_names[int(self.labels[index])]
         self.status.setText(f"Validation example {index} (true class {true}) is now in the inspection panels.")
 

@@ -323,19 +323,6 @@ class Gallery(QListWidget):
 
 
 # ----------------------------------------------------------------------------- inspection
-def show_validation_example(controller: Any, dataset: Any, index: int) -> None:
-    """Load validation example ``index`` (of the whole split) into the inspection panels.
-
-    ``InspectionController.choose_example`` indexes only its strip of the first 16
-    examples, so the image goes in as a ChosenImage, unmodified (already in the model's
-    format: no refitting, no automatic inversion), with its true class.
-    """
-    choose = getattr(controller, "choose_validation", None)
-    if choose is not None:  # the public way, once the controller offers it
-        choose(index)
-        return
-    from convscope.ui.inspection import ChosenImage
-
-    img = np.asarray(dataset.x_val[index], np.uint8)
-    true = int(dataset.y_val[index])
-    controller._set_image(ChosenImage(img, img, f"validation example {index}", true))
+def show_validation_example(controller: Any, index: int) -> None:
+    """Load validation example ``index`` (of the whole split) into the inspection panels."""
+    controller.choose_validation(index)
