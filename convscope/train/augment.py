@@ -80,13 +80,14 @@ def normalization_norm(stats: np.ndarray, mode: str) -> np.ndarray:
 
 def affine_params(key: Array, n: int, hp: dict[str, Array]) -> Array:
     """(n, 5) per-example [flip, angle (rad), scale, ty, tx] drawn from ``hp``."""
-    k_flip, k_rot, k_zoom, k_shift = jax.random.split(key, 4)
-    flip = (jax.random.uniform(k_flip, (n,)) < hp["flip"]).astype(jnp.float32)
-    angle = jax.random.uniform(k_rot, (n,), minval=-1.0, maxval=1.0) * hp["rotate"] * (math.pi / 180.0)
-    scale = 1.0 + jax.random.uniform(k_zoom, (n,), minval=-1.0, maxval=1.0) * hp["zoom"]
+    # One draw for all five: each jax.random call compiles its own threefry kernel.
+    u = jax.random.uniform(key, (n, 5))
+    flip = (u[:, 0] < hp["flip"]).astype(jnp.float32)
+    angle = (2.0 * u[:, 1] - 1.0) * hp["rotate"] * (math.pi / 180.0)
+    scale = 1.0 + (2.0 * u[:, 2] - 1.0) * hp["zoom"]
     # Whole pixels, uniform over {-s, …, s}: floor of a uniform on [0, 2s + 1).
     s = jnp.floor(hp["shift"])
-    shifts = jnp.floor(jax.random.uniform(k_shift, (n, 2)) * (2.0 * s + 1.0)) - s
+    shifts = jnp.floor(u[:, 3:5] * (2.0 * s + 1.0)) - s
     shifts = jnp.minimum(shifts, s)  # uniform() < 1, but guard float rounding
     return jnp.stack([flip, angle, scale, shifts[:, 0], shifts[:, 1]], axis=1)
 
@@ -114,18 +115,20 @@ def source_coordinates(params: Array, h: int, w: int) -> tuple[Array, Array]:
 def bilinear_sample(images: Array, sy: Array, sx: Array) -> Array:
     """Sample (n, h, w, c) ``images`` at (n, H, W) coordinates; zero outside the image."""
     n, h, w, c = images.shape
-    flat = images.reshape(n, h * w, c)
+    # Channels first for the gathers: 1.4-1.7x faster on 32×32×3 than gathering
+    # (H·W, c) rows; four gathers, one per neighbour (one stacked gather was 3-10x slower).
+    flat = jnp.moveaxis(images, -1, 1).reshape(n, c, h * w)
     y0, x0 = jnp.floor(sy), jnp.floor(sx)
     wy, wx = sy - y0, sx - x0
     y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
-    out = jnp.zeros((*sy.shape, c), images.dtype)
+    out = jnp.zeros((n, c, sy.shape[1] * sy.shape[2]), images.dtype)
     for oy, ox, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx), (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
         yi, xi = y0 + oy, x0 + ox
         inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        index = (jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1)).reshape(n, -1, 1)
-        taken = jnp.take_along_axis(flat, index, axis=1).reshape(*sy.shape, c)
-        out = out + taken * jnp.where(inside, weight, 0.0)[..., None]
-    return out
+        index = (jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1)).reshape(n, 1, -1)
+        taken = jnp.take_along_axis(flat, index, axis=2)
+        out = out + taken * jnp.where(inside, weight, 0.0).reshape(n, 1, -1)
+    return jnp.moveaxis(out.reshape(n, c, *sy.shape[1:]), 1, -1)
 
 
 def geometric(x: Array, key: Array, hp: dict[str, Array]) -> Array:
@@ -138,16 +141,15 @@ def geometric(x: Array, key: Array, hp: dict[str, Array]) -> Array:
 def color_jitter(x: Array, key: Array, hp: dict[str, Array]) -> Array:
     """Brightness, contrast and (RGB only) saturation jitter of [0, 1] images, clipped."""
     n, c = x.shape[0], x.shape[-1]
-    k_b, k_c, k_s = jax.random.split(key, 3)
-    per_image = (n, 1, 1, 1)
-    delta = jax.random.uniform(k_b, per_image, minval=-1.0, maxval=1.0) * hp["brightness"]
-    x = x + delta
-    factor = 1.0 + jax.random.uniform(k_c, per_image, minval=-1.0, maxval=1.0) * hp["contrast"]
+    u = 2.0 * jax.random.uniform(key, (3, n, 1, 1, 1)) - 1.0  # one draw: one threefry kernel
+    x = x + u[0] * hp["brightness"]
+    factor = 1.0 + u[1] * hp["contrast"]
     mean = x.mean(axis=(1, 2), keepdims=True)
     x = (x - mean) * factor + mean
     if c == 3:
-        factor = 1.0 + jax.random.uniform(k_s, per_image, minval=-1.0, maxval=1.0) * hp["saturation"]
-        gray = (x * jnp.asarray(LUMA, x.dtype)).sum(axis=-1, keepdims=True)
+        factor = 1.0 + u[2] * hp["saturation"]
+        # Three slices, not a product summed over the last axis: 15x faster on XLA:CPU.
+        gray = LUMA[0] * x[..., 0:1] + LUMA[1] * x[..., 1:2] + LUMA[2] * x[..., 2:3]
         x = (x - gray) * factor + gray
     return jnp.clip(x, 0.0, 1.0)
 
