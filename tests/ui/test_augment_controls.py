@@ -161,3 +161,17 @@ def test_moving_augmentation_controls_never_recompiles_the_real_step(qtbot) -> N
     assert loop.config.augment_rotate == 20.0
     np.testing.assert_allclose(loop.norm[1], 1.0)
     window.session.shutdown(timeout_s=5.0)
+
+
+def test_the_preview_worker_ends_with_its_widget(qtbot) -> None:
+    from convscope.ui.panels.augment_preview import AugmentPreview
+
+    preview = AugmentPreview(rows=1, cols=2)
+    qtbot.addWidget(preview)
+    preview.set_images(digits(4))
+    preview.request(TrainConfig())
+    qtbot.waitUntil(preview.idle, timeout=60_000)
+    thread = preview._thread  # noqa: SLF001
+    assert thread is not None and thread.is_alive()
+    preview.deleteLater()
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=5000)

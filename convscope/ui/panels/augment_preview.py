@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,12 @@ def preview_mosaic(images: np.ndarray, rows: int, cols: int, gap: int = GAP) -> 
     return out
 
 
+def _stop_worker(cond: threading.Condition, flags: dict[str, bool], *_args: Any) -> None:
+    with cond:
+        flags["stopping"] = True
+        cond.notify()
+
+
 class AugmentPreview(QWidget):
     """``rows`` × ``cols`` augmented training examples, scaled to fit, never blurred."""
 
@@ -60,12 +67,14 @@ class AugmentPreview(QWidget):
         self._images: np.ndarray | None = None
         self._cond = threading.Condition()
         self._job: tuple[TrainConfig, np.ndarray, int, int] | None = None
-        self._stopping = False
+        self._flags = {"stopping": False}  # shared with _stop_worker
         self._thread: threading.Thread | None = None
         # Request numbers, GUI thread only: idle once the latest request's answer arrived.
         self._requested = self._answered = 0
         self._ready.connect(self._on_ready)
         self._errored.connect(self._on_error)
+        # Ends the worker with the widget; a plain function, as self is half gone by then.
+        self.destroyed.connect(partial(_stop_worker, self._cond, self._flags))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMinimumHeight(60)
         self.setToolTip("Training examples as the next steps will see them (same code as training).")
@@ -103,10 +112,9 @@ class AugmentPreview(QWidget):
         return self._answered == self._requested
 
     def stop(self) -> None:
+        _stop_worker(self._cond, self._flags)
         with self._cond:
-            self._stopping = True
             self._job = None
-            self._cond.notify()
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
@@ -114,9 +122,9 @@ class AugmentPreview(QWidget):
 
         while True:
             with self._cond:
-                while not self._stopping and self._job is None:
+                while not self._flags["stopping"] and self._job is None:
                     self._cond.wait()
-                if self._stopping:
+                if self._flags["stopping"]:
                     return
                 (config, images, seed, number), self._job = self._job, None
             try:
