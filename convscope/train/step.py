@@ -82,18 +82,10 @@ class StepFunctions:
     batch_sizes: set[int] = dataclasses.field(default_factory=set)  # train_chunk compiled for
 
 
-def build_steps(spec: ArchSpec, max_shift: int | None = None) -> StepFunctions:
-    """The jitted steps of ``spec``; cached, so returning to an architecture is instant.
-
-    ``max_shift`` is ignored: the shift is a live (traced) hyperparameter now; the
-    argument stays for callers written before it was.
-    """
-    del max_shift
-    return _build_steps(spec)
-
-
 @functools.lru_cache(maxsize=8)
-def _build_steps(spec: ArchSpec) -> StepFunctions:
+def build_steps(spec: ArchSpec) -> StepFunctions:
+    """The jitted steps of ``spec``; cached, so returning to an architecture is instant.
+    Every augmentation strength, the shift included, is a traced hyperparameter."""
     optimizers = make_optimizers()
     traces = {"train": 0, "eval": 0}
 
