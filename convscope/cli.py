@@ -97,7 +97,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="convscope", description="See inside a CNN while it learns.")
-    ap.add_argument("--data", help="data set to open (a folder of MNIST IDX files); default: built-in digits")
+    ap.add_argument("--data", help="data set to open: builtin:mnist, builtin:colors, an MNIST-family IDX folder, "
+                    "CIFAR-10/100 (folder or .tar.gz), an image folder or an .npz; default: built-in digits")
     ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     gui = sub.add_parser("gui", help="open the window (the default)")
@@ -123,9 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
     eva.add_argument("--split", choices=("val", "train"), default="val", help="split to evaluate (default val)")
-    eva.add_argument("--val-fraction", type=float, default=0.1, help="validation share of sets without a "
-                     "test split; use the training run's value, or validation overlaps training (default 0.1)")
-    eva.add_argument("--split-seed", type=int, default=0, help="seed of that split (default 0, as training)")
+    eva.add_argument("--val-fraction", type=float, help="validation share of sets without a test split "
+                     "(default: the checkpoint's training config, so validation never overlaps training)")
+    eva.add_argument("--split-seed", type=int, help="seed of that split (default: the checkpoint's)")
     eva.add_argument("--image-size", type=int, help="image-folder sets: cap on the image side (as in training)")
     eva.add_argument("--class", dest="eval_class", metavar="CLASS",
                      help="class (name or index) for the one-vs-rest files; default: the lowest F1")
@@ -180,11 +181,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    arch, config = build_configs(args.set)
     try:
-        dataset = load_dataset(args.train_data)
+        dataset = load_dataset(args.train_data, val_fraction=config.val_fraction, seed=config.seed)
     except DataError as e:
         raise UsageError(str(e)) from e
-    arch, config = build_configs(args.set)
     arch = _fit_to_data(arch, dataset)
 
     from convscope import events as ev
@@ -364,7 +365,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         ckpt = load_checkpoint(args.eval_checkpoint)
-        dataset = load_dataset(args.eval_data, val_fraction=args.val_fraction, seed=args.split_seed,
+        val_fraction = ckpt.config.val_fraction if args.val_fraction is None else args.val_fraction
+        split_seed = ckpt.config.seed if args.split_seed is None else args.split_seed
+        dataset = load_dataset(args.eval_data, val_fraction=val_fraction, seed=split_seed,
                                image_size=args.image_size)
     except (CheckpointError, DataError, ValueError) as e:
         raise UsageError(str(e)) from e
@@ -385,7 +388,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     ranking = evl.ClassRanking(result.probs, y, cls)
     meta = {"checkpoint": str(args.eval_checkpoint), "step": ckpt.step, "data": dataset.summary(),
-            "split": args.split, "val_fraction": args.val_fraction, "split_seed": args.split_seed,
+            "split": args.split, "val_fraction": val_fraction, "split_seed": split_seed,
             "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
     try:
         files = export.write_report(out, result, ranking, args.threshold, x, names, meta, args.gallery)
