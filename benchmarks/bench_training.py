@@ -64,7 +64,7 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
 
     spec = build_spec(name)
     cfg = TrainConfig(batch_size=batch)
-    fns = build_steps(spec, cfg.augment_shift)
+    fns = build_steps(spec)
     params, state = init(spec, 0)
     opt = init_opt_states(fns.optimizers, params)
     hp = live_hparams(cfg)

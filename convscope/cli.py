@@ -1,5 +1,6 @@
 """The ``convscope`` command: the GUI by default, ``train`` for a headless run,
-``inspect`` to export what every layer does with one image.
+``inspect`` to export what every layer does with one image, ``evaluate`` to measure a
+checkpoint on a whole split (confusion matrix, per-class metrics, PR curve, galleries).
 
 Bad arguments end with one readable line on stderr and exit status 2; never a traceback.
 """
@@ -96,7 +97,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="convscope", description="See inside a CNN while it learns.")
-    ap.add_argument("--data", help="data set to open (a folder of MNIST IDX files); default: built-in digits")
+    ap.add_argument("--data", help="data set to open: builtin:mnist, builtin:colors, an MNIST-family IDX folder, "
+                    "CIFAR-10/100 (folder or .tar.gz), an image folder or an .npz; default: built-in digits")
     ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     gui = sub.add_parser("gui", help="open the window (the default)")
@@ -120,6 +122,19 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--out", required=True, help="directory to write the files into")
     ins.add_argument("--deepvis", metavar="LAYER",
                      help="also write synthetic images, top-k patches and saliency maps for this layer")
+    eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
+    eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
+    eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
+    eva.add_argument("--split", choices=("val", "train"), default="val", help="split to evaluate (default val)")
+    eva.add_argument("--val-fraction", type=float, help="validation share of sets without a test split "
+                     "(default: the checkpoint's training config, so validation never overlaps training)")
+    eva.add_argument("--split-seed", type=int, help="seed of that split (default: the checkpoint's)")
+    eva.add_argument("--image-size", type=int, help="image-folder sets: cap on the image side (as in training)")
+    eva.add_argument("--class", dest="eval_class", metavar="CLASS",
+                     help="class (name or index) for the one-vs-rest files; default: the lowest F1")
+    eva.add_argument("--threshold", type=float, default=0.5, help="p(class) threshold (default 0.5)")
+    eva.add_argument("--gallery", type=int, default=32, help="images per gallery PNG (default 32)")
+    eva.add_argument("--out", required=True, help="directory to write the files into")
     return ap
 
 
@@ -135,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
         from convscope.ui.app import run_gui
@@ -166,11 +183,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    arch, config = build_configs(args.set)
     try:
-        dataset = load_dataset(args.train_data)
+        dataset = load_dataset(args.train_data, val_fraction=config.val_fraction, seed=config.seed)
     except DataError as e:
         raise UsageError(str(e)) from e
-    arch, config = build_configs(args.set)
     arch = _fit_to_data(arch, dataset)
 
     from convscope import events as ev
@@ -344,6 +361,59 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"image: {args.image} {original.shape[1]}×{original.shape[0]} → input {'×'.join(map(str, arch.input_shape))}")
     print(f"top class {classes[top]} (p = {result.probs[top]:.3f}); "
           f"wrote {2 * len(result.taps) + 3} files to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on a split; the files are ``probes.evaluate_export``'s."""
+    from convscope.data import DataError
+    from convscope.data.dataset import load_dataset
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UsageError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.gallery < 0:
+        raise UsageError(f"--gallery must be 0 or more, got {args.gallery}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    from convscope.probes import evaluate as evl
+    from convscope.probes import evaluate_export as export
+    from convscope.probes.inspect import default_norm
+    from convscope.train.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(args.eval_checkpoint)
+        val_fraction = ckpt.config.val_fraction if args.val_fraction is None else args.val_fraction
+        split_seed = ckpt.config.seed if args.split_seed is None else args.split_seed
+        dataset = load_dataset(args.eval_data, val_fraction=val_fraction, seed=split_seed,
+                               image_size=args.image_size)
+    except (CheckpointError, DataError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    arch = ckpt.arch
+    if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:
+        raise UsageError(
+            f"the checkpoint expects {'×'.join(map(str, arch.input_shape))} images and {arch.num_classes} "
+            f"classes; {dataset.summary()}")
+    x, y = (dataset.x_val, dataset.y_val) if args.split == "val" else (dataset.x_train, dataset.y_train)
+    norm = ckpt.norm if ckpt.norm is not None else default_norm(arch.input_shape[2])
+    t0 = time.perf_counter()
+    result = evl.evaluate_probs(evl.predict_probs(arch, ckpt.params, ckpt.state, norm, x), y)
+    seconds = time.perf_counter() - t0
+    names = list(dataset.class_names)
+    try:
+        cls = result.worst_class() if args.eval_class is None else export.resolve_class(args.eval_class, names)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    ranking = evl.ClassRanking(result.probs, y, cls)
+    meta = {"checkpoint": str(args.eval_checkpoint), "step": ckpt.step, "data": dataset.summary(),
+            "split": args.split, "val_fraction": val_fraction, "split_seed": split_seed,
+            "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
+    try:
+        files = export.write_report(out, result, ranking, args.threshold, x, names, meta, args.gallery)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
+    print(export.summary_line(result, ranking.at(args.threshold), ranking, names, args.split))
+    print(f"predicted in {seconds:.1f} s (compilation included); wrote {len(files)} files to {out}")
     return 0
 
 

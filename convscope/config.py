@@ -165,8 +165,35 @@ class ArchSpec:
         return cls(**d)
 
 
+NORMALIZATIONS = ("standardize", "center", "none")
+NORMALIZATION_LABELS = {
+    "standardize": "Standardize (mean, std)",
+    "center": "Center (mean only)",
+    "none": "None (x / 255)",
+}
+# Augmentation strengths: (field, largest allowed value).
+AUGMENT_LIMITS = {
+    "augment_flip": 1.0,  # probability
+    "augment_rotate": 180.0,  # degrees
+    "augment_zoom": 0.9,  # scale change, 1 ± zoom
+    "augment_brightness": 1.0,  # added to pixels in [0, 1]
+    "augment_contrast": 1.0,  # contrast factor 1 ± contrast
+    "augment_saturation": 1.0,  # saturation factor 1 ± saturation
+}
+
 # Hyperparameters that change between steps without recompiling (traced arguments).
-LIVE_FIELDS = ("learning_rate", "optimizer", "momentum", "weight_decay", "dropout", "batch_size")
+LIVE_FIELDS = (
+    "learning_rate",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "dropout",
+    "batch_size",
+    "augment",
+    "augment_shift",
+    *AUGMENT_LIMITS,
+    "normalization",
+)
 
 
 @dataclass(frozen=True)
@@ -179,8 +206,15 @@ class TrainConfig:
     weight_decay: float = 0.0
     dropout: float = 0.25
     batch_size: int = 128
-    augment: bool = True
-    augment_shift: int = 2
+    augment: bool = True  # master switch for every augmentation below
+    augment_shift: int = 2  # whole pixels, ±
+    augment_flip: float = 0.0  # horizontal flip probability (never for digits)
+    augment_rotate: float = 0.0  # degrees, ±
+    augment_zoom: float = 0.0  # scale 1 ± zoom
+    augment_brightness: float = 0.0
+    augment_contrast: float = 0.0
+    augment_saturation: float = 0.0  # RGB only
+    normalization: str = "standardize"
     seed: int = 0
     eval_every: int = 50  # evaluate on the held-out split every N steps
     log_every: int = 10  # report metrics at least every N steps (and every 0.2 s)
@@ -197,6 +231,9 @@ class TrainConfig:
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         _check_int("augment_shift", self.augment_shift, 0, 8)
+        for name, hi in AUGMENT_LIMITS.items():
+            _check_float(name, getattr(self, name), 0.0, hi)
+        _check_choice("normalization", self.normalization, NORMALIZATIONS)
         _check_int("seed", self.seed, 0, 2**31 - 1)
         _check_int("eval_every", self.eval_every, 1, 1_000_000)
         _check_int("log_every", self.log_every, 1, 1_000_000)

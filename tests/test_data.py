@@ -344,6 +344,9 @@ def test_dataset_accepts_valid() -> None:
         ({"x_val": np.zeros((2, 6, 6, 1), np.uint8)}, "val images are 6×6×1 but train images are 5×5×1"),
         ({"class_names": ("a", "a")}, "at least two distinct strings"),
         ({"name": ""}, "name must be a non-empty string"),
+        ({"val_split": (1.0, 0)}, "val_split must be None or"),
+        ({"val_split": (0.1, -1)}, "val_split must be None or"),
+        ({"notes": None}, "notes and origin must be strings"),
     ],
 )
 def test_dataset_rejects_invalid(changes: dict[str, object], match: str) -> None:

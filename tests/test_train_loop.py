@@ -208,3 +208,66 @@ def test_budget_ends_the_run():
 def test_model_must_fit_the_data():
     with pytest.raises(ValueError, match="classes"):
         TrainingLoop(ArchSpec(num_classes=3), TrainConfig(), small_mnist())
+
+
+AUGMENT_CHANGES = {
+    "augment_shift": 4, "augment_flip": 0.5, "augment_rotate": 15.0, "augment_zoom": 0.2,
+    "augment_brightness": 0.2, "augment_contrast": 0.3, "augment_saturation": 0.4,
+}
+
+
+def _one_step_from(loop: TrainingLoop, params, state, opt_states, key) -> list[np.ndarray]:
+    """One step from fixed weights, batch and key: only the hyperparameters differ."""
+    loop.params, loop.state, loop.opt_states, loop._key = params, state, opt_states, key  # noqa: SLF001
+    loop._pos = 0  # noqa: SLF001
+    loop._one_step()  # noqa: SLF001
+    return [np.asarray(a) for a in jax.tree.leaves(loop.params)]
+
+
+def test_augmentation_and_normalization_are_live_and_never_recompile():
+    loop = make_loop(learning_rate=1e-2)
+    loop._perm = np.arange(len(loop._perm))  # noqa: SLF001  # the same batch every time
+    loop._one_step()  # noqa: SLF001
+    traces = loop.fns.traces["train"]
+    start = (loop.params, loop.state, loop.opt_states, loop._key)  # noqa: SLF001
+    base = _one_step_from(loop, *start)
+    results = {}
+    for name, value in {**AUGMENT_CHANGES, "normalization": "none"}.items():
+        loop.set_hyperparams({name: value})
+        results[name] = _one_step_from(loop, *start)
+        loop.set_hyperparams({name: TrainConfig().__getattribute__(name)})
+        assert np.array_equal(_one_step_from(loop, *start)[0], base[0]), f"{name} did not switch back"
+    loop.set_hyperparams({**AUGMENT_CHANGES, "augment": False})
+    off = _one_step_from(loop, *start)
+    assert loop.fns.traces["train"] == traces, "an augmentation change recompiled the step"
+    # Each strength really reached the step (saturation is RGB-only: digits are gray).
+    for name, leaves in results.items():
+        same = all(np.array_equal(a, b) for a, b in zip(leaves, base, strict=True))
+        assert same == (name == "augment_saturation"), name
+    # With augment off, only the (default) shift of the base step is missing.
+    loop.set_hyperparams({"augment": True, **dict.fromkeys(AUGMENT_CHANGES, 0), "augment_shift": 0})
+    np.testing.assert_array_equal(_one_step_from(loop, *start)[0], off[0])
+
+
+def test_normalization_mode_reaches_snapshots_and_checkpoints():
+    loop = make_loop()
+    commands: queue.Queue = queue.Queue()
+    gen = loop.events(commands)
+    snap, _ = drain(gen, ev.Snapshot)
+    x = small_mnist().x_train.astype(np.float64) / 255.0
+    np.testing.assert_allclose(snap.norm, [[x.mean()], [x.std()]], rtol=1e-4)
+    before = loop.evaluate()
+    commands.put(ev.SetHyperParams({"normalization": "center"}))
+    changed, _ = drain(gen, ev.HyperParamsChanged)
+    assert changed.changes == {"normalization": ("standardize", "center")}
+    commands.put(ev.RequestSnapshot())
+    snap, _ = drain(gen, ev.Snapshot)
+    np.testing.assert_allclose(snap.norm, [[x.mean()], [1.0]], rtol=1e-4)
+    assert loop.evaluate() != before, "evaluation sees the new inputs"
+    assert loop.fns.traces["eval"] == 1
+    np.testing.assert_array_equal(loop.checkpoint().norm, snap.norm)
+    commands.put(ev.SetHyperParams({"normalization": "none"}))
+    drain(gen, ev.HyperParamsChanged)
+    np.testing.assert_array_equal(loop.norm, [[0.0], [1.0]])
+    commands.put(ev.Stop())
+    drain(gen, ev.Finished)

@@ -1,8 +1,16 @@
-"""Data sets as plain NumPy arrays, the built-in digits, and loading by path.
+"""Data sets as plain NumPy arrays, the built-in sets, and loading by path.
 
-``load_dataset`` picks a loader with a small dispatch table (``_LOADERS``): each entry
-says whether it recognises a path and how to load it, so CIFAR-10, image folders and
-``.npz`` files can be added as further entries.
+``load_dataset`` picks a loader with a small dispatch table (``_loaders()``): each entry
+says whether it recognises a path and how to load it. Known kinds, tried in order:
+
+* ``builtin:mnist`` (also ``None``) — 5,000 real MNIST digits shipped with ConvScope;
+  ``builtin:colors`` — a procedural 32×32 colour set of 10 shape/texture classes;
+* a ``.npz`` file with ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test``;
+* CIFAR-10 / CIFAR-100, binary or python version, as a folder or the ``.tar.gz``;
+* a folder of IDX files: MNIST, Fashion-MNIST, KMNIST, EMNIST (plain or ``.gz``);
+* a folder of images, ``root/<class>/<image>`` or with ``train/`` and ``val/``/``test/``.
+
+Sets without a test split get a stratified validation split (``val_fraction``, ``seed``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ class Dataset:
     y_val: np.ndarray  # int32 (M,)
     class_names: tuple[str, ...]
     source: str  # where it came from, for people: a path, the provenance
+    notes: str = ""  # what loading had to do, for people (e.g. "3 files skipped: not images")
+    origin: str = ""  # what to pass to load_dataset to load it again ("" if unknown)
+    val_split: tuple[float, int] | None = None  # (fraction, seed) when x_val was split off x_train
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -52,6 +63,20 @@ class Dataset:
             raise DataError(f"{where}: class_names must be at least two distinct strings, got {names!r}")
         for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):
             _check_split(where, split, x, y, len(names))
+        if not isinstance(self.notes, str) or not isinstance(self.origin, str):
+            raise DataError(f"{where}: notes and origin must be strings")
+        split = self.val_split
+        if split is not None and not (
+            isinstance(split, tuple)
+            and len(split) == 2
+            and isinstance(split[0], float)
+            and 0.0 < split[0] < 1.0
+            and isinstance(split[1], int)
+            and split[1] >= 0
+        ):
+            raise DataError(
+                f"{where}: val_split must be None or (fraction in (0, 1), seed ≥ 0), got {split!r}"
+            )
         if self.x_val.shape[1:] != self.x_train.shape[1:]:
             raise DataError(
                 f"{where}: val images are {_dims(self.x_val.shape[1:])} but train images are "
@@ -103,37 +128,124 @@ def builtin_mnist() -> Dataset:
     if not BUILTIN_MNIST_DIR.is_dir():
         raise DataError(f"{BUILTIN_MNIST_DIR}: the built-in digits are missing from this installation")
     x_train, y_train, x_val, y_val = load_mnist_dir(BUILTIN_MNIST_DIR)
-    return Dataset("MNIST (built-in)", x_train, y_train, x_val, y_val, DIGIT_NAMES, BUILTIN_MNIST_SOURCE)
+    return Dataset(
+        "MNIST (built-in)",
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        DIGIT_NAMES,
+        BUILTIN_MNIST_SOURCE,
+        origin="builtin:mnist",
+    )
 
 
-def _load_mnist_folder(path: Path) -> Dataset:
-    x_train, y_train, x_val, y_val = load_mnist_dir(path)
-    name = path.resolve().name or str(path)
-    return Dataset(name, x_train, y_train, x_val, y_val, DIGIT_NAMES, f"MNIST IDX files in {path}")
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: the validation split for sets without a test split, and the image
+    side for image folders (``None``: the most common size, capped at 64)."""
+
+    val_fraction: float = 0.1
+    seed: int = 0
+    image_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.val_fraction, float | int) or not 0.0 < self.val_fraction <= 0.9:
+            raise ValueError(f"val_fraction must be in (0, 0.9], got {self.val_fraction!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise ValueError(f"seed must be an integer in 0..2^31-1, got {self.seed!r}")
+        if self.image_size is not None and (
+            isinstance(self.image_size, bool)
+            or not isinstance(self.image_size, int)
+            or not 4 <= self.image_size <= 256
+        ):
+            raise ValueError(f"image_size must be None or an integer in 4..256, got {self.image_size!r}")
 
 
-# (recognises the path?, loads it): tried in order, the first that recognises wins.
-_LOADERS: tuple[tuple[Callable[[Path], bool], Callable[[Path], Dataset]], ...] = (
-    (has_mnist_files, _load_mnist_folder),
-)
+def assemble(
+    name: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None,
+    class_names: tuple[str, ...],
+    source: str,
+    options: LoadOptions,
+    notes: str = "",
+    origin: str = "",
+) -> Dataset:
+    """A Dataset from a train split and an optional test split; without a test split,
+    the validation split is cut from ``train`` by ``split_validation``."""
+    x, y = train
+    if test is not None:
+        return Dataset(name, x, y, test[0], test[1], class_names, source, notes, origin)
+    if len(y) < 2:
+        raise DataError(f"{source}: {len(y)} training image(s) cannot be split into train and validation")
+    x_tr, y_tr, x_va, y_va = split_validation(x, y, float(options.val_fraction), options.seed)
+    if len(y_va) == 0 or len(y_tr) == 0:
+        raise DataError(f"{source}: too few images to split off a validation set")
+    split = (float(options.val_fraction), options.seed)
+    return Dataset(name, x_tr, y_tr, x_va, y_va, class_names, source, notes, origin, split)
 
 
-def load_dataset(path: str | os.PathLike[str] | None = None) -> Dataset:
-    """Load a data set: the built-in digits for ``None``, else the set at ``path``.
+def _load_builtin(spec: str, options: LoadOptions) -> Dataset:
+    key = spec.split(":", 1)[1].strip().lower()
+    if key in ("mnist", "digits"):
+        return builtin_mnist()
+    if key in ("colors", "colours"):
+        from convscope.data.synthetic import builtin_colors
 
-    Today ``path`` may be a folder holding the four MNIST IDX files. Raises
-    ``DataError`` naming the path when it does not exist, is not a kind of data set
-    ConvScope knows, or holds broken files.
+        return builtin_colors()
+    raise DataError(f"{spec}: unknown built-in data set (known: {', '.join(BUILTIN_NAMES)})")
+
+
+BUILTIN_NAMES = ("builtin:mnist", "builtin:colors")
+
+Loader = Callable[[Path, LoadOptions], Dataset]
+
+
+def _loaders() -> tuple[tuple[Callable[[Path], bool], Loader], ...]:
+    """(recognises the path?, loads it): tried in order, the first that recognises wins.
+    Imported here so that each format costs nothing until it is used."""
+    from convscope.data import cifar, folder, npz_set
+    from convscope.data.idx_sets import load_idx_dataset
+
+    return (
+        (npz_set.is_npz, npz_set.load_npz),
+        (cifar.is_cifar, cifar.load_cifar),
+        (has_mnist_files, load_idx_dataset),
+        (folder.is_image_folder, folder.load_image_folder),
+    )
+
+
+def load_dataset(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    image_size: int | None = None,
+) -> Dataset:
+    """Load a data set: the built-in digits for ``None``, a built-in by name
+    (``builtin:mnist``, ``builtin:colors``), else the set at ``path`` (see the module
+    docstring for the kinds). ``val_fraction`` and ``seed`` make the validation split of
+    sets without a test split; ``image_size`` caps image-folder images (None: automatic).
+
+    Raises ``DataError`` naming the path when it does not exist, is not a kind of data
+    set ConvScope knows, or holds broken files; ``ValueError`` for bad options.
     """
+    options = LoadOptions(val_fraction, seed, image_size)
     if path is None:
         return builtin_mnist()
+    if isinstance(path, str) and path.strip().lower().startswith("builtin:"):
+        return _load_builtin(path.strip(), options)
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
-    for recognises, load in _LOADERS:
+    for recognises, load in _loaders():
         if recognises(p):
-            return load(p)
-    raise DataError(f"{p}: not a data set ConvScope can read (expected a folder with MNIST IDX files)")
+            return load(p, options)
+    raise DataError(
+        f"{p}: not a data set ConvScope can read (expected MNIST IDX files, CIFAR, an .npz "
+        "or a folder of class folders of images)"
+    )
 
 
 def split_validation(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -135,22 +136,34 @@ def mnist_candidates(stem: str) -> tuple[str, ...]:
     return (stem, dotted, stem + ".gz", dotted + ".gz")
 
 
-def find_mnist_file(directory: Path, stem: str) -> Path | None:
-    """The first existing file in ``directory`` under one of the names for ``stem``."""
-    for name in mnist_candidates(stem):
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
+def find_mnist_file(directory: Path, stem: str, prefix: str = "") -> Path | None:
+    """The first existing file in ``directory`` under one of the names for ``stem``
+    (after ``prefix``, e.g. ``emnist-letters-``); ``t10k-`` files may also be ``test-``."""
+    stems = (stem, stem.replace("t10k-", "test-", 1)) if stem.startswith("t10k-") else (stem,)
+    for one in stems:
+        for name in mnist_candidates(one):
+            candidate = directory / (prefix + name)
+            if candidate.is_file():
+                return candidate
     return None
 
 
+# Any IDX file of an MNIST-like set: MNIST, Fashion-MNIST, KMNIST, EMNIST ("emnist-letters-…").
+IDX_NAME = re.compile(r"^(?P<prefix>.*?)(train|t10k|test)-(images|labels)[-.]idx[13]-ubyte(\.gz)?$")
+
+
 def has_mnist_files(directory: Path) -> bool:
-    """Whether ``directory`` holds at least one of the four MNIST files."""
-    return directory.is_dir() and any(find_mnist_file(directory, s) for s in MNIST_FILES.values())
+    """Whether ``directory`` holds at least one file named like an MNIST-family IDX file."""
+    if not directory.is_dir():
+        return False
+    try:
+        return any(IDX_NAME.match(entry.name) for entry in directory.iterdir() if entry.is_file())
+    except OSError:
+        return False
 
 
 def load_mnist_dir(
-    directory: StrPath, *, num_classes: int = 10
+    directory: StrPath, *, num_classes: int = 10, prefix: str = ""
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load the four MNIST IDX files of a folder: ``(x_train, y_train, x_test, y_test)``.
 
@@ -165,9 +178,11 @@ def load_mnist_dir(
         raise DataError(f"{directory}: no such folder")
     paths: dict[str, Path] = {}
     for key, stem in MNIST_FILES.items():
-        found = find_mnist_file(directory, stem)
+        found = find_mnist_file(directory, stem, prefix)
         if found is None:
-            raise DataError(f"{directory / stem}: missing (also looked for .gz and '.idx' spellings)")
+            raise DataError(
+                f"{directory / (prefix + stem)}: missing (also looked for .gz and '.idx' spellings)"
+            )
         paths[key] = found
     x_train = _mnist_images(paths["train_images"])
     y_train = _mnist_labels(paths["train_labels"], paths["train_images"], len(x_train), num_classes)

@@ -20,6 +20,7 @@ from convscope import events as ev
 from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
+from convscope.train.augment import normalization_norm
 from convscope.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from convscope.train.step import (
     STEPS_PER_CALL,
@@ -90,7 +91,8 @@ class TrainingLoop:
         self.max_epochs = max_epochs
         self.snapshot_interval_s = snapshot_interval_s
         self.clock = clock
-        self.norm = channel_stats(dataset.x_train)
+        self.stats = channel_stats(dataset.x_train)  # (2, C) of the data, whatever the mode
+        self.norm = normalization_norm(self.stats, config.normalization)
         self._x = jnp.asarray(dataset.x_train)
         self._y = jnp.asarray(dataset.y_train, jnp.int32)
         self._xv = jnp.asarray(dataset.x_val)
@@ -105,7 +107,7 @@ class TrainingLoop:
     # ------------------------------------------------------------------ state
     @property
     def fns(self) -> StepFunctions:
-        return build_steps(self.arch, self.config.augment_shift)
+        return build_steps(self.arch)
 
     @property
     def epoch(self) -> float:
@@ -176,6 +178,10 @@ class TrainingLoop:
             i = OPTIMIZERS.index(new.optimizer)
             fresh = self.fns.optimizers[i].init(self.params)
             self.opt_states = tuple(fresh if j == i else s for j, s in enumerate(self.opt_states))
+        if "normalization" in diff:
+            # norm is a traced argument of the steps, and snapshots carry it: live.
+            self.norm = normalization_norm(self.stats, new.normalization)
+            self._norm = jnp.asarray(self.norm)
         self.config = new
         self._hp = live_hparams(new)
         return diff
@@ -403,7 +409,9 @@ class TrainingLoop:
         self.opt_states = init_opt_states(self.fns.optimizers, self.params)
         if ckpt.norm is not None:
             self.norm = np.asarray(ckpt.norm, np.float32)
-            self._norm = jnp.asarray(self.norm)
+        else:
+            self.norm = normalization_norm(self.stats, self.config.normalization)
+        self._norm = jnp.asarray(self.norm)
         self.step = ckpt.step
         self.warm_up()
         yield self.started_event()

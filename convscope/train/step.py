@@ -8,7 +8,8 @@ beyond the ones asked for (Step, the end of a budget) are computed and discarded
 per-step mask, so one compiled function serves every count from 1 to STEPS_PER_CALL.
 
 Every hyperparameter a slider moves (learning rate, optimizer, momentum, weight decay,
-dropout, augmentation on/off) is a *traced* argument, so changing it never recompiles.
+dropout, every augmentation strength, the input normalization) is a *traced* argument,
+so changing it never recompiles (augmentation: train/augment.py).
 The four optimizers are optax's, wrapped in ``optax.inject_hyperparams``; their states
 live side by side and ``lax.switch`` on a traced index picks the one in use. Only a new
 architecture or a new batch size compiles (once each; jit caches them).
@@ -34,6 +35,7 @@ from jax import lax
 
 from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.model.network import Params, apply, preprocess
+from convscope.train.augment import augment_and_normalize, augment_hparams
 
 Array = jax.Array
 
@@ -59,29 +61,14 @@ def live_hparams(config: TrainConfig) -> dict[str, Array]:
         "momentum": jnp.float32(config.momentum),
         "weight_decay": jnp.float32(config.weight_decay),
         "dropout": jnp.float32(config.dropout),
-        "augment": jnp.float32(1.0 if config.augment else 0.0),
         "opt_index": jnp.int32(OPTIMIZERS.index(config.optimizer)),
+        **augment_hparams(config),
     }
 
 
 def _decay_mask(params: Params) -> Params:
     """Weight decay applies to conv and dense kernels only, never biases or batch norm."""
     return {name: {k: k == "w" for k in layer} for name, layer in params.items()}
-
-
-def random_shift(x: Array, key: Array, max_shift: int, enabled: Array) -> Array:
-    """Shift each image by up to ``max_shift`` pixels (zero fill); off when enabled == 0."""
-    if max_shift == 0:
-        return x
-    n, h, w, _ = x.shape
-    padded = jnp.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)))
-    offs = jax.random.randint(key, (n, 2), 0, 2 * max_shift + 1)
-    offs = jnp.where(enabled > 0, offs, max_shift)
-
-    def crop(img: Array, off: Array) -> Array:
-        return lax.dynamic_slice(img, (off[0], off[1], 0), (h, w, img.shape[-1]))
-
-    return jax.vmap(crop)(padded, offs)
 
 
 @dataclass
@@ -96,8 +83,9 @@ class StepFunctions:
 
 
 @functools.lru_cache(maxsize=8)
-def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
-    """The jitted steps of ``spec``; cached, so returning to an architecture is instant."""
+def build_steps(spec: ArchSpec) -> StepFunctions:
+    """The jitted steps of ``spec``; cached, so returning to an architecture is instant.
+    Every augmentation strength, the shift included, is a traced hyperparameter."""
     optimizers = make_optimizers()
     traces = {"train": 0, "eval": 0}
 
@@ -109,8 +97,7 @@ def build_steps(spec: ArchSpec, max_shift: int) -> StepFunctions:
 
     def train_step(params, state, opt_states, x_all, y_all, idx, norm, hp, key):
         k_aug, k_drop = jax.random.split(key)
-        xb = random_shift(x_all[idx], k_aug, max_shift, hp["augment"])
-        xb = preprocess(xb, norm[0], norm[1])
+        xb = augment_and_normalize(x_all[idx], k_aug, hp, norm)
         yb = y_all[idx]
         (loss, (acc, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, state, xb, yb, hp["dropout"], k_drop

@@ -3,6 +3,10 @@
 Sliders move over lists of readable values (1e-3, 1.5e-3, 2e-3, 3e-3 …) rather than
 raw floats, so what a teacher reads off the label is what the loop gets. Controls that
 are set from the loop's configuration block their signals, so nothing echoes back.
+
+The Augmentation group (its checkbox is the master switch) holds one slider per
+strength, all live (traced in the step, so none recompiles), and a preview grid of
+training examples augmented by the step's own function (ui/panels/augment_preview.py).
 """
 
 from __future__ import annotations
@@ -12,10 +16,21 @@ from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt.utils import qthrottled
 
-from convscope.config import OPTIMIZER_LABELS, OPTIMIZERS, TrainConfig
+from convscope.config import NORMALIZATION_LABELS, NORMALIZATIONS, OPTIMIZER_LABELS, OPTIMIZERS, TrainConfig
+from convscope.ui.panels.augment_preview import AugmentPreview
 from convscope.ui.panels.training import format_value
 from convscope.ui.session import Session
 
@@ -39,6 +54,26 @@ DROPOUTS = [round(0.05 * i, 2) for i in range(19)]  # 0 … 0.9
 BATCH_SIZES = [2**k for k in range(4, 11)]  # 16 … 1024
 # Optimizers that use the momentum setting (Adam has its own β₁).
 USES_MOMENTUM = ("momentum", "rmsprop")
+SHIFTS = list(range(9))  # whole pixels
+FLIPS = [round(0.1 * i, 1) for i in range(11)]
+ROTATIONS = [0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 90.0, 180.0]  # degrees
+ZOOMS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+JITTERS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0]
+# (field, label, values, format, tooltip) of each augmentation slider.
+AUGMENT_SLIDERS = (
+    ("augment_shift", "Shift", SHIFTS, lambda v: f"±{int(v)} px",
+     "Move each image by up to this many whole pixels (zero fill)."),
+    ("augment_flip", "Flip", FLIPS, lambda v: f"{v:.0%}",
+     "Chance of mirroring left↔right. Not for digits or text: a mirrored 2 is no 2."),
+    ("augment_rotate", "Rotate", ROTATIONS, lambda v: f"±{v:g}°", "Turn each image by up to this angle."),
+    ("augment_zoom", "Zoom", ZOOMS, lambda v: f"±{v:.0%}", "Scale each image by 1 ± this, about its centre."),
+    ("augment_brightness", "Brightness", JITTERS, lambda v: f"±{v:g}",
+     "Add up to ± this to every pixel (pixels run from 0 to 1)."),
+    ("augment_contrast", "Contrast", JITTERS, lambda v: f"±{v:.0%}",
+     "Stretch or squeeze each image's pixels about its mean by up to this much."),
+    ("augment_saturation", "Saturation", JITTERS, lambda v: f"±{v:.0%}",
+     "Make colours up to this much stronger or greyer (colour images only)."),
+)
 
 
 class ValueSlider(QWidget):
@@ -98,7 +133,8 @@ class ValueSlider(QWidget):
 
 
 class HyperparameterControls(QWidget):
-    """Learning rate, optimizer, momentum, weight decay, dropout and batch size."""
+    """Learning rate, optimizer, momentum, weight decay, dropout, batch size, input
+    normalization, and the augmentation strengths with their preview."""
 
     title = "Hyperparameters"
     area = "left"
@@ -114,6 +150,10 @@ class HyperparameterControls(QWidget):
         self.weight_decay = ValueSlider(WEIGHT_DECAYS)
         self.dropout = ValueSlider(DROPOUTS, fmt=lambda v: f"{v:.2f}")
         self.batch_size = ValueSlider(BATCH_SIZES, fmt=lambda v: str(int(v)), tracking=False)
+        self.normalization = QComboBox()
+        for name in NORMALIZATIONS:
+            self.normalization.addItem(NORMALIZATION_LABELS[name], name)
+        self.augmentation = self._augmentation_group()
         self.error = QLabel()
         self.error.setObjectName("errorText")
         self.error.setWordWrap(True)
@@ -127,8 +167,10 @@ class HyperparameterControls(QWidget):
         form.addRow("Weight decay", self.weight_decay)
         form.addRow("Dropout", self.dropout)
         form.addRow("Batch size", self.batch_size)
+        form.addRow("Inputs", self.normalization)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.augmentation)
         layout.addWidget(self.error)
         layout.addStretch(1)
 
@@ -137,6 +179,10 @@ class HyperparameterControls(QWidget):
         self.weight_decay.setToolTip("L2 penalty pulling every weight towards zero.")
         self.dropout.setToolTip("Fraction of dense activations zeroed at random while training.")
         self.batch_size.setToolTip("Examples per step. A size used for the first time compiles once.")
+        self.normalization.setToolTip(
+            "What the network sees: pixels / 255, minus the training set's mean per channel "
+            "(Center), and divided by its standard deviation too (Standardize)."
+        )
 
         self._throttled: dict[str, Any] = {}
         for name in ("learning_rate", "momentum", "weight_decay", "dropout"):
@@ -145,9 +191,49 @@ class HyperparameterControls(QWidget):
             getattr(self, name).valueChanged.connect(send)
         self.batch_size.valueChanged.connect(lambda v: self._send("batch_size", int(v)))
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
+        self.normalization.currentIndexChanged.connect(
+            lambda _i: self._send("normalization", self.normalization.currentData())
+        )
+        for name, *_ in AUGMENT_SLIDERS:
+            send = qthrottled(partial(self._send, name), timeout=SEND_EVERY_MS, parent=self)
+            self._throttled[name] = send
+            slider = getattr(self, name)
+            slider.valueChanged.connect(send)
+            # The preview follows the slider at once; the worker drops stale requests.
+            slider.valueChanged.connect(self._refresh_preview)
+        self.augmentation.toggled.connect(self._on_augment_toggled)
 
         session.config_changed.connect(self.show_config)
+        session.arch_changed.connect(self._on_data)
+        self._on_data()
         self.show_config(session.config)
+
+    def _augmentation_group(self) -> QGroupBox:
+        group = QGroupBox("Augmentation (training only)")
+        group.setCheckable(True)
+        group.setToolTip("Random changes to each training image, every step. Evaluation sees the originals.")
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name, label, values, fmt, tip in AUGMENT_SLIDERS:
+            slider = ValueSlider(values, fmt=fmt)
+            slider.setToolTip(tip)
+            setattr(self, name, slider)
+            form.addRow(label, slider)
+        self.preview = AugmentPreview(rows=4, cols=8)
+        self.new_draw = QPushButton("New draw")
+        self.new_draw.setToolTip("Other random augmentations of the same examples.")
+        self.new_draw.clicked.connect(self._on_new_draw)
+        self.preview_caption = QLabel("What the next steps see:")
+        self.preview_caption.setObjectName("caption")
+        caption = QHBoxLayout()
+        caption.addWidget(self.preview_caption, stretch=1)
+        caption.addWidget(self.new_draw)
+        layout = QVBoxLayout(group)
+        layout.addLayout(form)
+        layout.addLayout(caption)
+        layout.addWidget(self.preview)
+        self.preview.failed.connect(lambda m: self._show_error(f"Preview: {m}"))
+        return group
 
     def show_config(self, config: TrainConfig) -> None:
         """Set every control from ``config`` without sending anything back."""
@@ -158,7 +244,46 @@ class HyperparameterControls(QWidget):
         with QSignalBlocker(self.optimizer):
             self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(config.optimizer)))
         self.momentum.setEnabled(config.optimizer in USES_MOMENTUM)
+        with QSignalBlocker(self.normalization):
+            self.normalization.setCurrentIndex(max(0, self.normalization.findData(config.normalization)))
+        for name, *_ in AUGMENT_SLIDERS:
+            widget = getattr(self, name)
+            with QSignalBlocker(widget):
+                widget.setValue(getattr(config, name))
+        with QSignalBlocker(self.augmentation):
+            self.augmentation.setChecked(config.augment)
         self._show_error("")
+        self._refresh_preview()
+
+    def preview_config(self) -> TrainConfig:
+        """The session's configuration with the augmentation the controls show now
+        (a throttled slider may not have sent its value yet)."""
+        changes: dict[str, Any] = {name: getattr(self, name).value() for name, *_ in AUGMENT_SLIDERS}
+        changes["augment_shift"] = int(changes["augment_shift"])
+        try:
+            return self.session.config.replace(augment=self.augmentation.isChecked(), **changes)
+        except ValueError:
+            return self.session.config
+
+    def _refresh_preview(self, *_args: Any) -> None:
+        self.preview.request(self.preview_config())
+
+    def _on_new_draw(self) -> None:
+        self.preview.new_draw()
+        self._refresh_preview()
+
+    def _on_augment_toggled(self, on: bool) -> None:
+        self._send("augment", on)
+        self._refresh_preview()
+
+    def _on_data(self, *_args: Any) -> None:
+        """A (new) data set: preview its images; saturation only where there is colour."""
+        x = getattr(self.session.dataset, "x_train", None)
+        if x is not None:
+            self.preview.set_images(x)
+        shape = getattr(self.session.dataset, "image_shape", None)
+        color = shape is not None and shape[-1] == 3
+        self.augment_saturation.setEnabled(color)
 
     def flush(self) -> None:
         """Send any value a throttled slider is still holding back."""

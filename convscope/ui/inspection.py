@@ -214,6 +214,7 @@ class InspectionController(QObject):
     """
 
     image_changed = Signal()
+    examples_changed = Signal()  # a new data set: new validation examples to offer
     inspected = Signal(object)
     stats_updated = Signal(object)
     snapshot_changed = Signal(object)
@@ -254,6 +255,8 @@ class InspectionController(QObject):
         self._errored.connect(self._on_error)
         session.bridge.snapshot_taken.connect(self.set_snapshot)
         session.arch_changed.connect(self._on_arch_changed)
+        if hasattr(session, "dataset_changed"):
+            session.dataset_changed.connect(self._on_dataset_changed)
         # Throttled on both edges: a change is sent at once when the last request is old
         # enough (so a new snapshot costs no waiting), else when this timer fires.
         self._timer = QTimer(self)
@@ -265,8 +268,17 @@ class InspectionController(QObject):
     # ----------------------------------------------------------------- images
     def choose_example(self, index: int) -> None:
         """Inspect validation example ``index`` (already in the model's format)."""
-        img = np.asarray(self.examples[index], np.uint8)
-        true = int(self.example_labels[index]) if index < len(self.example_labels) else None
+        self.choose_validation(index)
+
+    def choose_validation(self, index: int) -> None:
+        """Inspect example ``index`` of the whole validation split (the strip shows the
+        first ones); raises IndexError outside the split."""
+        x_val = self.dataset.x_val
+        if not 0 <= index < len(x_val):
+            raise IndexError(f"validation example {index} does not exist (the split has {len(x_val)})")
+        img = np.asarray(x_val[index], np.uint8)
+        labels = np.asarray(getattr(self.dataset, "y_val", ()))
+        true = int(labels[index]) if index < len(labels) else None
         self._set_image(ChosenImage(img, self._fit(img, invert=False), f"validation example {index}", true))
 
     def open_image(self, path: str | Path) -> None:
@@ -331,6 +343,18 @@ class InspectionController(QObject):
         self._stats_dirty = True
         self.snapshot_changed.emit(snapshot)
         self.tick()
+
+    @Slot(object)
+    def _on_dataset_changed(self, dataset: Any) -> None:
+        # Session.set_dataset has already reshaped the architecture for the new images.
+        self.dataset, self.arch = dataset, self.session.arch
+        x_val = np.asarray(dataset.x_val)
+        self.examples = x_val[:STRIP_SIZE]
+        self.example_labels = np.asarray(dataset.y_val)[:STRIP_SIZE]
+        self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
+        self.examples_changed.emit()
+        if len(self.examples):
+            self.choose_example(0)
 
     @Slot(object)
     def _on_arch_changed(self, arch: ArchSpec) -> None:

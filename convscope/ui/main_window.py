@@ -35,7 +35,9 @@ from convscope.ui.controls import HyperparameterControls
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
+from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.inspect_image import ImagePanel
@@ -60,6 +62,8 @@ PANELS: list[type[QWidget]] = [
     ActivationsPanel,
     KernelPlaygroundPanel,
     DeepVisPanel,
+    DatasetPanel,
+    EvaluationPanel,
 ]
 
 AREAS = {
@@ -132,6 +136,9 @@ class MainWindow(QMainWindow):
         )
         bridge.compiling.connect(lambda e: self.state_label.setToolTip(f"compiling {e.what}"))
         bridge.errored.connect(self._on_error)
+        loader = loader_for(self.session)  # File ▸ Open Data Set and the Data panel load through it
+        loader.failed.connect(lambda message: self.show_error("Cannot open the data set", message))
+        loader.loaded.connect(self._on_dataset)
         self._on_state(self.session.state)
 
     # ----------------------------------------------------------------- panels
@@ -223,6 +230,14 @@ class MainWindow(QMainWindow):
         self.open_image_action = QAction("Open &Image…", self, shortcut=QKeySequence("Ctrl+O"))
         self.open_image_action.setToolTip("Inspect a picture of your own (or drop one on the window)")
         self.open_image_action.triggered.connect(lambda: self.open_image())
+        self.open_data_folder_action = QAction("Open Data Set &Folder…", self)
+        self.open_data_folder_action.setToolTip(
+            "MNIST/CIFAR files or class folders of images; training restarts on it"
+        )
+        self.open_data_folder_action.triggered.connect(lambda: self.open_dataset(folder=True))
+        self.open_data_file_action = QAction("Open Data Set F&ile…", self)
+        self.open_data_file_action.setToolTip("An .npz or a CIFAR .tar.gz; training restarts on it")
+        self.open_data_file_action.triggered.connect(lambda: self.open_dataset(folder=False))
         self.quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
         self.save_action.triggered.connect(lambda: self.save_checkpoint())
         self.open_action.triggered.connect(lambda: self.open_checkpoint())
@@ -248,6 +263,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_image_action)
+        file_menu.addAction(self.open_data_folder_action)
+        file_menu.addAction(self.open_data_file_action)
         file_menu.addSeparator()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.open_action)
@@ -363,6 +380,15 @@ class MainWindow(QMainWindow):
             return False
         self.statusBar().showMessage(f"Inspecting {path}", 6000)
         return True
+
+    def open_dataset(self, folder: bool = True) -> str:
+        """Ask for a data set and load it off the GUI thread; a bad one is reported in a
+        message box and the current set and its training stay. Returns the choice or ""."""
+        return ask_and_open(self, self.session, folder)
+
+    def _on_dataset(self, data: Any) -> None:
+        self.setWindowTitle(f"ConvScope — {data.name}")
+        self.show_notice("info", f"Now training on {data.summary()}")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):

@@ -9,11 +9,12 @@ running architecture and configuration are the ones the last ``Started`` /
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
 
 from convscope import events as ev
 from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig
@@ -58,6 +59,7 @@ class Session(QObject):
     arch_changed = Signal(object)  # the running ArchSpec (after Started)
     config_changed = Signal(object)  # the running TrainConfig
     candidate_changed = Signal(object, str)  # edited ArchSpec or None, and why it is refused ("" if valid)
+    dataset_changed = Signal(object)  # the new data set, before its loop starts compiling
 
     def __init__(
         self,
@@ -149,6 +151,45 @@ class Session(QObject):
             self.bridge.send(ev.Resume())
         self._set_state(COMPILING)
 
+    def set_dataset(self, dataset: Any) -> str:
+        """Train on ``dataset`` from now on: the architecture keeps its layers but takes the
+        new image shape and class count (the default layers if those no longer fit), and a
+        fresh loop starts on it, training if training was on. Returns why the switch was
+        refused (nothing changed then), or ""."""
+        arch = arch_for_dataset(self.arch, dataset)
+        if isinstance(arch, str):
+            return arch
+        was_training, started = self._want_training, self.state != IDLE
+        if started:
+            self._stop_loop()
+        self.dataset, self.arch = dataset, arch
+        self.set_candidate(None)
+        self.dataset_changed.emit(dataset)
+        if started:
+            self._want_training = False
+            self.state = IDLE  # so that start() begins anew
+            self.start()
+            if was_training:
+                self.train()
+        return ""
+
+    def _stop_loop(self) -> None:
+        """Stop the loop and drop what it still says: a loop busy compiling ends later on
+        its own, and its late events must not be taken for the new loop's."""
+        thread = getattr(self.bridge, "_thread", None)
+        if thread is not None:
+            for signal, slot in (
+                (thread.yielded, self.bridge._dispatch),
+                (thread.errored, self.bridge.errored),
+            ):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):  # already disconnected
+                    pass
+        self.bridge.stop(timeout_s=0.5)
+        # Events it queued before the disconnect: deliver them now, before the new loop's.
+        QCoreApplication.sendPostedEvents(self.bridge, QEvent.Type.MetaCall)
+
     def set_hyperparams(self, **changes: Any) -> str:
         """Send live hyperparameters to the loop; returns why they are refused, or ""."""
         unknown = set(changes) - set(LIVE_FIELDS)
@@ -225,3 +266,18 @@ class Session(QObject):
             log.debug("run state %s → %s", self.state, state)
             self.state = state
             self.state_changed.emit(state)
+
+
+def arch_for_dataset(arch: ArchSpec, dataset: Any) -> ArchSpec | str:
+    """``arch`` reshaped for ``dataset`` (its input shape and class count); the default
+    layers when ``arch``'s no longer fit; or a message saying why neither does."""
+    shape = tuple(int(v) for v in dataset.image_shape)
+    classes = int(dataset.num_classes)
+    try:
+        return dataclasses.replace(arch, input_shape=shape, num_classes=classes)
+    except ValueError:
+        pass
+    try:
+        return ArchSpec(input_shape=shape, num_classes=classes)
+    except ValueError as exc:
+        return f"no network fits {getattr(dataset, 'name', 'the data set')}: {exc}"

@@ -107,23 +107,13 @@ class ImagePanel(QWidget):
         self.reset_button.clicked.connect(c.reset_transform)
         controls.addWidget(self.reset_button, 0, 3, 2, 1)
 
-        # The strip of validation examples.
+        # The strip of validation examples (refilled when the data set changes).
         self.strip = QButtonGroup(self)
         self.strip.setExclusive(True)
-        strip_grid = QGridLayout()
+        strip_grid = self.strip_grid = QGridLayout()
         strip_grid.setContentsMargins(0, 0, 0, 0)
         strip_grid.setSpacing(3)
-        names = getattr(session.dataset, "class_names", ())
-        for i, img in enumerate(c.examples):
-            button = QToolButton()
-            button.setCheckable(True)
-            button.setIcon(QIcon(_pixmap(np.asarray(img), STRIP_ICON)))
-            button.setIconSize(QSize(STRIP_ICON, STRIP_ICON))
-            label = int(c.example_labels[i]) if i < len(c.example_labels) else None
-            name = names[label] if label is not None and label < len(names) else label
-            button.setToolTip(f"Validation example {i}" + (f" (class {name})" if name is not None else ""))
-            self.strip.addButton(button, i)
-            strip_grid.addWidget(button, i // STRIP_COLUMNS, i % STRIP_COLUMNS)
+        self._fill_strip()
         self.strip.idClicked.connect(c.choose_example)
         self.export_button = ExportButton(self.export, "image.png")
 
@@ -141,8 +131,27 @@ class ImagePanel(QWidget):
         layout.addLayout(strip_grid)
 
         c.image_changed.connect(self.refresh)
+        c.examples_changed.connect(self._fill_strip)
         c.inspected.connect(lambda _i: self._show_input())
         self.refresh()
+
+    def _fill_strip(self) -> None:
+        c = self.controller
+        for button in self.strip.buttons():
+            self.strip.removeButton(button)
+            self.strip_grid.removeWidget(button)
+            button.deleteLater()
+        names = getattr(self.session.dataset, "class_names", ())
+        for i, img in enumerate(c.examples):
+            button = QToolButton()
+            button.setCheckable(True)
+            button.setIcon(QIcon(_pixmap(np.asarray(img), STRIP_ICON)))
+            button.setIconSize(QSize(STRIP_ICON, STRIP_ICON))
+            label = int(c.example_labels[i]) if i < len(c.example_labels) else None
+            name = names[label] if label is not None and label < len(names) else label
+            button.setToolTip(f"Validation example {i}" + (f" (class {name})" if name is not None else ""))
+            self.strip.addButton(button, i)
+            self.strip_grid.addWidget(button, i // STRIP_COLUMNS, i % STRIP_COLUMNS)
 
     # ----------------------------------------------------------------- drawing
     def refresh(self) -> None:

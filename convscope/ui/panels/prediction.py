@@ -59,6 +59,8 @@ class PredictionPanel(ThrottledRedraw, QWidget):
         self._dirty = False
         self.controller.inspected.connect(self._on_inspected)
         self.controller.image_changed.connect(self._on_image)
+        if hasattr(session, "dataset_changed"):  # new class names, perhaps a new count
+            session.dataset_changed.connect(lambda d: self._set_classes(int(d.num_classes)))
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.inspection is not None:
             self._on_inspected(self.controller.inspection)

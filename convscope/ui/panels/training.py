@@ -34,6 +34,15 @@ SHORT_NAMES = {
     "optimizer": "opt",
     "momentum": "mom",
     "dropout": "dropout",
+    "augment": "aug",
+    "augment_shift": "shift",
+    "augment_flip": "flip",
+    "augment_rotate": "rotate",
+    "augment_zoom": "zoom",
+    "augment_brightness": "bright",
+    "augment_contrast": "contrast",
+    "augment_saturation": "sat",
+    "normalization": "norm",
 }
 
 

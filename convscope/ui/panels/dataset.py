@@ -1,0 +1,299 @@
+"""Data panel: what the model trains on — name, source, sizes, classes with their counts,
+a grid of samples per class — and the controls to change it: the built-in sets, and
+the validation fraction and split seed of sets without a test split.
+
+Loading runs on a worker thread (:class:`DatasetLoader`, one per session): a large
+folder of images takes seconds to decode. A set that fails to load leaves the current
+one, and its training, as they were; the loader's ``failed`` signal carries the message.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from convscope.ui.panels.mapview import heading
+from convscope.ui.session import Session
+
+BUILTINS = (
+    ("Digits (MNIST, built-in)", "builtin:mnist"),
+    ("Colours (shapes and textures, built-in)", "builtin:colors"),
+)
+SAMPLES_PER_CLASS = 8
+MAX_GRID_CLASSES = 20
+GRID_SCALE = 3
+DATASET_FILTER = (
+    "Data sets (*.npz *.tar.gz *.tgz *.tar *-ubyte *-ubyte.gz *.bin data_batch_* test_batch);;All files (*)"
+)
+
+
+def sample_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    per_class: int = SAMPLES_PER_CLASS,
+    max_classes: int = MAX_GRID_CLASSES,
+    pad: int = 1,
+) -> np.ndarray:
+    """A uint8 (H', W', 3) mosaic: one row per class (the first ``max_classes``), its
+    first ``per_class`` images left to right on a white background."""
+    n, h, w, c = x.shape
+    y = np.asarray(y)[:n]  # never index past the images, whatever the labels say
+    rows = min(num_classes, max_classes)
+    out = np.full((rows * (h + pad) + pad, per_class * (w + pad) + pad, 3), 255, np.uint8)
+    for cls in range(rows):
+        for j, i in enumerate(np.flatnonzero(y == cls)[:per_class]):
+            img = x[i] if c == 3 else np.repeat(x[i][..., :1], 3, axis=2)
+            top, left = pad + cls * (h + pad), pad + j * (w + pad)
+            out[top : top + h, left : left + w] = img
+    return out
+
+
+def _pixmap(rgb: np.ndarray, scale: int) -> QPixmap:
+    rgb = np.ascontiguousarray(np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1))
+    h, w, _ = rgb.shape
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())  # copy: the array dies with this function
+
+
+def resolve_choice(path: str | Path) -> Path:
+    """A file inside a folder-based set (an IDX file, a CIFAR batch) stands for its folder."""
+    from convscope.data.cifar import SIGNATURE_NAMES
+    from convscope.data.idx import IDX_NAME
+
+    p = Path(path)
+    if p.is_file() and (IDX_NAME.match(p.name) or SIGNATURE_NAMES.match(p.name)):
+        return p.parent
+    return p
+
+
+class DatasetLoader(QObject):
+    """Loads data sets off the GUI thread and hands them to the session."""
+
+    loading = Signal(str)  # what is being loaded
+    loaded = Signal(object)  # the Dataset now in use
+    failed = Signal(str)  # one line: why it was not loaded (the current set stays)
+    _done = Signal(int, object, object)  # token, dataset or None, message or None
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.session = session
+        self._token = 0
+        self.busy = False
+        self._done.connect(self._on_done)
+
+    def load(self, spec: str | Path, *, val_fraction: float = 0.1, seed: int = 0) -> None:
+        """Load ``spec`` (a path or ``builtin:…``) on a thread; the last request wins."""
+        from convscope.data import load_dataset
+
+        self._token += 1
+        token = self._token
+        target = spec if isinstance(spec, str) and spec.startswith("builtin:") else str(resolve_choice(spec))
+        self.busy = True
+        self.loading.emit(target)
+
+        def work() -> None:
+            try:
+                data = load_dataset(target, val_fraction=val_fraction, seed=seed)
+            except (ValueError, OSError, MemoryError) as exc:  # DataError is a ValueError
+                self._done.emit(token, None, str(exc) or type(exc).__name__)
+                return
+            self._done.emit(token, data, None)
+
+        threading.Thread(target=work, name="convscope-load-data", daemon=True).start()
+
+    @Slot(int, object, object)
+    def _on_done(self, token: int, data: Any, message: str | None) -> None:
+        if token != self._token:
+            return  # superseded by a later request
+        self.busy = False
+        if data is None:
+            self.failed.emit(message or "cannot load the data set")
+            return
+        refused = self.session.set_dataset(data)
+        if refused:
+            self.failed.emit(refused)
+        else:
+            self.loaded.emit(data)
+
+
+def loader_for(session: Session) -> DatasetLoader:
+    """The session's one DatasetLoader (made on first use)."""
+    found = session.findChild(DatasetLoader)
+    return found if found is not None else DatasetLoader(session)
+
+
+def ask_and_open(parent: QWidget, session: Session, folder: bool) -> str:
+    """Ask for a data set folder (or file) and start loading it; returns the choice or ""."""
+    if folder:
+        path = QFileDialog.getExistingDirectory(parent, "Open data set folder")
+    else:
+        path, _ = QFileDialog.getOpenFileName(parent, "Open data set file", "", DATASET_FILTER)
+    if path:
+        loader_for(session).load(path)
+    return path or ""
+
+
+class DatasetPanel(QWidget):
+    title = "Data"
+    area = "right"
+    tab_with = "Training"
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.loader = loader_for(session)
+        self.heading = heading()
+        self.source_label = QLabel(wordWrap=True)
+        self.notes_label = QLabel(wordWrap=True)
+        self.notes_label.setObjectName("notice")
+        self.sizes_label = QLabel(wordWrap=True)
+        self.status_label = QLabel()
+
+        self.builtin_combo = QComboBox(toolTip="Switch to a data set that comes with ConvScope")
+        for text, spec in BUILTINS:
+            self.builtin_combo.addItem(text, spec)
+        self.use_builtin = QPushButton("Use", toolTip="Load the chosen built-in set; training restarts on it")
+        self.use_builtin.clicked.connect(lambda: self.loader.load(self.builtin_combo.currentData()))
+        self.open_folder = QPushButton("Open folder…")
+        self.open_folder.clicked.connect(lambda: ask_and_open(self, session, folder=True))
+        self.open_file = QPushButton("Open file…")
+        self.open_file.clicked.connect(lambda: ask_and_open(self, session, folder=False))
+
+        self.fraction_spin = QDoubleSpinBox(decimals=2, minimum=0.05, maximum=0.9, singleStep=0.05, value=0.1)
+        self.fraction_spin.setToolTip(
+            "Share of each class held out for validation (sets without a test split)"
+        )
+        self.seed_spin = QSpinBox(
+            minimum=0, maximum=2**31 - 1, value=0, toolTip="Seed of the validation split"
+        )
+        self.resplit_button = QPushButton("Split again", toolTip="Reload with this fraction and seed")
+        self.resplit_button.clicked.connect(self.resplit)
+
+        self.class_table = QTableWidget(0, 3)
+        self.class_table.setHorizontalHeaderLabels(["Class", "Train", "Val"])
+        self.class_table.verticalHeader().setVisible(False)
+        self.class_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.class_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.grid_label = QLabel(alignment=Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.grid_label.setToolTip(
+            f"The first {SAMPLES_PER_CLASS} training images of each class, one row per class"
+        )
+        grid_scroll = QScrollArea(widgetResizable=True)
+        grid_scroll.setWidget(self.grid_label)
+
+        choose = QHBoxLayout()
+        choose.addWidget(self.builtin_combo, stretch=1)
+        choose.addWidget(self.use_builtin)
+        choose.addWidget(self.open_folder)
+        choose.addWidget(self.open_file)
+        split = QFormLayout()
+        split_row = QHBoxLayout()
+        split_row.addWidget(QLabel("fraction"))
+        split_row.addWidget(self.fraction_spin)
+        split_row.addWidget(QLabel("seed"))
+        split_row.addWidget(self.seed_spin)
+        split_row.addWidget(self.resplit_button)
+        split_row.addStretch(1)
+        split.addRow("Validation split:", split_row)
+        body = QHBoxLayout()
+        body.addWidget(self.class_table)
+        body.addWidget(grid_scroll, stretch=1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for widget in (self.heading, self.source_label, self.sizes_label, self.notes_label):
+            layout.addWidget(widget)
+        layout.addLayout(choose)
+        layout.addLayout(split)
+        layout.addWidget(self.status_label)
+        layout.addLayout(body, stretch=1)
+
+        session.dataset_changed.connect(self.show_dataset)
+        self.loader.loading.connect(lambda what: self.status_label.setText(f"Loading {what}…"))
+        self.loader.failed.connect(lambda message: self.status_label.setText(f"Not loaded: {message}"))
+        self.loader.loaded.connect(lambda _d: self.status_label.setText(""))
+        self.show_dataset(session.dataset)
+
+    def show_dataset(self, data: Any) -> None:
+        """Fill every field from ``data`` (a Dataset, or anything with its attributes)."""
+        name = getattr(data, "name", "data set")
+        self.heading.setText(f"<b>{name}</b>")
+        self.source_label.setText(getattr(data, "source", ""))
+        notes = getattr(data, "notes", "")
+        self.notes_label.setText(notes)
+        self.notes_label.setVisible(bool(notes))
+        x_train, y_train = np.asarray(data.x_train), np.asarray(data.y_train)
+        y_val = np.asarray(data.y_val)
+        names = list(getattr(data, "class_names", ()))
+        k = len(names)
+        shape = "×".join(str(v) for v in tuple(data.image_shape))
+        split = getattr(data, "val_split", None)
+        held = (
+            f"split off the training images ({split[0]:.0%}, seed {split[1]})"
+            if split
+            else "the set's own test split"
+        )
+        self.sizes_label.setText(
+            f"{len(y_train):,} training / {len(y_val):,} validation images ({held}) · {shape} · {k} classes"
+        )
+        can_split = split is not None and bool(getattr(data, "origin", ""))
+        for w in (self.fraction_spin, self.seed_spin, self.resplit_button):
+            w.setEnabled(can_split)
+        if split:
+            self.fraction_spin.setValue(split[0])
+            self.seed_spin.setValue(split[1])
+        origin = getattr(data, "origin", "")
+        index = self.builtin_combo.findData(origin)
+        if index >= 0:
+            self.builtin_combo.setCurrentIndex(index)
+
+        train_counts = np.bincount(y_train, minlength=k)[:k] if len(y_train) else np.zeros(k, int)
+        val_counts = np.bincount(y_val, minlength=k)[:k] if len(y_val) else np.zeros(k, int)
+        self.class_table.setRowCount(k)
+        for row, cls in enumerate(names):
+            for col, text in enumerate((cls, f"{int(train_counts[row]):,}", f"{int(val_counts[row]):,}")):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.class_table.setItem(row, col, item)
+        table = self.class_table  # as wide as its columns: the grid takes the rest
+        table.resizeColumnsToContents()
+        table.setFixedWidth(
+            table.horizontalHeader().length()
+            + table.verticalScrollBar().sizeHint().width()
+            + 2 * table.frameWidth()
+        )
+        self.grid = sample_grid(x_train, y_train, k)
+        h = x_train.shape[1]
+        scale = max(1, min(GRID_SCALE, 96 // max(h, 1)))
+        self.grid_label.setPixmap(_pixmap(self.grid, scale))
+
+    def resplit(self) -> None:
+        """Reload the current set with the fraction and seed shown."""
+        origin = getattr(self.session.dataset, "origin", "")
+        if origin:
+            self.loader.load(
+                origin, val_fraction=round(self.fraction_spin.value(), 2), seed=self.seed_spin.value()
+            )
