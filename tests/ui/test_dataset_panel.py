@@ -74,6 +74,14 @@ def test_open_data_set_restarts_training_on_its_shape(window, loops, qtbot, tmp_
     assert "tiny" in panel.heading.text() and panel.class_table.item(3, 0).text() == "c3"
     assert window.windowTitle() == "ConvScope — tiny" and window.session.arch.input_shape == (12, 12, 3)
     assert "Now training on tiny" in window.notice_label.text()
+    # The panels that hold validation images or class names follow the switch.
+    data = new.dataset
+    controller = window.panels["Image"].controller
+    assert controller.examples.shape[1:] == (12, 12, 3)
+    assert np.array_equal(controller.model_image, data.x_val[0])
+    deepvis = window.panels["Deep visualization"]
+    assert np.array_equal(deepvis.images, data.x_val[: len(deepvis.images)])
+    assert deepvis.saliency.class_names == ("c0", "c1", "c2", "c3")
 
 
 def test_broken_data_set_keeps_the_old_one(window, loops, qtbot, tmp_path, monkeypatch) -> None:

@@ -156,6 +156,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
         self.controller.inspected.connect(self._on_inspected)
+        self.controller.examples_changed.connect(self._on_dataset)
         self._tick_timer = QTimer(self)
         self._tick_timer.setInterval(TICK_MS)
         self._tick_timer.timeout.connect(self.tick)
@@ -172,6 +173,12 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self._on_snapshot(self.controller.snapshot)
 
     # ----------------------------------------------------------------- inputs
+    def _on_dataset(self) -> None:
+        """A new data set: top-k ranks its validation images, saliency names its classes."""
+        x_val = np.asarray(self.controller.dataset.x_val)
+        self.images = np.ascontiguousarray(x_val[:TOPK_IMAGES])
+        self.saliency.set_class_names(tuple(getattr(self.controller.dataset, "class_names", ())))
+
     @property
     def frozen(self) -> bool:
         return self.freeze_button.isChecked()
