@@ -59,6 +59,7 @@ class ArchitectureEditor(QWidget):
 
     title = "Architecture editor"
     area = "left"
+    tab_with = "Hyperparameters"  # each gets the column's full height
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)

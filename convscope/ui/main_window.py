@@ -35,6 +35,7 @@ from convscope.ui.controls import HyperparameterControls
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.augment_preview import AugmentPreview
 from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.evaluation import EvaluationPanel
@@ -173,6 +174,9 @@ class MainWindow(QMainWindow):
             name: [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
             for name, area in AREAS.items()
         }
+        # One dock per tab group: sizes apply to the group, whichever tab is raised.
+        for name, docks in by_area.items():
+            by_area[name] = [d for i, d in enumerate(docks) if not set(self.tabifiedDockWidgets(d)) & set(docks[:i])]
         left, right, bottom = by_area["left"], by_area["right"], by_area["bottom"]
         if left and (right or bottom):
             # With no central widget, both sides must be named or Qt splits evenly.
@@ -431,6 +435,8 @@ class MainWindow(QMainWindow):
         if inspection is not None:
             inspection.shutdown(timeout_s=0.2)
         shutdown_runners(self, timeout_s=0.2)
+        for preview in self.findChildren(AugmentPreview):
+            preview.stop()
         shutdown_runners(self.session, timeout_s=0.1)
         if not self.session.shutdown(timeout_s=0.8):
             log.warning("the training loop is still busy; the window closes and it ends on its own")

@@ -158,8 +158,8 @@ def ask_and_open(parent: QWidget, session: Session, folder: bool) -> str:
 
 class DatasetPanel(QWidget):
     title = "Data"
-    area = "right"
-    tab_with = "Training"
+    area = "bottom"
+    tab_with = "Architecture"
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -42,8 +42,8 @@ CELL_PX = 46
 
 class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
     title = "Kernel playground"
-    area = "right"
-    tab_with = "Training"
+    area = "bottom"
+    tab_with = "Architecture"
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
