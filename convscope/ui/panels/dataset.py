@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -204,11 +205,13 @@ class DatasetPanel(QWidget):
         grid_scroll = QScrollArea(widgetResizable=True)
         grid_scroll.setWidget(self.grid_label)
 
-        choose = QHBoxLayout()
-        choose.addWidget(self.builtin_combo, stretch=1)
-        choose.addWidget(self.use_builtin)
-        choose.addWidget(self.open_folder)
-        choose.addWidget(self.open_file)
+        choose = QGridLayout()  # two rows: the panel is narrow beside the sample grid
+        choose.addWidget(self.builtin_combo, 0, 0, 1, 2)
+        choose.addWidget(self.use_builtin, 0, 2)
+        choose.addWidget(self.open_folder, 1, 0)
+        choose.addWidget(self.open_file, 1, 1)
+        choose.setColumnStretch(0, 1)
+        choose.setColumnStretch(1, 1)
         split = QFormLayout()
         split_row = QHBoxLayout()
         split_row.addWidget(QLabel("fraction"))
@@ -218,17 +221,21 @@ class DatasetPanel(QWidget):
         split_row.addWidget(self.resplit_button)
         split_row.addStretch(1)
         split.addRow("Validation split:", split_row)
-        body = QHBoxLayout()
-        body.addWidget(self.class_table)
-        body.addWidget(grid_scroll, stretch=1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        # Two columns, so that the panel reads well both short and wide (it shares the
+        # bottom of the window with the layer table): what the set is on the left, its
+        # pictures on the right.
+        info = QVBoxLayout()
         for widget in (self.heading, self.source_label, self.sizes_label, self.notes_label):
-            layout.addWidget(widget)
-        layout.addLayout(choose)
-        layout.addLayout(split)
-        layout.addWidget(self.status_label)
-        layout.addLayout(body, stretch=1)
+            info.addWidget(widget)
+        info.addLayout(choose)
+        info.addLayout(split)
+        info.addWidget(self.status_label)
+        info.addWidget(self.class_table, stretch=1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(info, stretch=1)
+        layout.addWidget(grid_scroll)
+        self.grid_scroll = grid_scroll
 
         session.dataset_changed.connect(self.show_dataset)
         self.loader.loading.connect(lambda what: self.status_label.setText(f"Loading {what}…"))
@@ -287,8 +294,11 @@ class DatasetPanel(QWidget):
         )
         self.grid = sample_grid(x_train, y_train, k)
         h = x_train.shape[1]
-        scale = max(1, min(GRID_SCALE, 96 // max(h, 1)))
-        self.grid_label.setPixmap(_pixmap(self.grid, scale))
+        scale = max(1, min(GRID_SCALE, 40 // max(h, 1)))  # whole rows of 8 fit beside the facts
+        pixmap = _pixmap(self.grid, scale)
+        self.grid_label.setPixmap(pixmap)
+        bar = self.grid_scroll.verticalScrollBar().sizeHint().width()
+        self.grid_scroll.setFixedWidth(pixmap.width() + bar + 2 * self.grid_scroll.frameWidth() + 2)
 
     def resplit(self) -> None:
         """Reload the current set with the fraction and seed shown."""
