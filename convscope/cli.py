@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--out", required=True, help="directory to write the files into")
     ins.add_argument("--deepvis", metavar="LAYER",
                      help="also write synthetic images, top-k patches and saliency maps for this layer")
+    ins.add_argument("--data", dest="inspect_data", metavar="PATH",
+                     help="with --deepvis: the data set whose validation images give the top-k patches "
+                          "(default: the built-in digits, fitted to the model's input)")
     eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
@@ -319,6 +322,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             spatial_row(arch, args.deepvis, "--deepvis")
         except ValueError as e:
             raise UsageError(str(e)) from e
+    pool = None  # the images top-k chooses from; None: the built-in digits
+    if args.inspect_data is not None:
+        from convscope.data import DataError
+        from convscope.data.dataset import load_dataset
+
+        if args.deepvis is None:
+            raise UsageError("--data is used only with --deepvis")
+        try:
+            data = load_dataset(args.inspect_data)
+        except DataError as e:
+            raise UsageError(str(e)) from e
+        if tuple(data.image_shape) != tuple(arch.input_shape):
+            raise UsageError(f"--data {args.inspect_data}: {data.summary()}, but the model takes "
+                             f"{'×'.join(map(str, arch.input_shape))} images")
+        pool = (data.x_val, f"{data.name} validation split")
     image = fit_image(original, arch.input_shape)
     result = Inspector(arch).run(params, state, norm, image)
     classes = [str(i) for i in range(arch.num_classes)]
@@ -351,7 +369,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             from convscope.probes.deepvis_export import export_deepvis
 
             try:
-                extra = export_deepvis(out, arch, params, state, norm, args.deepvis, image, _write_png)
+                extra = export_deepvis(out, arch, params, state, norm, args.deepvis, image, _write_png,
+                                       images=pool)
             except DataError as e:
                 raise UsageError(str(e)) from e
             print(f"deepvis {args.deepvis}: wrote {len(extra)} more files (synthetic images, top-k, saliency)")

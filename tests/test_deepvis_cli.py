@@ -81,3 +81,33 @@ def test_image_grid_layout() -> None:
     assert grid.shape == (2 * 2 + 1, 3 * 3 + 2, 1)
     np.testing.assert_array_equal(grid[3:5, 4:7], cells[4])
     assert (grid[2] == 255).all() and (grid[3:, 8:] == 255).all()
+
+
+def test_top_k_comes_from_the_data_set_given(tmp_path: Path, capsys) -> None:
+    from convscope.probes.topk import top_k_patches
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (40, 12, 12, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    data = tmp_path / "set.npz"
+    np.savez(data, x_train=x[:30], y_train=y[:30], x_test=x[30:], y_test=y[30:])
+    ckpt, out = _checkpoint(tmp_path), tmp_path / "out"
+    argv = ["inspect", str(_photo(tmp_path)), "--checkpoint", str(ckpt), "--out", str(out),
+            "--deepvis", "act1", "--data", str(data)]
+    assert main(argv) == 0
+    written = np.load(out / "deepvis_act1_topk.npz")
+    params, state = init(ARCH, 2)
+    norm = np.array([[0.5, 0.4, 0.3], [0.2, 0.25, 0.3]], np.float32)
+    expected = top_k_patches(ARCH, to_host(params), to_host(state), norm, "act1", x[30:], k=9)
+    assert np.array_equal(written["indices"], expected.indices)
+    assert "set validation split" in json.loads((out / "deepvis_act1.json").read_text())["topk"]["images"]
+
+
+def test_data_of_another_shape_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    argv = ["inspect", str(_photo(tmp_path)), "--checkpoint", str(_checkpoint(tmp_path)), "--out", str(out),
+            "--deepvis", "act1", "--data", "builtin:mnist"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "12×12×3" in err
+    assert not out.exists()  # refused before anything was written

@@ -50,11 +50,14 @@ def validation_images(arch: ArchSpec) -> tuple[np.ndarray, str]:
 
 def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostParams, norm: np.ndarray,
                    layer: str, image: np.ndarray, write_png: WritePng,
-                   settings: ActMaxSettings = ActMaxSettings()) -> list[Path]:  # noqa: B008 (frozen)
+                   settings: ActMaxSettings = ActMaxSettings(),  # noqa: B008 (frozen)
+                   images: tuple[np.ndarray, str] | None = None) -> list[Path]:
     """Write the deep-visualization files for ``layer`` into ``out``; returns their paths.
 
     Raises ValueError (unknown or non-spatial layer) before writing anything, and
-    DataError when the built-in images are missing.
+    DataError when the built-in images are missing. ``images`` (uint8 (N, H, W, C) in the
+    model's input shape, and where they come from) replaces the built-in digits as the
+    pool the top-k patches are chosen from.
     """
     spatial_row(arch, layer)
     written: list[Path] = []
@@ -78,7 +81,7 @@ def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostPar
     save_np(f"deepvis_{layer}_synthetic.npz", images=synth.images, activations=synth.activations,
             channels=synth.channels)
 
-    val, val_source = validation_images(arch)
+    val, val_source = images if images is not None else validation_images(arch)
     top = top_k_patches(arch, params, state, norm, layer, val, k=TOP_K)
     assert top is not None
     c, k, rf = top.patches.shape[0], top.patches.shape[1], top.rf
