@@ -1,5 +1,6 @@
 """The ``convscope`` command: the GUI by default, ``train`` for a headless run,
-``inspect`` to export what every layer does with one image.
+``inspect`` to export what every layer does with one image, ``landscape`` to export a
+checkpoint's loss landscape.
 
 Bad arguments end with one readable line on stderr and exit status 2; never a traceback.
 """
@@ -118,6 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--seed", type=int, default=0,
                      help="seed of the fresh model when there is no checkpoint (default 0)")
     ins.add_argument("--out", required=True, help="directory to write the files into")
+    ls = sub.add_parser("landscape", help="write a checkpoint's loss landscape (.npz and .png)")
+    ls.add_argument("--checkpoint", dest="landscape_checkpoint", required=True, help="checkpoint (.npz)")
+    ls.add_argument("--data", dest="landscape_data", help="data set (default: built-in digits)")
+    ls.add_argument("--resolution", type=int, default=21, help="grid points per side (default 21)")
+    ls.add_argument("--span", type=float, default=1.0, help="grid from -span to +span (default 1.0)")
+    ls.add_argument("--examples", type=int, default=256, help="examples evaluated per point (default 256)")
+    ls.add_argument("--split", choices=("train", "val"), default="train", help="split to draw them from")
+    ls.add_argument("--seed", type=int, default=0, help="seed of the directions and the examples (default 0)")
+    ls.add_argument("--out", required=True, help="directory to write landscape.npz and landscape.png into")
     return ap
 
 
@@ -133,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_train(args)
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command == "landscape":
+            return cmd_landscape(args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
         from convscope.ui.app import run_gui
@@ -326,6 +338,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"image: {args.image} {original.shape[1]}×{original.shape[0]} → input {'×'.join(map(str, arch.input_shape))}")
     print(f"top class {classes[top]} (p = {result.probs[top]:.3f}); "
           f"wrote {2 * len(result.taps) + 3} files to {out}")
+    return 0
+
+
+def cmd_landscape(args: argparse.Namespace) -> int:
+    from convscope.probes.landscape import LandscapeError
+    from convscope.probes.landscape_export import export_landscape
+
+    try:
+        _, line = export_landscape(
+            args.landscape_checkpoint, args.out, data=args.landscape_data, resolution=args.resolution,
+            span=args.span, examples=args.examples, split=args.split, seed=args.seed)
+    except LandscapeError as e:
+        raise UsageError(str(e)) from e
+    print(line)
     return 0
 
 

@@ -152,7 +152,7 @@ def grid_axis(resolution: int, span: float) -> np.ndarray:
     return np.linspace(-span, span, resolution)
 
 
-def _lattice(n: int, stride: int) -> np.ndarray:
+def lattice_indices(n: int, stride: int) -> np.ndarray:
     """Indices ≡ centre (mod stride), plus both ends: a coarse axis that keeps the centre."""
     c = n // 2
     idx = {i for i in range(n) if (i - c) % stride == 0} | {0, n - 1}
@@ -167,7 +167,7 @@ def coarse_to_fine_order(n_rows: int, n_cols: int) -> list[tuple[int, np.ndarray
     seen = np.zeros((n_rows, n_cols), bool)
     levels = []
     for stride in LEVEL_STRIDES:
-        rows, cols = _lattice(n_rows, stride), _lattice(n_cols, stride)
+        rows, cols = lattice_indices(n_rows, stride), lattice_indices(n_cols, stride)
         ii, jj = np.meshgrid(rows, cols, indexing="ij")
         pts = np.stack([ii.ravel(), jj.ravel()], axis=1)
         pts = pts[~seen[pts[:, 0], pts[:, 1]]]
