@@ -16,6 +16,7 @@ from convscope.probes.landscape import (
     LandscapeGrid,
     coarse_to_fine_order,
     filter_normalized_direction,
+    fit_axes,
     grid_axis,
     pca_directions,
     project_trajectory,
@@ -27,6 +28,7 @@ from convscope.probes.landscape_eval import (
     compute_landscape,
     direction_line,
     interpolate_line,
+    pca_landscape,
 )
 from convscope.train.step import build_steps, evaluate, to_host
 
@@ -319,3 +321,29 @@ def test_direction_line_centre_and_a_step():
 def test_directions_kind_validated():
     with pytest.raises(ValueError, match="kind"):
         Directions({}, {}, "sideways")
+
+
+def test_fit_axes_cover_centre_and_trajectory():
+    alphas, betas = fit_axes(np.array([[1.0, -2.0], [3.0, -1.0]]), 9, margin=0.25)
+    assert alphas[0] == pytest.approx(-0.75) and alphas[-1] == pytest.approx(3.75) and len(alphas) == 9
+    assert betas[0] == pytest.approx(-2.5) and betas[-1] == pytest.approx(0.5)
+    a2, b2 = fit_axes(np.zeros((3, 2)), 5)
+    assert a2.tolist() == b2.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    with pytest.raises(LandscapeError, match="resolution"):
+        fit_axes(np.ones((2, 2)), 1)
+
+
+def test_pca_landscape_carries_the_projected_trajectory_and_its_loss():
+    center, state = _model()
+    u, v = filter_normalized_direction(center, 1), filter_normalized_direction(center, 2)
+    xy = [(0.8, 0.1), (0.5, -0.3), (0.2, 0.1), (0.0, 0.0)]
+    traj = [_axpy(center, a, u, b, v) for a, b in xy]
+    x, y, norm = _batch(16)
+    grid = pca_landscape(BN_ARCH, traj, [0, 10, 20, 30], center, state, x, y, norm, resolution=5, step=30)
+    assert grid.kind == "pca" and grid.seeds is None and sum(grid.explained) == pytest.approx(1.0, abs=1e-6)
+    assert grid.trajectory.shape == (4, 2) and grid.trajectory_steps.tolist() == [0, 10, 20, 30]
+    np.testing.assert_allclose(grid.trajectory[-1], 0.0, atol=1e-6)  # the centre is the last snapshot
+    assert grid.alphas[0] <= grid.trajectory[:, 0].min() and grid.alphas[-1] >= grid.trajectory[:, 0].max()
+    assert grid.betas[0] <= grid.trajectory[:, 1].min() and grid.betas[-1] >= grid.trajectory[:, 1].max()
+    ref, _ = _reference_loss(BN_ARCH, center, state, x, y, norm)
+    assert grid.center_loss == pytest.approx(ref, rel=1e-5)

@@ -152,6 +152,21 @@ def grid_axis(resolution: int, span: float) -> np.ndarray:
     return np.linspace(-span, span, resolution)
 
 
+def fit_axes(coords: Any, resolution: int, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """(alphas, betas) covering the centre (0, 0) and every (α, β) in ``coords`` with a
+    ``margin`` (fraction of the extent) on each side, ``resolution`` points per axis."""
+    c = np.asarray(coords, np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(c)):
+        raise LandscapeError("trajectory coordinates must be finite")
+    axes = []
+    for k in range(2):
+        lo, hi = min(0.0, float(c[:, k].min(initial=0.0))), max(0.0, float(c[:, k].max(initial=0.0)))
+        pad = margin * (hi - lo) if hi > lo else 1.0
+        axes.append(np.linspace(lo - pad, hi + pad, resolution))
+    grid_axis(resolution, 1.0)  # the same resolution rule as a square grid
+    return axes[0], axes[1]
+
+
 def lattice_indices(n: int, stride: int) -> np.ndarray:
     """Indices ≡ centre (mod stride), plus both ends: a coarse axis that keeps the centre."""
     c = n // 2

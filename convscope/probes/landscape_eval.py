@@ -32,7 +32,10 @@ from convscope.probes.landscape import (
     LandscapeGrid,
     LandscapeProgress,
     filter_normalized_direction,
+    fit_axes,
     grid_axis,
+    pca_directions,
+    project_trajectory,
     random_directions,
     run_grid,
 )
@@ -183,6 +186,22 @@ def compute_landscape(arch: ArchSpec, params: Mapping, state: Mapping, x: Any, y
     directions = directions if directions is not None else random_directions(params, seed)
     ev = LandscapeEvaluator(arch, params, state, x, y, norm, directions, strategy=strategy)
     return ev.grid(axis, axis, should_stop=should_stop, on_progress=on_progress, split=split, step=step)
+
+
+def pca_landscape(arch: ArchSpec, trajectory: list[Mapping], trajectory_steps: Any, params: Mapping,
+                  state: Mapping, x: Any, y: Any, norm: Any, *, resolution: int = 21, margin: float = 0.25,
+                  split: str = "", step: int = 0, should_stop: Callable[[], bool] | None = None,
+                  on_progress: Callable[[LandscapeProgress], None] | None = None,
+                  strategy: str = "auto") -> LandscapeGrid:
+    """The plane of the first two principal components of the trajectory (snapshots'
+    params, e.g. every Snapshot so far) around ``params``, axes fitted to the projected
+    trajectory, which the result carries (α, β per snapshot, and their steps)."""
+    directions = pca_directions(trajectory, params)
+    coords = project_trajectory(trajectory, params, directions.d1, directions.d2)
+    alphas, betas = fit_axes(coords, resolution, margin)
+    ev = LandscapeEvaluator(arch, params, state, x, y, norm, directions, strategy=strategy)
+    return ev.grid(alphas, betas, should_stop=should_stop, on_progress=on_progress, split=split, step=step,
+                   trajectory=coords, trajectory_steps=np.asarray(trajectory_steps))
 
 
 # ------------------------------------------------------------------ 1D
