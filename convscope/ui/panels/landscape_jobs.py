@@ -1,0 +1,212 @@
+"""What the Loss landscape panel asks its probe thread to compute, and the trajectory
+it keeps. No Qt here: a :class:`LandscapeRequest` is built on the GUI thread from the
+controls and the latest snapshot, and :func:`landscape_job` runs it on the panel's
+``ProbeRunner`` thread (the numerics are ``convscope.probes.landscape*``).
+
+A job computes the directions (random filter-normalised, or PCA of the kept
+trajectory), the grid coarse to fine (each finished chunk reported as a partial
+result), then the two 1D lines. ``coarse_only`` lets "follow training" stop after the
+coarsest lattice when a newer snapshot is already waiting, so the view keeps up with
+training instead of refining a grid that is already out of date.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from convscope import events as ev
+
+PATH_MARGIN = 1.2  # PCA plane: the path's reach times this (times the span)
+MAX_KEPT = 50  # trajectory snapshots kept; beyond that every other one is dropped
+LINE_POINTS = 25  # points of each 1D line
+BATCH_SEED = 0  # the evaluation batch is a fixed, seeded sample of the split
+SPLITS = {"train": ("x_train", "y_train"), "val": ("x_val", "y_val")}
+
+
+class TrajectoryBuffer:
+    """A bounded, evenly thinned record of the snapshots seen while training.
+
+    Every ``stride``-th snapshot is kept; when ``capacity`` are kept, every other one is
+    dropped and the stride doubles, so the kept points always cover the whole run from
+    the first snapshot, at most ``capacity`` of them. The latest snapshot is held apart
+    (``points()`` ends with it) so the path reaches the current weights.
+    """
+
+    def __init__(self, capacity: int = MAX_KEPT) -> None:
+        if capacity < 2:
+            raise ValueError(f"capacity must be at least 2, got {capacity}")
+        self.capacity = capacity
+        self.clear()
+
+    def clear(self) -> None:
+        self.kept: list[tuple[int, Any]] = []  # (step, params)
+        self.latest: tuple[int, Any] | None = None
+        self.stride = 1
+        self._seen = 0
+
+    def add(self, step: int, params: Any) -> None:
+        """Record a snapshot (a re-sent one at the same step only refreshes ``latest``)."""
+        if self.latest is not None and step == self.latest[0]:
+            self.latest = (step, params)
+            return
+        self.latest = (step, params)
+        if self._seen % self.stride == 0:
+            self.kept.append((step, params))
+            if len(self.kept) > self.capacity - 1:  # one place stays free for ``latest``
+                self.kept = self.kept[::2]
+                self.stride *= 2
+        self._seen += 1
+
+    def points(self) -> list[tuple[int, Any]]:
+        """Kept snapshots in order of step, ending with the latest."""
+        pts = list(self.kept)
+        if self.latest is not None and (not pts or pts[-1][0] != self.latest[0]):
+            pts.append(self.latest)
+        return pts
+
+    def __len__(self) -> int:
+        return len(self.points())
+
+
+@dataclass(frozen=True)
+class LandscapeRequest:
+    """One computation: the plane, the grid, the batch, and the lines."""
+
+    snapshot: ev.Snapshot  # the centre
+    origin: ev.Snapshot | None  # the first snapshot seen: the 1D interpolation starts there
+    kind: str  # "random" | "pca"
+    seed: int
+    resolution: int
+    span: float
+    split: str  # "train" | "val"
+    x: np.ndarray  # the evaluation batch of ``split``
+    y: np.ndarray
+    line_batches: dict[str, tuple[np.ndarray, np.ndarray]]  # {"train": (x, y), "val": (x, y)}
+    trajectory: tuple[tuple[int, Any], ...] = ()  # (step, params), for PCA
+    coarse_only: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def axes(self, trajectory: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(alphas, betas). Random directions: ±span each. PCA directions are unit
+        vectors in parameter space, so the plane is sized to the path instead: ±span ×
+        the path's reach along each axis (span 1 just covers it, plus a margin)."""
+        from convscope.probes.landscape import grid_axis
+
+        if self.kind != "pca" or trajectory is None or len(trajectory) == 0:
+            axis = grid_axis(self.resolution, self.span)
+            return axis, axis
+        reach = np.abs(trajectory).max(axis=0) * PATH_MARGIN
+        reach = np.where(reach > 0, reach, max(float(reach.max()), 1e-3))
+        return (grid_axis(self.resolution, float(self.span * reach[0])),
+                grid_axis(self.resolution, float(self.span * reach[1])))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plane:
+    """The grid's plane in flat parameter space, to place later snapshots on it live."""
+
+    center: np.ndarray  # flattened centre parameters
+    pinv: np.ndarray  # (2, P): least-squares coordinates (α, β) = pinv @ (θ − centre)
+    step: int
+
+    def project(self, params: Any) -> np.ndarray:
+        from convscope.probes.landscape import flatten_params
+
+        flat = flatten_params(params)
+        if flat.shape != self.center.shape:
+            raise ValueError("the snapshot does not have the parameters of the plane")
+        return self.pinv @ (flat - self.center)
+
+
+@dataclass(frozen=True)
+class LandscapeResult:
+    grid: Any  # probes.landscape.LandscapeGrid
+    lines: dict[str, Any]  # {"interpolation": LandscapeLine, "direction": LandscapeLine}
+    plane: Plane | None  # PCA only: where later snapshots fall
+
+
+@dataclass(frozen=True)
+class GridProgress:
+    """A partial grid for the GUI thread (``progress`` is a LandscapeProgress)."""
+
+    request: LandscapeRequest
+    alphas: np.ndarray
+    betas: np.ndarray
+    progress: Any
+
+
+def eval_batch(dataset: Any, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, seeded sample of ``size`` examples of ``split`` (the whole split if
+    smaller): sets stored sorted by class still give every class its share."""
+    xs, ys = SPLITS[split]
+    x, y = np.asarray(getattr(dataset, xs)), np.asarray(getattr(dataset, ys))
+    if len(x) == 0:
+        raise ValueError(f"the data set has no {'training' if split == 'train' else 'validation'} images")
+    if size >= len(x):
+        return x, y
+    idx = np.sort(np.random.default_rng(BATCH_SEED).choice(len(x), size, replace=False))
+    return x[idx], y[idx]
+
+
+def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult | None]:
+    """The job for ``ProbeRunner.submit``: directions, grid (progress reported), lines."""
+
+    def job(ctx: Any) -> LandscapeResult | None:
+        from convscope.probes import landscape as ls
+        from convscope.probes import landscape_eval as le
+
+        snap = request.snapshot
+        plane = None
+        trajectory = steps = None
+        if request.kind == "pca":
+            params = [p for _s, p in request.trajectory]
+            dirs = ls.pca_directions(params, snap.params)
+            trajectory = ls.project_trajectory(params, snap.params, dirs.d1, dirs.d2)
+            steps = np.array([s for s, _p in request.trajectory], np.int64)
+            basis = np.stack([ls.flatten_params(dirs.d1), ls.flatten_params(dirs.d2)], axis=1)
+            plane = Plane(ls.flatten_params(snap.params), np.linalg.pinv(basis), snap.step)
+        else:
+            dirs = ls.random_directions(snap.params, request.seed)
+        if ctx.should_stop():
+            return None
+        alphas, betas = request.axes(trajectory)
+        n_coarse = len(ls.coarse_to_fine_order(len(betas), len(alphas))[0][1])
+        coarse_done = [False]
+
+        def on_progress(p: Any) -> None:
+            coarse_done[0] = p.done >= n_coarse
+            ctx.report(GridProgress(request, alphas, betas, p))
+
+        def stop_grid() -> bool:
+            # Follow mode: once the coarse lattice is in, a newer snapshot takes over.
+            return ctx.should_stop() or (request.coarse_only.is_set() and coarse_done[0])
+
+        evaluator = le.LandscapeEvaluator(snap.arch, snap.params, snap.state, request.x, request.y, snap.norm, dirs)
+        grid = evaluator.grid(alphas, betas, should_stop=stop_grid, on_progress=on_progress,
+                              split=request.split, step=snap.step, trajectory=trajectory,
+                              trajectory_steps=steps)  # fmt: skip
+        if ctx.cancelled():
+            return None
+        lines = {}
+        ts = np.linspace(-0.25, 1.25, LINE_POINTS)
+        origin = request.origin
+        if origin is not None and origin.step != snap.step:
+            lines["interpolation"] = le.interpolate_line(
+                snap.arch, origin.params, origin.state, snap.params, snap.state, request.line_batches,
+                snap.norm, ts=ts, label=f"step {origin.step:,} → step {snap.step:,}", should_stop=ctx.should_stop,
+            )
+        if ctx.cancelled():
+            return None
+        lines["direction"] = le.direction_line(
+            snap.arch, snap.params, snap.state, request.line_batches, snap.norm, seed=request.seed,
+            ts=np.linspace(-request.span, request.span, LINE_POINTS), should_stop=ctx.should_stop,
+        )
+        if ctx.cancelled():
+            return None
+        return LandscapeResult(grid, lines, plane)
+
+    return job
