@@ -347,3 +347,19 @@ def test_pca_landscape_carries_the_projected_trajectory_and_its_loss():
     assert grid.betas[0] <= grid.trajectory[:, 1].min() and grid.betas[-1] >= grid.trajectory[:, 1].max()
     ref, _ = _reference_loss(BN_ARCH, center, state, x, y, norm)
     assert grid.center_loss == pytest.approx(ref, rel=1e-5)
+
+
+def test_model_grid_cancelled_after_the_coarse_lattice():
+    params, state = _model()
+    x, y, norm = _batch(8)
+    ev = LandscapeEvaluator(BN_ARCH, params, state, x, y, norm, random_directions(params, 0))
+    axis = np.linspace(-1, 1, 9)
+    n_coarse = len(coarse_to_fine_order(9, 9)[0][1])
+    seen = []
+    grid = ev.grid(axis, axis, on_progress=seen.append,
+                   should_stop=lambda: bool(seen) and seen[-1].done >= n_coarse)
+    assert n_coarse <= grid.n_done < 81 and not grid.complete
+    coarse = coarse_to_fine_order(9, 9)[0][1]
+    assert np.all(np.isfinite(grid.loss[coarse[:, 0], coarse[:, 1]]))
+    assert np.count_nonzero(np.isnan(grid.loss)) == 81 - grid.n_done
+    assert grid.loss[4, 4] == pytest.approx(grid.center_loss, rel=1e-6)
