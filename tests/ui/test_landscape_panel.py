@@ -177,8 +177,8 @@ def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, pa
     np.testing.assert_allclose(np.stack([xs, ys], 1), grid.trajectory)
     assert list(grid.trajectory_steps) == [0, 10, 20, 30, 40]
     np.testing.assert_allclose(grid.trajectory[-1], [0.0, 0.0], atol=1e-9)  # the centre is the latest
-    assert np.abs(grid.trajectory[:, 0]).max() < grid.alphas[-1]  # the plane covers the path
-    assert np.abs(grid.trajectory[:, 1]).max() < grid.betas[-1]
+    for k, axis in enumerate((grid.alphas, grid.betas)):  # the plane covers the path
+        assert axis[0] < grid.trajectory[:, k].min() and grid.trajectory[:, k].max() < axis[-1]
     assert "PCA directions" in panel.heading.text()
 
     # A later snapshot lands on the same plane at once (the grid is not recomputed).
@@ -278,7 +278,7 @@ def test_follow_training_recomputes_on_new_snapshots_only(qtbot, panel) -> None:
 def test_follow_stops_after_the_coarse_lattice_when_newer_weights_wait(qtbot, panel) -> None:
     from convscope.probes.landscape import coarse_to_fine_order
 
-    panel.controls.resolution.setValue(51)
+    panel.controls.resolution.setValue(31)
     panel.controls.follow.setChecked(True)
     grids = []
     panel.runner.finished.connect(lambda _tag, result: grids.append(result.grid))
@@ -288,7 +288,7 @@ def test_follow_stops_after_the_coarse_lattice_when_newer_weights_wait(qtbot, pa
     qtbot.waitUntil(lambda: len(grids) == 2, timeout=WAIT_MS)
     first, second = grids
     assert first.step == 1 and second.step == 2
-    coarse = coarse_to_fine_order(51, 51)[0][1]
+    coarse = coarse_to_fine_order(31, 31)[0][1]
     assert np.isfinite(first.loss[coarse[:, 0], coarse[:, 1]]).all() and not first.complete
     assert second.complete  # nothing newer came: refined to the end
 

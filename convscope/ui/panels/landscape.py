@@ -308,9 +308,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         g = result.grid
         self.controls.progress.setRange(0, g.n_points)
         self.controls.progress.setValue(g.n_done)
-        rate = f" · {g.seconds:.1f} s" if g.seconds > 0 else ""
-        state = "done" if g.complete else "coarse"
-        self.controls.progress.setFormat(f"{g.n_done}/{g.n_points} points, {state}{rate}")
+        state = "" if g.complete else " (coarse)"
+        self.controls.progress.setFormat(f"{g.n_done}/{g.n_points}{state} in {g.seconds:.1f} s")
         self.controls.save_button.setEnabled(True)
         self._update_heading()
         self._mark_dirty()

@@ -133,7 +133,7 @@ class LandscapeControls(QWidget):
         self.span = QDoubleSpinBox(minimum=0.05, maximum=5.0, singleStep=0.25, value=1.0, decimals=2, prefix="±")
         self.span.setToolTip(
             "Random directions: how far the grid reaches along each (in units of the direction). "
-            "PCA: the grid's reach as a multiple of the path's (1 covers it with a margin)."
+            "PCA: the grid is fitted to the path, with a margin of 25% of its extent × this on each side."
         )
         self.batch = QComboBox()
         for size in BATCH_SIZES:
@@ -218,6 +218,5 @@ class LandscapeControls(QWidget):
         self.seed_label.setText(f"seeds {self.seed}, {self.seed + 1}" if random else "")
         self.seed_label.setVisible(random)
         self.new_button.setVisible(random)
-        # PCA directions are unit vectors: their plane is sized to the path (LandscapeRequest.axes).
-        self.span.setPrefix("±" if random else "")
-        self.span.setSuffix("" if random else " × path")
+        # PCA directions are unit vectors: their plane is fitted to the path (LandscapeRequest.axes).
+        self.span.setPrefix("±" if random else "margin ×")

@@ -21,7 +21,7 @@ import numpy as np
 
 from convscope import events as ev
 
-PATH_MARGIN = 1.2  # PCA plane: the path's reach times this (times the span)
+PATH_MARGIN = 0.25  # PCA plane: the path's extent plus this × span on each side
 MAX_KEPT = 50  # trajectory snapshots kept; beyond that every other one is dropped
 LINE_POINTS = 25  # points of each 1D line
 BATCH_SEED = 0  # the evaluation batch is a fixed, seeded sample of the split
@@ -92,17 +92,14 @@ class LandscapeRequest:
 
     def axes(self, trajectory: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(alphas, betas). Random directions: ±span each. PCA directions are unit
-        vectors in parameter space, so the plane is sized to the path instead: ±span ×
-        the path's reach along each axis (span 1 just covers it, plus a margin)."""
-        from convscope.probes.landscape import grid_axis
+        vectors in parameter space, so the plane is fitted to the projected path instead
+        (``landscape.fit_axes``), with a margin of span × 25% of its extent."""
+        from convscope.probes.landscape import fit_axes, grid_axis
 
         if self.kind != "pca" or trajectory is None or len(trajectory) == 0:
             axis = grid_axis(self.resolution, self.span)
             return axis, axis
-        reach = np.abs(trajectory).max(axis=0) * PATH_MARGIN
-        reach = np.where(reach > 0, reach, max(float(reach.max()), 1e-3))
-        return (grid_axis(self.resolution, float(self.span * reach[0])),
-                grid_axis(self.resolution, float(self.span * reach[1])))  # fmt: skip
+        return fit_axes(trajectory, self.resolution, margin=PATH_MARGIN * self.span)
 
 
 @dataclass(frozen=True)
@@ -192,7 +189,9 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
         if ctx.cancelled():
             return None
         lines = {}
-        ts = np.linspace(-0.25, 1.25, LINE_POINTS)
+        # Newer weights already wait (follow training): coarser lines, like the grid.
+        n = LINE_POINTS if not request.coarse_only.is_set() else LINE_POINTS // 2 + 1
+        ts = np.linspace(-0.25, 1.25, n)
         origin = request.origin
         if origin is not None and origin.step != snap.step:
             lines["interpolation"] = le.interpolate_line(
@@ -201,9 +200,10 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
             )
         if ctx.cancelled():
             return None
+        reach = request.span if request.kind == "random" else 1.0  # PCA: span is the path's margin
         lines["direction"] = le.direction_line(
             snap.arch, snap.params, snap.state, request.line_batches, snap.norm, seed=request.seed,
-            ts=np.linspace(-request.span, request.span, LINE_POINTS), should_stop=ctx.should_stop,
+            ts=np.linspace(-reach, reach, n), should_stop=ctx.should_stop,
         )
         if ctx.cancelled():
             return None
