@@ -12,7 +12,9 @@ training instead of refining a grid that is already out of date.
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,12 +151,56 @@ def eval_batch(dataset: Any, split: str, size: int) -> tuple[np.ndarray, np.ndar
     return x[idx], y[idx]
 
 
+@functools.cache
+def paced_evaluator() -> type:
+    """``LandscapeEvaluator`` whose points are read back before it returns.
+
+    ``run_grid`` keeps one chunk in flight (JAX dispatches asynchronously) and calls
+    ``should_stop`` meanwhile; the runner's CPU-share pause happens in ``should_stop``,
+    so the chunk in flight would compute right through the pause and the share would not
+    hold (measured on a loaded 2-core machine at a 25% share: 45% of the grid's
+    full-speed CPU time, 33% paced, Python and drawing included). Reading each point
+    back keeps the computing inside the time the runner counts, at the cost of the
+    overlap of one dispatch with the previous point.
+    """
+    from convscope.probes.landscape_eval import LandscapeEvaluator
+
+    class PacedEvaluator(LandscapeEvaluator):
+        def points(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lo, ac = super().points(a, b)
+            return np.asarray(lo), np.asarray(ac)
+
+    return PacedEvaluator
+
+
+def _minus(a: Any, b: Any) -> dict[str, dict[str, np.ndarray]]:
+    return {layer: {k: np.asarray(v, np.float32) - np.asarray(b[layer][k], np.float32) for k, v in leaves.items()}
+            for layer, leaves in a.items()}  # fmt: skip
+
+
+def paced_line(snap: ev.Snapshot, center: Any, state: Any, direction: Any, dstate: Any, batches: dict,
+               ts: np.ndarray, kind: str, label: str, should_stop: Callable[[], bool]) -> Any:
+    """``landscape_eval.interpolate_line`` / ``direction_line`` on the paced evaluator:
+    loss along θ(t) = centre + t·direction (BN statistics + t·dstate) per batch."""
+    from convscope.probes.landscape import Directions
+    from convscope.probes.landscape_eval import LandscapeLine
+
+    t0 = time.perf_counter()
+    zero = {layer: {k: np.zeros(np.shape(v), np.float32) for k, v in leaves.items()} for layer, leaves in center.items()}
+    directions = Directions(direction, zero, "random")
+    losses, accuracies = {}, {}
+    for name, (x, y) in batches.items():
+        evaluator = paced_evaluator()(snap.arch, center, state, x, y, snap.norm, directions, dstate=dstate)
+        loss, acc, _ = evaluator.run(ts, [0.0], should_stop=should_stop)
+        losses[name], accuracies[name] = loss[0], acc[0]
+    return LandscapeLine(ts, losses, accuracies, kind, label, time.perf_counter() - t0)
+
+
 def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult | None]:
     """The job for ``ProbeRunner.submit``: directions, grid (progress reported), lines."""
 
     def job(ctx: Any) -> LandscapeResult | None:
         from convscope.probes import landscape as ls
-        from convscope.probes import landscape_eval as le
 
         snap = request.snapshot
         plane = None
@@ -182,7 +228,7 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
             # Follow mode: once the coarse lattice is in, a newer snapshot takes over.
             return ctx.should_stop() or (request.coarse_only.is_set() and coarse_done[0])
 
-        evaluator = le.LandscapeEvaluator(snap.arch, snap.params, snap.state, request.x, request.y, snap.norm, dirs)
+        evaluator = paced_evaluator()(snap.arch, snap.params, snap.state, request.x, request.y, snap.norm, dirs)
         grid = evaluator.grid(alphas, betas, should_stop=stop_grid, on_progress=on_progress,
                               split=request.split, step=snap.step, trajectory=trajectory,
                               trajectory_steps=steps)  # fmt: skip
@@ -191,20 +237,21 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
         lines = {}
         # Newer weights already wait (follow training): coarser lines, like the grid.
         n = LINE_POINTS if not request.coarse_only.is_set() else LINE_POINTS // 2 + 1
-        ts = np.linspace(-0.25, 1.25, n)
         origin = request.origin
         if origin is not None and origin.step != snap.step:
-            lines["interpolation"] = le.interpolate_line(
-                snap.arch, origin.params, origin.state, snap.params, snap.state, request.line_batches,
-                snap.norm, ts=ts, label=f"step {origin.step:,} → step {snap.step:,}", should_stop=ctx.should_stop,
-            )
+            lines["interpolation"] = paced_line(
+                snap, origin.params, origin.state, _minus(snap.params, origin.params),
+                _minus(snap.state, origin.state), request.line_batches, np.linspace(-0.25, 1.25, n),
+                "interpolation", f"step {origin.step:,} → step {snap.step:,}", ctx.should_stop,
+            )  # fmt: skip
         if ctx.cancelled():
             return None
         reach = request.span if request.kind == "random" else 1.0  # PCA: span is the path's margin
-        lines["direction"] = le.direction_line(
-            snap.arch, snap.params, snap.state, request.line_batches, snap.norm, seed=request.seed,
-            ts=np.linspace(-reach, reach, n), should_stop=ctx.should_stop,
-        )
+        lines["direction"] = paced_line(
+            snap, snap.params, snap.state, ls.filter_normalized_direction(snap.params, request.seed), None,
+            request.line_batches, np.linspace(-reach, reach, n), "direction", f"seed {request.seed}",
+            ctx.should_stop,
+        )  # fmt: skip
         if ctx.cancelled():
             return None
         return LandscapeResult(grid, lines, plane)
