@@ -340,5 +340,6 @@ class Surface3D(QWidget):
         y = (betas - betas[0]) / (betas[-1] - betas[0]) * 2 - 1
         idx = np.clip((unit * (len(SEQUENTIAL) - 1)).round().astype(int), 0, len(SEQUENTIAL) - 1)
         colors = SEQUENTIAL[idx].astype(np.float32) / 255
-        # GLSurfacePlotItem wants z[x index, y index]; the grid is [beta, alpha].
-        self.surface.setData(x=x, y=y, z=unit.T, colors=np.ascontiguousarray(colors.transpose(1, 0, 2)))
+        # GLSurfacePlotItem wants z[x index, y index] (the grid is [beta, alpha]) and one
+        # colour per vertex in that order, flattened (its docstring's (w, h, 4) fails to draw).
+        self.surface.setData(x=x, y=y, z=unit.T, colors=colors.transpose(1, 0, 2).reshape(-1, 4))
