@@ -179,7 +179,7 @@ def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, pa
     np.testing.assert_allclose(grid.trajectory[-1], [0.0, 0.0], atol=1e-9)  # the centre is the latest
     for k, axis in enumerate((grid.alphas, grid.betas)):  # the plane covers the path
         assert axis[0] < grid.trajectory[:, k].min() and grid.trajectory[:, k].max() < axis[-1]
-    assert "PCA directions" in panel.heading.text()
+    assert "PCA of the path" in panel.heading.text()
 
     # A later snapshot lands on the same plane at once (the grid is not recomputed).
     submitted = []
@@ -390,3 +390,17 @@ def test_contours_of_a_plane_are_straight_lines_at_the_level() -> None:
     ok = np.isfinite(xs)
     np.testing.assert_allclose(xs[ok], 0.3, atol=1e-9)
     assert ys[ok].min() == pytest.approx(-2) and ys[ok].max() == pytest.approx(2)
+
+
+def test_docked_small_the_lines_move_under_the_map_then_give_way(qtbot, panel) -> None:
+    assert panel.layout_mode == "wide" and panel.controls.settings_button.isChecked()
+    panel.resize(600, 760)
+    qtbot.waitUntil(lambda: panel.layout_mode == "narrow", timeout=2000)
+    assert panel.map.bar.geometry().right() <= panel.graphics.width() + 1  # nothing pushed out of view
+    panel.resize(480, 380)
+    qtbot.waitUntil(lambda: panel.layout_mode == "map", timeout=2000)
+    assert not panel.controls.settings_button.isChecked() and not panel.controls.settings[0].isVisible()
+    assert panel.line_interp.plot.scene() is None  # out of the layout, not squeezed
+    panel.resize(1100, 650)
+    qtbot.waitUntil(lambda: panel.layout_mode == "wide", timeout=2000)
+    assert panel.controls.settings_button.isChecked() and panel.line_interp.plot.scene() is not None

@@ -43,6 +43,7 @@ from convscope.ui.panels.landscape_views import (
     LinePlot,
     Surface3D,
     arrange,
+    layout_mode,
 )
 from convscope.ui.panels.mapview import (
     ThrottledRedraw,
@@ -59,7 +60,7 @@ REDRAW_MS = 100
 SETTLE_MS = 300  # a control that changes settles this long before a new grid starts
 FOLLOW_GAP_S = 0.5  # follow training: at least this long between the end of one grid and the next
 MAX_LIVE = 200  # later snapshots placed on the plane, at most
-WIDE_RATIO = 1.25  # plots less wide than this × their height: the lines go under the map
+COMPACT_PX = 440  # a panel less tall than this hides its settings (the Settings button shows them)
 NPZ_FILTER = "NumPy archive (*.npz)"
 
 
@@ -86,6 +87,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.auto_compute = True  # a first landscape when the panel is first on screen
         self._auto_started = False
         self._last_finish = -1e9
+        self._settings_touched = False  # the user chose; no more hiding when docked small
         self._dirty = False
         self._build()
 
@@ -109,12 +111,12 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.controls = LandscapeControls(self.export)
         self.graphics = graphics_widget()
         self.map = LandscapeMap(self.graphics, 0, 0)
-        self.line_interp = LinePlot(self.graphics, 0, 2, "From the first snapshot to now", "t (0: first, 1: now)")
+        self.line_interp = LinePlot(self.graphics, 0, 2, "First snapshot → now", "t (0: first, 1: now)")
         self.line_interp.set_marks([(0.0, "first"), (1.0, "now")])
-        self.line_dir = LinePlot(self.graphics, 1, 2, "Along one random direction", "distance along it")
+        self.line_dir = LinePlot(self.graphics, 1, 2, "One random direction", "distance along it")
         self.line_dir.set_marks([(0.0, "now")])
-        self.wide = True
-        arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], wide=True)
+        self.layout_mode = "wide"
+        arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], "wide")
         self.surface: Surface3D | None = None
         self.stack = QStackedWidget()
         self.stack.addWidget(self.graphics)
@@ -127,6 +129,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
         top.addWidget(self.heading, stretch=1)
+        top.addWidget(self.controls.settings_button)
         top.addWidget(self.controls.export_button)
         top.addWidget(self.controls.save_button)
         layout.addLayout(top)
@@ -144,6 +147,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         c.log_scale.toggled.connect(lambda _c: self._mark_dirty())
         c.three_d.toggled.connect(self._on_three_d)
         c.save_button.clicked.connect(lambda: self.save_npz())
+        c.settings_button.clicked.connect(lambda: setattr(self, "_settings_touched", True))
         self.graphics.scene().sigMouseMoved.connect(self._on_hover)
         self._apply_share()
         self.line_interp.show(None, "train a few steps")
@@ -356,11 +360,17 @@ class LandscapePanel(ThrottledRedraw, QWidget):
     # ----------------------------------------------------------------- drawing
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
+        if not self._settings_touched:  # docked small: the plots before the settings
+            show = self.height() >= COMPACT_PX
+            if show != self.controls.settings_button.isChecked():
+                self.controls.settings_button.setChecked(show)
         size = self.stack.size()
-        wide = size.width() >= WIDE_RATIO * size.height()
-        if wide != self.wide:
-            self.wide = wide
-            arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], wide)
+        mode = layout_mode(size.width(), size.height())
+        if mode != self.layout_mode:
+            self.layout_mode = mode
+            arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], mode)
+            # The view already sized its layout for the old arrangement (clamped to its minimum).
+            self.graphics.ci.setGeometry(self.graphics.range)
 
     def _mark_dirty(self) -> None:
         self._dirty = True
@@ -407,14 +417,13 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self.heading.setText(f"Loss landscape around step {snap.step:,}")
             return
         if g.kind == "pca" and g.explained is not None:
-            where = f"PCA directions ({100 * g.explained[0]:.0f}% + {100 * g.explained[1]:.0f}% of the path's variance)"
+            where = f"PCA of the path ({100 * g.explained[0]:.0f}% + {100 * g.explained[1]:.0f}% of its variance)"
         else:
             where = f"random directions (seeds {g.seeds[0]}, {g.seeds[1]})" if g.seeds else "random directions"
         split = "training" if g.split == "train" else "validation"
-        n = len(g.alphas)
         self.heading.setText(
-            f"Step {g.step:,} · {where} · {n}×{n} grid on {g.n_examples} {split} images · "
-            f"loss here {format_number(g.center_loss)}, accuracy {100 * g.center_accuracy:.1f}%"
+            f"Step {g.step:,} · {where} · {g.n_examples} {split} images · "
+            f"loss here {format_number(g.center_loss)} ({100 * g.center_accuracy:.0f}% right)"
         )
 
     # ----------------------------------------------------------------- export

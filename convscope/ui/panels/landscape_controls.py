@@ -172,18 +172,19 @@ class LandscapeControls(QWidget):
         self.save_button.setEnabled(False)
 
 
-        flow = FlowLayout(self)
-        for w in (
+        self.settings_button = QToolButton(text="Settings", checkable=True, checked=True)
+        self.settings_button.setToolTip("Show or hide the directions, grid, batch and CPU-share settings")
+        self.settings = [
             group(QLabel("Directions:"), self.kind, self.seed_label, self.new_button),
             group(QLabel("Grid:"), self.resolution, self.span),
             group(QLabel("Batch:"), self.batch, self.split),
-            group(self.compute_button, self.cancel_button),
-            self.follow,
             group(QLabel("CPU share while training:"), self.share, self.share_label),
-            self.progress,
-            group(self.log_scale, self.three_d),
-        ):
+        ]
+        flow = FlowLayout(self)
+        for w in (*self.settings[:3], group(self.compute_button, self.cancel_button), self.follow,
+                  self.settings[3], self.progress, group(self.log_scale, self.three_d)):  # fmt: skip
             flow.addWidget(w)
+        self.settings_button.toggled.connect(self.show_settings)
         self.kind.currentIndexChanged.connect(lambda _i: self._changed())
         self.resolution.valueChanged.connect(self._on_resolution)
         self.span.valueChanged.connect(lambda _v: self._changed())
@@ -193,6 +194,10 @@ class LandscapeControls(QWidget):
         self.share.valueChanged.connect(lambda v: self.share_label.setText(f"{v}%"))
         self.share_label.setText(f"{self.share.value()}%")
         self._update_seed()
+
+    def show_settings(self, on: bool) -> None:
+        for w in self.settings:
+            w.setVisible(on)
 
     @property
     def kind_value(self) -> str:

@@ -263,29 +263,43 @@ class LinePlot:
             self.note.setPos(0.5, 0.5)
 
 
-def arrange(layout: pg.GraphicsLayout, landscape: LandscapeMap, lines: list[LinePlot], wide: bool) -> None:
-    """Wide: the map (and its colour bar) on the left over two rows, the lines stacked on
-    the right. Narrow (docked small): the map on top, the lines under it, side by side."""
+def arrange(layout: pg.GraphicsLayout, landscape: LandscapeMap, lines: list[LinePlot], mode: str) -> None:
+    """"wide": the map (and its colour bar) on the left over two rows, the lines stacked
+    on the right. "narrow": the map on top, the lines under it, side by side. "map":
+    docked very small, the map alone."""
     items = [landscape.plot, landscape.bar, *(line.plot for line in lines)]
     for item in items:
         if item in layout.items:
             layout.removeItem(item)
     grid = layout.layout
-    if wide:
+    if mode == "wide":
         layout.addItem(landscape.plot, 0, 0, 2, 1)
         layout.addItem(landscape.bar, 0, 1, 2, 1)
         for row, line in enumerate(lines):
             layout.addItem(line.plot, row, 2)
         stretches = ([1, 1, 0], [3, 0, 2])
-    else:
+    elif mode == "narrow":  # the last line shares the colour bar's column, so its width is not lost
         layout.addItem(landscape.plot, 0, 0, 1, len(lines))
         layout.addItem(landscape.bar, 0, len(lines))
         for col, line in enumerate(lines):
-            layout.addItem(line.plot, 1, col)
+            layout.addItem(line.plot, 1, col, 1, 2 if col == len(lines) - 1 else 1)
         stretches = ([3, 2, 0], [1, 1, 0])
+    else:
+        layout.addItem(landscape.plot, 0, 0)
+        layout.addItem(landscape.bar, 0, 1)
+        stretches = ([1, 0, 0], [1, 0, 0])
     for i, (r, c) in enumerate(zip(*stretches, strict=True)):
         grid.setRowStretchFactor(i, r)
         grid.setColumnStretchFactor(i, c)
+
+
+def layout_mode(width: int, height: int) -> str:
+    """Which :func:`arrange` fits a plot area of ``width`` × ``height`` pixels."""
+    if width >= 680 and width >= 1.25 * height:
+        return "wide"
+    if width >= 480 and height >= 330:
+        return "narrow"
+    return "map"
 
 
 # ------------------------------------------------------------------ 3D
