@@ -121,6 +121,11 @@ def test_the_image_centre_is_the_probes_centre_loss(qtbot, panel) -> None:
     lo, hi = panel.map.levels
     assert lo == pytest.approx(np.log10(grid.loss.min())) and hi == pytest.approx(np.log10(grid.loss.max()))
     assert "seeds 0, 1" in panel.heading.text() and "step 0" in panel.heading.text().lower()
+    from PySide6.QtCore import QPointF
+
+    centre = panel.map.plot.vb.mapViewToScene(QPointF(0.0, 0.0))
+    text = panel.map.describe_at(centre, grid.loss, grid.accuracy)
+    assert text == f"α = +0, β = +0: loss {grid.center_loss:.4g}, accuracy {100 * grid.center_accuracy:.1f}%"
 
 
 def test_progress_arrives_coarse_first_and_is_drawn_filled(qtbot, panel) -> None:
@@ -242,10 +247,12 @@ def test_export_writes_a_loadable_npz_and_a_png(qtbot, panel, tmp_path: Path) ->
     emit(panel, snapshot(10))
     compute_and_wait(qtbot, panel)
     saved = panel.save_npz(str(tmp_path / "landscape.npz"))
-    grid, line, _extra = load_landscape_npz(saved)
+    grid, line, extra = load_landscape_npz(saved)
     np.testing.assert_array_equal(grid.loss, panel.grid.loss)
     np.testing.assert_array_equal(grid.alphas, panel.grid.alphas)
     np.testing.assert_array_equal(line["loss"]["val"], panel.lines["interpolation"].loss["val"])
+    other = extra["lines"]["direction"]  # the file holds one line; the other rides along as JSON
+    np.testing.assert_allclose(other["loss"]["train"], panel.lines["direction"].loss["train"])
     panel.export(str(tmp_path / "landscape.png"))
     image = QImage(str(tmp_path / "landscape.png"))
     assert not image.isNull() and image.width() > 300

@@ -35,8 +35,10 @@ from convscope.ui.panels.landscape_jobs import (
     LandscapeRequest,
     LandscapeResult,
     TrajectoryBuffer,
+    describe_grid,
     eval_batch,
     landscape_job,
+    line_json,
 )
 from convscope.ui.panels.landscape_views import (
     LandscapeMap,
@@ -49,7 +51,6 @@ from convscope.ui.panels.mapview import (
     ThrottledRedraw,
     ask_save_path,
     export_scene,
-    format_number,
     graphics_widget,
     heading,
 )
@@ -341,21 +342,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
 
     def _on_hover(self, pos: QPointF) -> None:
         source = self._map_source()
-        if source is None or not self.map.plot.sceneBoundingRect().contains(pos):
-            return
-        p = self.map.plot.vb.mapSceneToView(pos)
-        cell = self.map.value_at(p.x(), p.y())
-        if cell is None:
-            return
-        i, j = cell
-        alphas, betas, loss, acc, _traj = source
-        if np.isnan(loss[i, j]):
-            self.readout.setText(f"α = {alphas[j]:+.2f}, β = {betas[i]:+.2f}: not computed yet")
-        else:
-            self.readout.setText(
-                f"α = {alphas[j]:+.2f}, β = {betas[i]:+.2f}: loss {format_number(loss[i, j])}, "
-                f"accuracy {100 * acc[i, j]:.1f}%"
-            )
+        if source is not None:
+            text = self.map.describe_at(pos, source[2], source[3])
+            if text:
+                self.readout.setText(text)
 
     # ----------------------------------------------------------------- drawing
     def resizeEvent(self, event: Any) -> None:
@@ -416,15 +406,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         if g is None:
             self.heading.setText(f"Loss landscape around step {snap.step:,}")
             return
-        if g.kind == "pca" and g.explained is not None:
-            where = f"PCA of the path ({100 * g.explained[0]:.0f}% + {100 * g.explained[1]:.0f}% of its variance)"
-        else:
-            where = f"random directions (seeds {g.seeds[0]}, {g.seeds[1]})" if g.seeds else "random directions"
-        split = "training" if g.split == "train" else "validation"
-        self.heading.setText(
-            f"Step {g.step:,} · {where} · {g.n_examples} {split} images · "
-            f"loss here {format_number(g.center_loss)} ({100 * g.center_accuracy:.0f}% right)"
-        )
+        self.heading.setText(describe_grid(g))
 
     # ----------------------------------------------------------------- export
     def export(self, path: str) -> None:
@@ -440,9 +422,12 @@ class LandscapePanel(ThrottledRedraw, QWidget):
                 return ""
         from convscope.probes.landscape_io import save_landscape_npz
 
-        line = self.lines.get("interpolation") or self.lines.get("direction")
+        # The file holds one line; any other goes into its free-form "extra" (JSON).
+        lines = dict(self.lines)
+        line = lines.pop("interpolation", None) or lines.pop("direction", None)
+        extra = {"source": "ConvScope loss landscape panel", "lines": {k: line_json(v) for k, v in lines.items()}}
         try:
-            return str(save_landscape_npz(path, self.grid, line))
+            return str(save_landscape_npz(path, self.grid, line, extra=extra))
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Could not save the landscape", str(exc))
             return ""

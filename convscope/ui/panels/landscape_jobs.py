@@ -138,6 +138,24 @@ class GridProgress:
     progress: Any
 
 
+def describe_grid(g: Any) -> str:
+    """The panel's heading for a finished grid: where, on what, and the loss at the centre."""
+    if g.kind == "pca" and g.explained is not None:
+        where = f"PCA of the path ({100 * g.explained[0]:.0f}% + {100 * g.explained[1]:.0f}% of its variance)"
+    else:
+        where = f"random directions (seeds {g.seeds[0]}, {g.seeds[1]})" if g.seeds else "random directions"
+    split = "training" if g.split == "train" else "validation"
+    loss = f"{g.center_loss:.3g}"
+    return f"Step {g.step:,} · {where} · {g.n_examples} {split} images · loss here {loss} ({100 * g.center_accuracy:.0f}% right)"
+
+
+def line_json(line: Any) -> dict[str, Any]:
+    """A LandscapeLine as plain JSON data (for the "extra" of a saved landscape)."""
+    return {"kind": line.kind, "label": line.label, "ts": line.ts.tolist(),
+            "loss": {k: v.tolist() for k, v in line.loss.items()},
+            "accuracy": {k: v.tolist() for k, v in line.accuracy.items()}}  # fmt: skip
+
+
 def eval_batch(dataset: Any, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed, seeded sample of ``size`` examples of ``split`` (the whole split if
     smaller): sets stored sorted by class still give every class its share."""

@@ -201,6 +201,20 @@ class LandscapeMap:
         self.show_path(None)
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0.02)
 
+    def describe_at(self, scene_pos: Any, loss: np.ndarray, accuracy: np.ndarray) -> str:
+        """Hover text for the cell under a scene position ("" outside the map)."""
+        if not self.plot.sceneBoundingRect().contains(scene_pos):
+            return ""
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        cell = self.value_at(p.x(), p.y())
+        if cell is None:
+            return ""
+        i, j = cell
+        where = f"α = {self.alphas[j]:+.3g}, β = {self.betas[i]:+.3g}"
+        if np.isnan(loss[i, j]):
+            return f"{where}: not computed yet"
+        return f"{where}: loss {loss[i, j]:.4g}, accuracy {100 * accuracy[i, j]:.1f}%"
+
     def value_at(self, x: float, y: float) -> tuple[int, int] | None:
         """Grid cell (row i, col j) under direction coordinates (x, y), if inside."""
         if self.values is None or len(self.alphas) < 2:
