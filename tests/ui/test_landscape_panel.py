@@ -142,12 +142,14 @@ def test_progress_arrives_coarse_first_and_is_drawn_filled(qtbot, panel) -> None
     assert np.isfinite(first_finer.loss[coarse[:, 0], coarse[:, 1]]).all()  # the coarse lattice came first
     for p in seen:
         assert np.count_nonzero(np.isfinite(p.loss)) == p.done
-    # A partial grid is drawn whole: each missing cell shows a computed neighbour.
+    # A partial grid is drawn whole, computed cells as they are.
     from convscope.ui.panels.landscape_views import fill_missing
 
-    partial = next(p for p in seen if p.done < p.total)
-    filled = fill_missing(partial.loss)
-    assert np.isfinite(filled).all() and set(np.unique(filled)) <= set(np.unique(partial.loss[np.isfinite(partial.loss)]))
+    for partial in (seen[0], first_finer):
+        filled, known = fill_missing(partial.loss), np.isfinite(partial.loss)
+        assert np.isfinite(filled).all() and np.array_equal(filled[known], partial.loss[known])
+    # Before the coarse lattice is complete: nearest computed values, nothing invented.
+    assert set(np.unique(fill_missing(seen[0].loss))) <= set(seen[0].loss[np.isfinite(seen[0].loss)])
 
 
 def test_cancel_stops_the_grid_and_keeps_what_was_computed(qtbot, panel) -> None:
@@ -386,6 +388,23 @@ def test_fill_missing_takes_the_nearest_computed_cell() -> None:
     v[0, 0], v[0, 4], v[2, 2] = 1.0, 5.0, 9.0
     want = np.array([[1, 1, 1, 5, 5], [1, 1, 1, 5, 5], [9, 9, 9, 9, 9]], float)
     np.testing.assert_array_equal(fill_missing(v), want)
+
+
+def test_fill_missing_interpolates_the_coarse_lattice_and_keeps_computed_cells() -> None:
+    from convscope.probes.landscape import coarse_to_fine_order
+    from convscope.ui.panels.landscape_views import fill_missing
+
+    i, j = np.mgrid[0:11, 0:11]
+    plane = 0.5 + i + 2.0 * j  # bilinear interpolation reproduces it exactly
+    partial = np.full((11, 11), np.nan)
+    coarse = coarse_to_fine_order(11, 11)[0][1]
+    partial[coarse[:, 0], coarse[:, 1]] = plane[coarse[:, 0], coarse[:, 1]]
+    partial[3, 3] = 100.0  # a finer point already computed (not on the plane)
+    filled = fill_missing(partial)
+    assert filled[3, 3] == 100.0
+    keep = np.ones((11, 11), bool)
+    keep[3, 3] = False
+    np.testing.assert_allclose(filled[keep], plane[keep])
 
 
 def test_contours_of_a_plane_are_straight_lines_at_the_level() -> None:

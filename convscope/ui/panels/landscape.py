@@ -151,7 +151,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         c.settings_button.clicked.connect(lambda: setattr(self, "_settings_touched", True))
         self.graphics.scene().sigMouseMoved.connect(self._on_hover)
         self._apply_share()
-        self.line_interp.show(None, "train a few steps")
+        self.line_interp.show(None, "after a few steps")
         self.line_dir.show(None, "")
 
     # ----------------------------------------------------------------- controls
@@ -285,7 +285,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.live = []
         self._auto_started = False
         self.map.clear()
-        self.line_interp.show(None, "train a few steps")
+        self.line_interp.show(None, "after a few steps")
         self.line_dir.show(None, "")
         self.controls.save_button.setEnabled(False)
         self._show_message("")
@@ -299,7 +299,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.controls.progress.setRange(0, p.total)
         self.controls.progress.setValue(p.done)
         level = {4: "coarse", 2: "finer", 1: "full"}.get(p.level, f"every {p.level}")
-        self.controls.progress.setFormat(f"{p.done}/{p.total} points ({level})")
+        self.controls.progress.setFormat(f"step {payload.request.snapshot.step:,}: {p.done}/{p.total} ({level})")
         self._mark_dirty()
 
     def _on_finished(self, _tag: Any, result: LandscapeResult) -> None:
@@ -395,7 +395,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self.map.show_path(trajectory, live)
         if self.surface is not None and self.controls.three_d.isChecked() and self.map.shown is not None:
             self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
-        self.line_interp.show(self.lines.get("interpolation"), "needs two snapshots at different steps")
+        self.line_interp.show(self.lines.get("interpolation"), "after a few steps")
         self.line_dir.show(self.lines.get("direction"), "")
 
     def _update_heading(self) -> None:

@@ -47,12 +47,20 @@ def _fill_axis(values: np.ndarray) -> np.ndarray:
 
 
 def fill_missing(values: np.ndarray) -> np.ndarray:
-    """A partial grid made whole for display: NaN cells take the value of the nearest
-    computed cell along the row, then (rows with none) along the column. The coarse
-    lattice thus shows as blocks that the finer levels refine."""
+    """A partial grid made whole for display. Once the coarse lattice is in, the missing
+    cells are interpolated from it (``landscape_io.fill_from_coarse``) and every computed
+    cell keeps its value; before that, each missing cell takes the nearest computed cell
+    along its row, then (rows with none) along its column."""
+    from convscope.probes.landscape_io import fill_from_coarse
+
     values = np.asarray(values, np.float64)
-    if not np.isnan(values).any():
+    known = ~np.isnan(values)
+    if known.all():
         return values
+    smooth = fill_from_coarse(values)
+    if np.isfinite(smooth).all():
+        smooth[known] = values[known]
+        return smooth
     return _fill_axis(_fill_axis(values).T).T
 
 
