@@ -430,3 +430,41 @@ def test_docked_small_the_lines_move_under_the_map_then_give_way(qtbot, panel) -
     panel.resize(1100, 650)
     qtbot.waitUntil(lambda: panel.layout_mode == "wide", timeout=2000)
     assert panel.controls.settings_button.isChecked() and panel.line_interp.plot.scene() is not None
+
+
+@pytest.mark.slow
+def test_follow_training_on_the_real_loop(qtbot) -> None:
+    """The real TrainingLoop trains a tiny net; the panel follows it, then rests when paused."""
+    from convscope.data import Dataset, builtin_mnist
+    from convscope.train.loop import TrainingLoop
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.worker import wait_for_stragglers
+
+    full = builtin_mnist()
+    data = Dataset("digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:200],
+                   full.y_val[:200], full.class_names, full.source)  # fmt: skip
+    window = MainWindow(data, ARCH, TrainConfig(batch_size=32, eval_every=20), loop_factory=TrainingLoop)
+    qtbot.addWidget(window)
+    window.resize(1600, 1000)
+    window.show()
+    panel = window.panels["Loss landscape"]
+    window.docks["Loss landscape"].raise_()
+    panel.controls.resolution.setValue(11)
+    panel.controls.batch.setCurrentIndex(0)
+    steps = []
+    panel.runner.finished.connect(lambda _tag, result: steps.append(result.grid.step))
+    panel.controls.follow.setChecked(True)
+    qtbot.waitUntil(lambda: panel.snapshot is not None, timeout=WAIT_MS)
+    window.train_action.trigger()
+    qtbot.waitUntil(lambda: len([s for s in steps if s > 0]) >= 2, timeout=2 * WAIT_MS)
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)  # newer weights each time
+    assert panel.lines["interpolation"].label.startswith("step 0 →")
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.runner.busy and panel.grid.step == panel.snapshot.step, timeout=WAIT_MS)
+    assert panel.grid.complete  # nothing newer came: the last grid refined to the end
+    done = len(steps)
+    qtbot.wait(1500)
+    assert len(steps) == done  # paused: no more grids
+    window.close()
+    assert wait_for_stragglers(timeout_s=30)
