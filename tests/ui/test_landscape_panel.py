@@ -152,6 +152,25 @@ def test_progress_arrives_coarse_first_and_is_drawn_filled(qtbot, panel) -> None
     assert set(np.unique(fill_missing(seen[0].loss))) <= set(seen[0].loss[np.isfinite(seen[0].loss)])
 
 
+def test_the_last_grid_stays_until_the_next_ones_coarse_lattice_is_whole(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    assert panel.map.values.shape == (11, 11)
+    panel.controls.resolution.setValue(41)
+    seen = []
+    panel.runner.progressed.connect(lambda _tag, payload: seen.append((payload.coarse_done, panel.showing_partial())))
+    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
+        assert panel.compute()
+    panel.redraw()
+    assert seen[0] == (False, False) and panel.map.values.shape == (11, 11)
+    assert panel.heading.text().startswith("Step 0 · random directions")
+    qtbot.waitUntil(lambda: seen[-1][0], timeout=WAIT_MS)
+    panel.redraw()
+    assert seen[-1] == (True, True) and panel.map.values.shape == (41, 41)
+    assert "computing…" in panel.heading.text()
+    panel.cancel()
+
+
 def test_cancel_stops_the_grid_and_keeps_what_was_computed(qtbot, panel) -> None:
     panel.controls.resolution.setValue(51)
     emit(panel, snapshot(0))

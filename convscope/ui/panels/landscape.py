@@ -36,6 +36,7 @@ from convscope.ui.panels.landscape_jobs import (
     LandscapeResult,
     TrajectoryBuffer,
     describe_grid,
+    describe_request,
     eval_batch,
     landscape_job,
     line_json,
@@ -300,6 +301,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.controls.progress.setValue(p.done)
         level = {4: "coarse", 2: "finer", 1: "full"}.get(p.level, f"every {p.level}")
         self.controls.progress.setFormat(f"step {payload.request.snapshot.step:,}: {p.done}/{p.total} ({level})")
+        self._update_heading()
         self._mark_dirty()
 
     def _on_finished(self, _tag: Any, result: LandscapeResult) -> None:
@@ -366,11 +368,17 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self._dirty = True
         self.request_redraw()
 
+    def showing_partial(self) -> bool:
+        """The grid being computed is drawn (rather than the last one) once its coarse
+        lattice is whole, or at once when there is no last one."""
+        return self.partial is not None and (self.partial.coarse_done or self.grid is None)
+
     def _map_source(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any] | None:
         """(alphas, betas, loss, accuracy, trajectory) of the grid being computed, or the last one."""
-        if self.partial is not None:
+        if self.showing_partial():
             part = self.partial
-            return part.alphas, part.betas, part.progress.loss, part.progress.accuracy, None
+            assert part is not None
+            return part.alphas, part.betas, part.progress.loss, part.progress.accuracy, part.trajectory
         g = self.grid
         if g is None:
             return None
@@ -390,9 +398,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             return
         alphas, betas, loss, _acc, trajectory = source
         self.map.show(alphas, betas, loss, self.controls.log_scale.isChecked())
-        if self.partial is None:
-            live = np.array([xy for _s, xy in self.live]) if self.live else None
-            self.map.show_path(trajectory, live)
+        live = np.array([xy for _s, xy in self.live]) if self.live and not self.showing_partial() else None
+        self.map.show_path(trajectory, live)
         if self.surface is not None and self.controls.three_d.isChecked() and self.map.shown is not None:
             self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
         self.line_interp.show(self.lines.get("interpolation"), "after a few steps")
@@ -400,6 +407,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
 
     def _update_heading(self) -> None:
         snap, g = self.snapshot, self.grid
+        if self.showing_partial():
+            self.heading.setText(describe_request(self.partial.request))  # type: ignore[union-attr]
+            return
         if snap is None:
             self.heading.setText("Loss landscape: waiting for the model…")
             return

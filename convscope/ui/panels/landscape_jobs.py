@@ -136,6 +136,8 @@ class GridProgress:
     alphas: np.ndarray
     betas: np.ndarray
     progress: Any
+    coarse_done: bool  # the coarsest lattice is all in: the picture is whole, if coarse
+    trajectory: np.ndarray | None  # PCA: the path on the new plane
 
 
 def describe_grid(g: Any) -> str:
@@ -147,6 +149,13 @@ def describe_grid(g: Any) -> str:
     split = "training" if g.split == "train" else "validation"
     loss = f"{g.center_loss:.3g}"
     return f"Step {g.step:,} · {where} · {g.n_examples} {split} images · loss here {loss} ({100 * g.center_accuracy:.0f}% right)"
+
+
+def describe_request(r: LandscapeRequest) -> str:
+    """The panel's heading while a grid is being computed."""
+    where = "PCA of the path" if r.kind == "pca" else f"random directions (seeds {r.seed}, {r.seed + 1})"
+    split = "training" if r.split == "train" else "validation"
+    return f"Step {r.snapshot.step:,} · {where} · {len(r.x)} {split} images · computing…"
 
 
 def line_json(line: Any) -> dict[str, Any]:
@@ -240,7 +249,7 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
 
         def on_progress(p: Any) -> None:
             coarse_done[0] = p.done >= n_coarse
-            ctx.report(GridProgress(request, alphas, betas, p))
+            ctx.report(GridProgress(request, alphas, betas, p, coarse_done[0], trajectory))
 
         def stop_grid() -> bool:
             # Follow mode: once the coarse lattice is in, a newer snapshot takes over.
