@@ -80,8 +80,14 @@ def make_panel(qtbot, dataset=DATASET):
 def panel(qtbot):
     p = make_panel(qtbot)
     yield p
-    p.controller.shutdown(1.0)
-    assert p.runner.shutdown(5.0)
+    stop(p)
+
+
+def stop(panel) -> None:
+    """End the probe and inspection threads before the next test (a daemon thread still
+    inside XLA when the interpreter exits can abort it)."""
+    assert panel.runner.shutdown(30.0)
+    assert panel.controller.shutdown(30.0)
 
 
 def emit(panel, snap: ev.Snapshot) -> None:
@@ -340,8 +346,7 @@ def test_a_failing_computation_shows_its_message(qtbot) -> None:
         assert "labels must lie in [0, 9]" in panel.message.text() and panel.message.isVisible()
         assert panel.grid is None
     finally:
-        panel.controller.shutdown(1.0)
-        assert panel.runner.shutdown(5.0)
+        stop(panel)
 
 
 def test_the_cpu_share_applies_while_training(qtbot, panel) -> None:
@@ -486,4 +491,5 @@ def test_follow_training_on_the_real_loop(qtbot) -> None:
     qtbot.wait(1500)
     assert len(steps) == done  # paused: no more grids
     window.close()
+    stop(panel)
     assert wait_for_stragglers(timeout_s=30)
