@@ -15,6 +15,9 @@ windows alone, and what the panel delivered (grids, grid points per second).
 What to expect: the probe computes at most ``share`` of the wall time; while it computes
 it competes with XLA's training threads for the cores, so the slowdown should stay at
 or below about ``share`` (much less when the probe's work is small).
+
+Measured (shared 2-core EPYC, load ≈ 4 from other jobs, 15 s windows): training 17% slower
+at a 25% share, 25% at 50%, 60% at 100% (alone: 1,560–2,310 examples/s).
 """
 
 from __future__ import annotations
