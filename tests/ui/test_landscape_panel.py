@@ -142,7 +142,9 @@ def test_progress_arrives_coarse_first_and_is_drawn_filled(qtbot, panel) -> None
     emit(panel, snapshot(0))
     compute_and_wait(qtbot, panel)
     levels = [p.level for p in seen]
-    assert levels[0] == 4 and levels == sorted(levels, reverse=True) and seen[-1].done == seen[-1].total == 121
+    assert (
+        levels[0] == 4 and levels == sorted(levels, reverse=True) and seen[-1].done == seen[-1].total == 121
+    )
     coarse = coarse_to_fine_order(11, 11)[0][1]
     first_finer = next(p for p in seen if p.level < 4)
     assert np.isfinite(first_finer.loss[coarse[:, 0], coarse[:, 1]]).all()  # the coarse lattice came first
@@ -164,7 +166,9 @@ def test_the_last_grid_stays_until_the_next_ones_coarse_lattice_is_whole(qtbot, 
     assert panel.map.values.shape == (11, 11)
     panel.controls.resolution.setValue(41)
     seen = []
-    panel.runner.progressed.connect(lambda _tag, payload: seen.append((payload.coarse_done, panel.showing_partial())))
+    panel.runner.progressed.connect(
+        lambda _tag, payload: seen.append((payload.coarse_done, panel.showing_partial()))
+    )
     with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
         assert panel.compute()
     panel.redraw()
@@ -261,7 +265,9 @@ def test_the_1d_view_has_train_and_validation_curves(qtbot, panel) -> None:
     line = panel.lines["direction"]
     for a in (-1.0, 0.0, 1.0):
         j = int(np.argmin(np.abs(panel.grid.alphas - a)))
-        np.testing.assert_allclose(line.loss["train"][np.argmin(np.abs(line.ts - a))], panel.grid.loss[5, j], rtol=1e-4)
+        np.testing.assert_allclose(
+            line.loss["train"][np.argmin(np.abs(line.ts - a))], panel.grid.loss[5, j], rtol=1e-4
+        )
 
 
 # ------------------------------------------------------------------ export
@@ -360,7 +366,7 @@ def test_the_cpu_share_applies_while_training(qtbot, panel) -> None:
 
 
 def test_the_3d_toggle_is_disabled_without_opengl_and_says_why(qtbot, panel) -> None:
-    from convscope.ui.panels.landscape_views import gl_status
+    from convscope.ui.panels.landscape_3d import gl_status
 
     ok, why = gl_status()
     assert not ok  # offscreen
@@ -443,16 +449,16 @@ def test_contours_of_a_plane_are_straight_lines_at_the_level() -> None:
 
 
 def test_docked_small_the_lines_move_under_the_map_then_give_way(qtbot, panel) -> None:
-    assert panel.layout_mode == "wide" and panel.controls.settings_button.isChecked()
+    assert panel.plots.layout_mode == "wide" and panel.controls.settings_button.isChecked()
     panel.resize(600, 760)
-    qtbot.waitUntil(lambda: panel.layout_mode == "narrow", timeout=2000)
+    qtbot.waitUntil(lambda: panel.plots.layout_mode == "narrow", timeout=2000)
     assert panel.map.bar.geometry().right() <= panel.graphics.width() + 1  # nothing pushed out of view
     panel.resize(480, 380)
-    qtbot.waitUntil(lambda: panel.layout_mode == "map", timeout=2000)
+    qtbot.waitUntil(lambda: panel.plots.layout_mode == "map", timeout=2000)
     assert not panel.controls.settings_button.isChecked() and not panel.controls.settings[0].isVisible()
     assert panel.line_interp.plot.scene() is None  # out of the layout, not squeezed
     panel.resize(1100, 650)
-    qtbot.waitUntil(lambda: panel.layout_mode == "wide", timeout=2000)
+    qtbot.waitUntil(lambda: panel.plots.layout_mode == "wide", timeout=2000)
     assert panel.controls.settings_button.isChecked() and panel.line_interp.plot.scene() is not None
 
 

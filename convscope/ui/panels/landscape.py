@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -41,18 +40,11 @@ from convscope.ui.panels.landscape_jobs import (
     landscape_job,
     line_json,
 )
-from convscope.ui.panels.landscape_views import (
-    LandscapeMap,
-    LinePlot,
-    Surface3D,
-    arrange,
-    layout_mode,
-)
+from convscope.ui.panels.landscape_views import LandscapePlots
 from convscope.ui.panels.mapview import (
     ThrottledRedraw,
     ask_save_path,
     export_scene,
-    graphics_widget,
     heading,
 )
 from convscope.ui.probe_runner import ProbeRunner
@@ -111,17 +103,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
     def _build(self) -> None:
         self.heading = heading("Loss landscape: waiting for the model…")
         self.controls = LandscapeControls(self.export)
-        self.graphics = graphics_widget()
-        self.map = LandscapeMap(self.graphics, 0, 0)
-        self.line_interp = LinePlot(self.graphics, 0, 2, "First snapshot → now", "t (0: first, 1: now)")
-        self.line_interp.set_marks([(0.0, "first"), (1.0, "now")])
-        self.line_dir = LinePlot(self.graphics, 1, 2, "One random direction", "distance along it")
-        self.line_dir.set_marks([(0.0, "now")])
-        self.layout_mode = "wide"
-        arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], "wide")
-        self.surface: Surface3D | None = None
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.graphics)
+        self.plots = LandscapePlots()
+        # The plots' parts, by their names (tests and the export use them).
+        self.graphics, self.map = self.plots.graphics, self.plots.map
+        self.line_interp, self.line_dir = self.plots.line_interp, self.plots.line_dir
         self.readout = QLabel(" ")
         self.readout.setWordWrap(True)
         self.message = QLabel("")
@@ -136,7 +121,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         top.addWidget(self.controls.save_button)
         layout.addLayout(top)
         layout.addWidget(self.controls)
-        layout.addWidget(self.stack, stretch=1)
+        layout.addWidget(self.plots, stretch=1)
         layout.addWidget(self.message)
         layout.addWidget(self.readout)
 
@@ -152,8 +137,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         c.settings_button.clicked.connect(lambda: setattr(self, "_settings_touched", True))
         self.graphics.scene().sigMouseMoved.connect(self._on_hover)
         self._apply_share()
-        self.line_interp.show(None, "after a few steps")
-        self.line_dir.show(None, "")
 
     # ----------------------------------------------------------------- controls
     def _settings_changed(self) -> None:
@@ -172,16 +155,12 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self.request.coarse_only.clear()
 
     def _on_three_d(self, on: bool) -> None:
-        if on and self.surface is None:
-            try:
-                self.surface = Surface3D()
-            except Exception as exc:  # noqa: BLE001 - a broken OpenGL stack must not crash the panel
+        failed = self.plots.set_three_d(on)
+        if failed:
+            with QSignalBlocker(self.controls.three_d):
                 self.controls.three_d.setChecked(False)
-                self.controls.three_d.setEnabled(False)
-                self.controls.three_d.setToolTip(f"3D view failed: {type(exc).__name__}: {exc}")
-                return
-            self.stack.addWidget(self.surface)
-        self.stack.setCurrentWidget(self.surface if on and self.surface is not None else self.graphics)
+            self.controls.three_d.setEnabled(False)
+            self.controls.three_d.setToolTip(failed)
         self._mark_dirty()
 
     # ----------------------------------------------------------------- requests
@@ -262,7 +241,11 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self.origin = snap
         self.snapshot = snap
         self.trajectory.add(snap.step, snap.params)
-        if self.plane is not None and snap.step > self.plane.step and (not self.live or snap.step > self.live[-1][0]):
+        if (
+            self.plane is not None
+            and snap.step > self.plane.step
+            and (not self.live or snap.step > self.live[-1][0])
+        ):
             try:
                 self.live.append((snap.step, self.plane.project(snap.params)))
             except ValueError:
@@ -285,9 +268,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.lines = {}
         self.live = []
         self._auto_started = False
-        self.map.clear()
-        self.line_interp.show(None, "after a few steps")
-        self.line_dir.show(None, "")
+        self.plots.clear()
         self.controls.save_button.setEnabled(False)
         self._show_message("")
         self._update_heading()
@@ -300,7 +281,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.controls.progress.setRange(0, p.total)
         self.controls.progress.setValue(p.done)
         level = {4: "coarse", 2: "finer", 1: "full"}.get(p.level, f"every {p.level}")
-        self.controls.progress.setFormat(f"step {payload.request.snapshot.step:,}: {p.done}/{p.total} ({level})")
+        self.controls.progress.setFormat(
+            f"step {payload.request.snapshot.step:,}: {p.done}/{p.total} ({level})"
+        )
         self._update_heading()
         self._mark_dirty()
 
@@ -332,7 +315,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.controls.cancel_button.setEnabled(busy)
         if not busy and self.partial is not None and self.request is not None:
-            self.controls.progress.setFormat(f"stopped at {self.partial.progress.done}/{self.partial.progress.total}")
+            self.controls.progress.setFormat(
+                f"stopped at {self.partial.progress.done}/{self.partial.progress.total}"
+            )
 
     def _show_message(self, text: str, error: bool = False) -> None:
         self.error = text if error else ""
@@ -356,13 +341,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             show = self.height() >= COMPACT_PX
             if show != self.controls.settings_button.isChecked():
                 self.controls.settings_button.setChecked(show)
-        size = self.stack.size()
-        mode = layout_mode(size.width(), size.height())
-        if mode != self.layout_mode:
-            self.layout_mode = mode
-            arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], mode)
-            # The view already sized its layout for the old arrangement (clamped to its minimum).
-            self.graphics.ci.setGeometry(self.graphics.range)
 
     def _mark_dirty(self) -> None:
         self._dirty = True
@@ -385,25 +363,20 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         return g.alphas, g.betas, g.loss, g.accuracy, g.trajectory
 
     def redraw(self) -> None:
-        if self.auto_compute and self.snapshot is not None and not self._auto_started and self.grid is None \
-                and not self.runner.busy:
+        if (
+            self.auto_compute
+            and self.snapshot is not None
+            and not self._auto_started
+            and self.grid is None
+            and not self.runner.busy
+        ):
             self._auto_started = True  # a first landscape when the panel is first looked at
             self.compute()
         if not self._dirty:
             return
         self._dirty = False
-        source = self._map_source()
-        if source is None:
-            self.map.clear()
-            return
-        alphas, betas, loss, _acc, trajectory = source
-        self.map.show(alphas, betas, loss, self.controls.log_scale.isChecked())
         live = np.array([xy for _s, xy in self.live]) if self.live and not self.showing_partial() else None
-        self.map.show_path(trajectory, live)
-        if self.surface is not None and self.controls.three_d.isChecked() and self.map.shown is not None:
-            self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
-        self.line_interp.show(self.lines.get("interpolation"), "after a few steps")
-        self.line_dir.show(self.lines.get("direction"), "")
+        self.plots.draw(self._map_source(), live, self.lines, self.controls.log_scale.isChecked())
 
     def _update_heading(self) -> None:
         snap, g = self.snapshot, self.grid
@@ -435,7 +408,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         # The file holds one line; any other goes into its free-form "extra" (JSON).
         lines = dict(self.lines)
         line = lines.pop("interpolation", None) or lines.pop("direction", None)
-        extra = {"source": "ConvScope loss landscape panel", "lines": {k: line_json(v) for k, v in lines.items()}}
+        extra = {
+            "source": "ConvScope loss landscape panel",
+            "lines": {k: line_json(v) for k, v in lines.items()},
+        }
         try:
             return str(save_landscape_npz(path, self.grid, line, extra=extra))
         except (OSError, ValueError) as exc:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from convscope.ui.panels.landscape_views import gl_status
+from convscope.ui.panels.landscape_3d import gl_status
 from convscope.ui.panels.mapview import ExportButton
 
 BATCH_SIZES = (64, 128, 256, 512, 1024, 2048)
@@ -106,8 +106,6 @@ def group(*widgets: QWidget) -> QWidget:
     return box
 
 
-
-
 class LandscapeControls(QWidget):
     """Every control of the panel; ``settings_changed`` when the grid to compute changed
     (directions, seed, resolution, span, batch, split)."""
@@ -130,7 +128,9 @@ class LandscapeControls(QWidget):
         self.seed_label = QLabel()
         self.resolution = QSpinBox(minimum=11, maximum=51, singleStep=2, value=21, suffix=" pts")
         self.resolution.setToolTip("Grid points per axis (odd, so the current weights are a grid point)")
-        self.span = QDoubleSpinBox(minimum=0.05, maximum=5.0, singleStep=0.25, value=1.0, decimals=2, prefix="±")
+        self.span = QDoubleSpinBox(
+            minimum=0.05, maximum=5.0, singleStep=0.25, value=1.0, decimals=2, prefix="±"
+        )
         self.span.setToolTip(
             "Random directions: how far the grid reaches along each (in units of the direction). "
             "PCA: the grid is fitted to the path, with a margin of 25% of its extent × this on each side."
@@ -161,7 +161,9 @@ class LandscapeControls(QWidget):
         self.progress.setFixedWidth(220)
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.setChecked(True)
-        self.log_scale.setToolTip("Colours and contours of log₁₀ loss (the loss grows fast away from a minimum)")
+        self.log_scale.setToolTip(
+            "Colours and contours of log₁₀ loss (the loss grows fast away from a minimum)"
+        )
         self.three_d = QCheckBox("3D")
         ok, why = gl_status()
         self.three_d.setEnabled(ok)
@@ -170,7 +172,6 @@ class LandscapeControls(QWidget):
         self.save_button = QToolButton(text="Save data…")
         self.save_button.setToolTip("Save the grid and the lines as a NumPy .npz archive")
         self.save_button.setEnabled(False)
-
 
         self.settings_button = QToolButton(text="Settings", checkable=True, checked=True)
         self.settings_button.setToolTip("Show or hide the directions, grid, batch and CPU-share settings")

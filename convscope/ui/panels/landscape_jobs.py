@@ -205,15 +205,28 @@ def _minus(a: Any, b: Any) -> dict[str, dict[str, np.ndarray]]:
             for layer, leaves in a.items()}  # fmt: skip
 
 
-def paced_line(snap: ev.Snapshot, center: Any, state: Any, direction: Any, dstate: Any, batches: dict,
-               ts: np.ndarray, kind: str, label: str, should_stop: Callable[[], bool]) -> Any:
+def paced_line(
+    snap: ev.Snapshot,
+    center: Any,
+    state: Any,
+    direction: Any,
+    dstate: Any,
+    batches: dict,
+    ts: np.ndarray,
+    kind: str,
+    label: str,
+    should_stop: Callable[[], bool],
+) -> Any:
     """``landscape_eval.interpolate_line`` / ``direction_line`` on the paced evaluator:
     loss along θ(t) = centre + t·direction (BN statistics + t·dstate) per batch."""
     from convscope.probes.landscape import Directions
     from convscope.probes.landscape_eval import LandscapeLine
 
     t0 = time.perf_counter()
-    zero = {layer: {k: np.zeros(np.shape(v), np.float32) for k, v in leaves.items()} for layer, leaves in center.items()}
+    zero = {
+        layer: {k: np.zeros(np.shape(v), np.float32) for k, v in leaves.items()}
+        for layer, leaves in center.items()
+    }
     directions = Directions(direction, zero, "random")
     losses, accuracies = {}, {}
     for name, (x, y) in batches.items():
@@ -255,7 +268,9 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
             # Follow mode: once the coarse lattice is in, a newer snapshot takes over.
             return ctx.should_stop() or (request.coarse_only.is_set() and coarse_done[0])
 
-        evaluator = paced_evaluator()(snap.arch, snap.params, snap.state, request.x, request.y, snap.norm, dirs)
+        evaluator = paced_evaluator()(
+            snap.arch, snap.params, snap.state, request.x, request.y, snap.norm, dirs
+        )
         grid = evaluator.grid(alphas, betas, should_stop=stop_grid, on_progress=on_progress,
                               split=request.split, step=snap.step, trajectory=trajectory,
                               trajectory_steps=steps)  # fmt: skip

@@ -1,9 +1,11 @@
 """The Loss landscape panel's plots: the 2D map (filled colour map, contour lines,
-colour bar, centre, trajectory), the 1D lines, and the optional 3D surface.
+colour bar, centre, trajectory) and the 1D lines, in one scene arranged for the room
+they get (:class:`LandscapePlots`), with the 3D surface (``landscape_3d``) as an
+alternative page.
 
 Items are created once; updates only call ``setImage`` / ``setData`` with explicit
-levels. A partial grid (coarse lattice first) is drawn with every missing cell taking
-its nearest computed neighbour's value, so the picture sharpens as points arrive.
+levels. A partial grid (coarse lattice first) is drawn whole: interpolated from its
+coarse lattice once that is in, nearest computed values before.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.functions as fn
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QStackedWidget, QWidget
 
-from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, style_axis
+from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, graphics_widget, style_axis
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ class LandscapeMap:
             [], [], pen=pg.mkPen(PATH_COLOR, width=2, style=Qt.PenStyle.DashLine), symbol="o",
             symbolSize=5, symbolBrush="w", symbolPen=pg.mkPen(PATH_COLOR, width=1.5),
         )  # fmt: skip
-        self.start = pg.ScatterPlotItem(symbol="s", size=10, brush=pg.mkBrush("w"), pen=pg.mkPen(PATH_COLOR, width=2))
+        self.start = pg.ScatterPlotItem(
+            symbol="s", size=10, brush=pg.mkBrush("w"), pen=pg.mkPen(PATH_COLOR, width=2)
+        )
         for item in (self.path, self.live, self.start):
             self.plot.addItem(item)
         # The centre: a white + on a black one, visible on any colour.
@@ -249,7 +252,10 @@ class LinePlot:
         self.curves = {
             "train": self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2.5), name="train batch"),
             "val": self.plot.plot(
-                [], [], pen=pg.mkPen(VAL_COLOR, width=2.5, style=Qt.PenStyle.DashLine), name="validation batch"
+                [],
+                [],
+                pen=pg.mkPen(VAL_COLOR, width=2.5, style=Qt.PenStyle.DashLine),
+                name="validation batch",
             ),
         }
         self.marks: list[pg.InfiniteLine] = []
@@ -286,7 +292,7 @@ class LinePlot:
 
 
 def arrange(layout: pg.GraphicsLayout, landscape: LandscapeMap, lines: list[LinePlot], mode: str) -> None:
-    """"wide": the map (and its colour bar) on the left over two rows, the lines stacked
+    """ "wide": the map (and its colour bar) on the left over two rows, the lines stacked
     on the right. "narrow": the map on top, the lines under it, side by side. "map":
     docked very small, the map alone."""
     items = [landscape.plot, landscape.bar, *(line.plot for line in lines)]
@@ -324,58 +330,63 @@ def layout_mode(width: int, height: int) -> str:
     return "map"
 
 
-# ------------------------------------------------------------------ 3D
-def gl_status() -> tuple[bool, str]:
-    """Whether a 3D surface can be drawn here, and if not, why (for the tooltip)."""
-    platform = QGuiApplication.platformName()
-    if platform in ("offscreen", "minimal", "vnc"):
-        return False, f"3D view needs an OpenGL display; this one is “{platform}”"
-    try:
-        import OpenGL.GL  # noqa: F401
-        import pyqtgraph.opengl  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - any import failure means no 3D
-        return False, f"3D view needs PyOpenGL (pip install PyOpenGL): {type(exc).__name__}"
-    from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
-
-    context = QOpenGLContext()
-    if not context.create():
-        return False, "3D view: no OpenGL context could be created on this display"
-    surface = QOffscreenSurface()
-    surface.create()
-    ok = context.makeCurrent(surface)
-    if ok:
-        context.doneCurrent()
-    return (True, "") if ok else (False, "3D view: OpenGL is not usable on this display")
-
-
-class Surface3D(QWidget):
-    """The landscape as a surface the user can rotate (only built when ``gl_status()``
-    says OpenGL works)."""
+class LandscapePlots(QStackedWidget):
+    """The map and both lines in one GraphicsLayoutWidget (one export holds them all),
+    re-arranged when resized (:func:`layout_mode`); the 3D surface as a second page."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        import pyqtgraph.opengl as gl
+        self.graphics = graphics_widget()
+        self.map = LandscapeMap(self.graphics, 0, 0)
+        self.line_interp = LinePlot(self.graphics, 0, 2, "First snapshot → now", "t (0: first, 1: now)")
+        self.line_interp.set_marks([(0.0, "first"), (1.0, "now")])
+        self.line_dir = LinePlot(self.graphics, 1, 2, "One random direction", "distance along it")
+        self.line_dir.set_marks([(0.0, "now")])
+        self.layout_mode = "wide"
+        arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], "wide")
+        self.surface: Any = None  # landscape_3d.Surface3D, made when first shown
+        self.addWidget(self.graphics)
+        self.clear()
 
-        self.view = gl.GLViewWidget()
-        self.view.setBackgroundColor("w")
-        self.view.setCameraPosition(distance=4.0, elevation=30, azimuth=-60)
-        self.surface = gl.GLSurfacePlotItem(computeNormals=False, smooth=False)
-        self.view.addItem(self.surface)
-        self.grid = gl.GLGridItem(color=(0, 0, 0, 60))
-        self.grid.setSize(2, 2)
-        self.grid.setSpacing(0.25, 0.25)
-        self.view.addItem(self.grid)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        mode = layout_mode(self.width(), self.height())
+        if mode != self.layout_mode:
+            self.layout_mode = mode
+            arrange(self.graphics.ci, self.map, [self.line_interp, self.line_dir], mode)
+            # The view already sized its layout for the old arrangement (clamped to its minimum).
+            self.graphics.ci.setGeometry(self.graphics.range)
 
-    def show_surface(self, alphas: np.ndarray, betas: np.ndarray, shown: np.ndarray, levels: tuple[float, float]) -> None:
-        lo, hi = levels
-        unit = (shown - lo) / (hi - lo)  # heights 0..1 over a unit square, whatever the span
-        x = (alphas - alphas[0]) / (alphas[-1] - alphas[0]) * 2 - 1
-        y = (betas - betas[0]) / (betas[-1] - betas[0]) * 2 - 1
-        idx = np.clip((unit * (len(SEQUENTIAL) - 1)).round().astype(int), 0, len(SEQUENTIAL) - 1)
-        colors = SEQUENTIAL[idx].astype(np.float32) / 255
-        # GLSurfacePlotItem wants z[x index, y index] (the grid is [beta, alpha]) and one
-        # colour per vertex in that order, flattened (its docstring's (w, h, 4) fails to draw).
-        self.surface.setData(x=x, y=y, z=unit.T, colors=colors.transpose(1, 0, 2).reshape(-1, 4))
+    def set_three_d(self, on: bool) -> str:
+        """Show the 3D surface (made on first use) or the plots; why 3D failed, or ""."""
+        if on and self.surface is None:
+            try:
+                from convscope.ui.panels.landscape_3d import Surface3D
+
+                self.surface = Surface3D()
+            except Exception as exc:  # noqa: BLE001 - a broken OpenGL stack must not crash the panel
+                self.setCurrentWidget(self.graphics)
+                return f"3D view failed: {type(exc).__name__}: {exc}"
+            self.addWidget(self.surface)
+        self.setCurrentWidget(self.surface if on and self.surface is not None else self.graphics)
+        return ""
+
+    def clear(self) -> None:
+        self.map.clear()
+        self.line_interp.show(None, "after a few steps")
+        self.line_dir.show(None, "")
+
+    def draw(
+        self, source: tuple | None, live: np.ndarray | None, lines: dict[str, Any], log_scale: bool
+    ) -> None:
+        """``source``: (alphas, betas, loss, accuracy, trajectory) or None."""
+        if source is None:
+            self.map.clear()
+            return
+        alphas, betas, loss, _accuracy, trajectory = source
+        self.map.show(alphas, betas, loss, log_scale)
+        self.map.show_path(trajectory, live)
+        if self.surface is not None and self.currentWidget() is self.surface and self.map.shown is not None:
+            self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
+        self.line_interp.show(lines.get("interpolation"), "after a few steps")
+        self.line_dir.show(lines.get("direction"), "")
