@@ -9,6 +9,7 @@ the network's logits on the same evaluation batch.
 from __future__ import annotations
 
 import functools
+import gc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -64,8 +65,7 @@ def make_panel(qtbot, dataset=DATASET):
     from convscope.ui.session import Session
 
     session = Session(dataset, ARCH, TrainConfig(), loop_factory=FakeLoop)
-    panel = LandscapePanel(session)
-    qtbot.addWidget(panel)
+    panel = LandscapePanel(session)  # deleted by stop(), not by qtbot (see there)
     panel.auto_compute = False
     panel.resize(1100, 650)
     panel.controls.resolution.setValue(11)
@@ -83,11 +83,21 @@ def panel(qtbot):
     stop(p)
 
 
-def stop(panel) -> None:
-    """End the probe and inspection threads before the next test (a daemon thread still
-    inside XLA when the interpreter exits can abort it)."""
+def stop(panel, delete: bool = True) -> None:
+    """End the probe and inspection threads, then delete the panel and collect its
+    garbage now, while no other thread runs: left to the next test's event loop and
+    garbage collector, this happened while a training thread compiled, and the process
+    crashed there (a segfault in the GUI thread, about one full run in four)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     assert panel.runner.shutdown(30.0)
     assert panel.controller.shutdown(30.0)
+    if not delete:
+        return
+    panel.close()
+    panel.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 def emit(panel, snap: ev.Snapshot) -> None:
@@ -470,6 +480,7 @@ def test_follow_training_on_the_real_loop(qtbot) -> None:
     from convscope.ui.main_window import MainWindow
     from convscope.ui.worker import wait_for_stragglers
 
+    gc.collect()  # earlier tests' garbage goes now, not while the loop compiles
     full = builtin_mnist()
     data = Dataset("digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:200],
                    full.y_val[:200], full.class_names, full.source)  # fmt: skip
@@ -497,5 +508,16 @@ def test_follow_training_on_the_real_loop(qtbot) -> None:
     qtbot.wait(1500)
     assert len(steps) == done  # paused: no more grids
     window.close()
-    stop(panel)
+    stop(panel, delete=False)  # the window's
     assert wait_for_stragglers(timeout_s=30)
+
+
+def test_follow_waits_while_the_panel_is_hidden(qtbot, panel) -> None:
+    panel.controls.follow.setChecked(True)
+    panel.hide()
+    emit(panel, snapshot(1))
+    qtbot.wait(500)
+    assert panel.request is None and not panel.runner.busy
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.show()  # on screen again: it catches up with the latest weights
+    assert panel.grid.step == 1

@@ -91,7 +91,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.runner.busy_changed.connect(self._on_busy)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         session.arch_changed.connect(self._on_arch_changed)
-        session.state_changed.connect(lambda _s: self._apply_share())
+        session.state_changed.connect(self._on_state)  # a method: disconnected when the panel goes
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.compute)
         self._follow_timer = QTimer(self, singleShot=True, timeout=self._follow_tick)
         self.start_redraw_timer(REDRAW_MS)
@@ -142,6 +142,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
     def _settings_changed(self) -> None:
         if self.snapshot is not None:
             self._settle.start()
+
+    def _on_state(self, _state: str) -> None:
+        self._apply_share()
 
     def _apply_share(self) -> None:
         """The user's share while training; all of it while the model waits."""
@@ -219,8 +222,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
     def _follow_tick(self) -> None:
         """Follow training: start the next grid if the weights moved since the last one."""
         snap = self.snapshot
-        if not self.controls.follow.isChecked() or snap is None:
-            return
+        if not self.controls.follow.isChecked() or snap is None or not self.on_screen():
+            return  # (a tab in the background computes nothing; redraw() catches up when shown)
         if self.request is not None and self.request.snapshot.step == snap.step:
             return  # a paused model re-sent the same weights
         if self.runner.busy:
@@ -372,6 +375,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         ):
             self._auto_started = True  # a first landscape when the panel is first looked at
             self.compute()
+        elif self.controls.follow.isChecked() and not self.runner.busy and not self._follow_timer.isActive():
+            self._follow_tick()
         if not self._dirty:
             return
         self._dirty = False
