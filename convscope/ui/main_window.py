@@ -42,6 +42,7 @@ from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.landscape import LandscapePanel
 from convscope.ui.panels.playground import KernelPlaygroundPanel
 from convscope.ui.panels.prediction import PredictionPanel
 from convscope.ui.panels.training import TrainingPanel
@@ -61,6 +62,7 @@ PANELS: list[type[QWidget]] = [
     FeatureMapsPanel,
     FiltersPanel,
     ActivationsPanel,
+    LandscapePanel,
     KernelPlaygroundPanel,
     DeepVisPanel,
     DatasetPanel,

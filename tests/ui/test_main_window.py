@@ -27,6 +27,7 @@ def test_window_starts_the_loop_and_shows_the_device(window, loop) -> None:
         *("Hyperparameters", "Architecture editor", "Training", "Architecture"),
         *("Image", "Prediction", "Feature maps", "Filters", "Activations", "Kernel playground"),
         "Deep visualization",
+        "Loss landscape",
         *("Data", "Evaluation"),
     }
     assert all(isinstance(d, QDockWidget) for d in window.docks.values())

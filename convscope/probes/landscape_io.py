@@ -1,0 +1,213 @@
+"""Saving, loading and drawing loss landscapes. NumPy only (PIL imported to write PNGs).
+
+File format (``.npz``, readable by any NumPy program, ``allow_pickle=False``):
+
+* ``alphas`` (A,), ``betas`` (B,), ``loss`` and ``accuracy`` (B, A) float64, NaN where
+  not computed; ``loss[i, j]`` is at (alphas[j], betas[i]);
+* optional ``trajectory`` (T, 2) and ``trajectory_steps`` (T,);
+* optional 1D line: ``line/ts`` (T,), ``line/loss/<batch>`` and ``line/accuracy/<batch>``;
+* ``meta``: a 0-d unicode array holding JSON: ``{"format": "convscope-landscape",
+  "version": 1, "center_loss", "center_accuracy", "kind", "seeds", "explained",
+  "n_examples", "split", "step", "seconds", "line": {"kind", "label", "seconds"} | null,
+  "extra": {...}}`` (``extra``: free-form provenance, e.g. the checkpoint path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convscope.probes.landscape import LandscapeGrid, lattice_indices
+from convscope.viz.colormaps import colorize, sequential_lut
+
+FORMAT = "convscope-landscape"
+VERSION = 1
+
+
+class LandscapeIOError(ValueError):
+    """A landscape file could not be read or written; the message names the file."""
+
+
+def save_landscape_npz(path: str | os.PathLike, grid: LandscapeGrid, line: Any = None,
+                       extra: dict[str, Any] | None = None) -> Path:
+    """Write ``grid`` (and a ``landscape_eval.LandscapeLine``) atomically; ".npz" appended if missing."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    meta = {
+        "format": FORMAT, "version": VERSION,
+        "center_loss": grid.center_loss, "center_accuracy": grid.center_accuracy, "kind": grid.kind,
+        "seeds": list(grid.seeds) if grid.seeds is not None else None,
+        "explained": list(grid.explained) if grid.explained is not None else None,
+        "n_examples": int(grid.n_examples), "split": grid.split, "step": int(grid.step),
+        "seconds": grid.seconds,
+        "line": None if line is None else {"kind": line.kind, "label": line.label, "seconds": line.seconds},
+        "extra": extra or {},
+    }
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(json.dumps(meta)), "alphas": grid.alphas, "betas": grid.betas,
+        "loss": grid.loss, "accuracy": grid.accuracy,
+    }
+    if grid.trajectory is not None:
+        arrays["trajectory"] = grid.trajectory
+        if grid.trajectory_steps is not None:
+            arrays["trajectory_steps"] = grid.trajectory_steps
+    if line is not None:
+        arrays["line/ts"] = line.ts
+        for name in line.loss:
+            arrays[f"line/loss/{name}"] = line.loss[name]
+            arrays[f"line/accuracy/{name}"] = line.accuracy[name]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
+    return path
+
+
+def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str, Any] | None, dict[str, Any]]:
+    """Read a file written by :func:`save_landscape_npz`.
+
+    Returns (grid, line, extra): ``line`` is None or a dict with "ts", "loss" {batch: (T,)},
+    "accuracy", "kind", "label", "seconds" (plain data, so no JAX is needed to read).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise LandscapeIOError(f"{path}: not a ConvScope landscape (no 'meta' entry)")
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+    except LandscapeIOError:
+        raise
+    except FileNotFoundError as e:
+        raise LandscapeIOError(f"{path}: no such file") from e
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise LandscapeIOError(f"{path}: not a readable landscape file ({e})") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LandscapeIOError(f"{path}: not a ConvScope landscape")
+    if meta.get("version") != VERSION:
+        raise LandscapeIOError(f"{path}: landscape version {meta.get('version')} is not supported")
+    try:
+        grid = LandscapeGrid(
+            arrays["alphas"], arrays["betas"], arrays["loss"], arrays["accuracy"],
+            float(meta["center_loss"]), float(meta["center_accuracy"]), meta["kind"],
+            tuple(meta["seeds"]) if meta["seeds"] is not None else None,
+            tuple(meta["explained"]) if meta["explained"] is not None else None,
+            int(meta["n_examples"]), meta["split"], int(meta["step"]), float(meta["seconds"]),
+            arrays.get("trajectory"), arrays.get("trajectory_steps"),
+        )
+        line = None
+        if meta.get("line") is not None:
+            names = [k.split("/", 2)[2] for k in arrays if k.startswith("line/loss/")]
+            line = {"ts": arrays["line/ts"], "loss": {n: arrays[f"line/loss/{n}"] for n in names},
+                    "accuracy": {n: arrays[f"line/accuracy/{n}"] for n in names}, **meta["line"]}
+    except (KeyError, TypeError, ValueError) as e:
+        raise LandscapeIOError(f"{path}: invalid landscape ({e})") from e
+    return grid, line, dict(meta.get("extra") or {})
+
+
+# ------------------------------------------------------------------ drawing
+def fill_from_coarse(values: np.ndarray) -> np.ndarray:
+    """A complete surface from a partial one: the finest coarse-to-fine lattice
+    (stride 1, 2 or 4, see ``landscape.coarse_to_fine_order``) that is fully computed,
+    interpolated bilinearly onto every point; the input unchanged if none is complete."""
+    v = np.asarray(values, np.float64)
+    n_rows, n_cols = v.shape
+    for stride in (1, 2, 4):
+        rows, cols = lattice_indices(n_rows, stride), lattice_indices(n_cols, stride)
+        sub = v[np.ix_(rows, cols)]
+        if np.all(np.isfinite(sub)):
+            if stride == 1:
+                return v.copy()
+            across = np.stack([np.interp(np.arange(n_cols), cols, r) for r in sub])  # (len(rows), n_cols)
+            return np.stack([np.interp(np.arange(n_rows), rows, c) for c in across.T], axis=1)
+    return v.copy()
+
+
+def _resample(v: np.ndarray, xs: np.ndarray, ys: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """Bilinear resampling of v (B, A) at the coordinates xs (alpha), ys (beta)."""
+    if len(alphas) > 1:
+        v = np.stack([np.interp(xs, alphas, row) for row in v])
+    else:
+        v = np.repeat(v, len(xs), axis=1)
+    if len(betas) > 1:
+        return np.stack([np.interp(ys, betas, col) for col in v.T], axis=1)
+    return np.repeat(v, len(ys), axis=0)
+
+
+def _to_pixel(a: float, b: float, grid: LandscapeGrid, w: int, h: int) -> tuple[float, float]:
+    a0, a1, b0, b1 = grid.alphas[0], grid.alphas[-1], grid.betas[0], grid.betas[-1]
+    x = (a - a0) / (a1 - a0) * (w - 1) if a1 != a0 else (w - 1) / 2
+    y = (b1 - b) / (b1 - b0) * (h - 1) if b1 != b0 else (h - 1) / 2
+    return x, y
+
+
+def _dot(img: np.ndarray, x: float, y: float, r: float, color: tuple[int, int, int, int]) -> None:
+    h, w = img.shape[:2]
+    yy, xx = np.ogrid[:h, :w]
+    img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = color
+
+
+def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = 12, log: bool = True,
+                   fill: bool = True) -> np.ndarray:
+    """(size, size + bar, 4) uint8: the (log) loss through viridis with ``levels`` iso-lines,
+    the centre (0, 0) marked by a white ring, the trajectory (if any) in red, and a colour
+    bar on the right (low at the bottom). Row 0 is the highest beta. Cells not computed
+    are transparent unless ``fill`` fills them from the coarse lattice."""
+    loss = fill_from_coarse(grid.loss) if fill else grid.loss.copy()
+    v = np.log(np.maximum(loss, 1e-12)) if log else loss
+    v = np.where(np.isfinite(v), v, np.nan)
+    xs = np.linspace(grid.alphas[0], grid.alphas[-1], size)
+    ys = np.linspace(grid.betas[-1], grid.betas[0], size)
+    img_v = _resample(v, xs, ys, grid.alphas, grid.betas)
+    finite = img_v[np.isfinite(img_v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    img = colorize(img_v, (lo, hi), sequential_lut())
+    if hi > lo and levels > 0:  # iso-lines where the band index changes between neighbours
+        band = np.floor((img_v - lo) / (hi - lo) * levels)
+        edge = np.zeros(band.shape, bool)
+        edge[:, 1:] |= band[:, 1:] != band[:, :-1]
+        edge[1:, :] |= band[1:, :] != band[:-1, :]
+        edge &= np.isfinite(img_v)
+        img[edge] = (img[edge] * 0.45).astype(np.uint8)
+        img[edge, 3] = 255
+    if grid.trajectory is not None and len(grid.trajectory):
+        pts = [_to_pixel(a, b, grid, size, size) for a, b in grid.trajectory]
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
+            n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+            for t in np.linspace(0.0, 1.0, n + 1):
+                _dot(img, x0 + t * (x1 - x0), y0 + t * (y1 - y0), 1.2, (230, 40, 40, 255))
+        for x, y in pts:
+            _dot(img, x, y, 2.5, (230, 40, 40, 255))
+    cx, cy = _to_pixel(0.0, 0.0, grid, size, size)
+    _dot(img, cx, cy, 7.0, (255, 255, 255, 255))
+    _dot(img, cx, cy, 4.5, (0, 0, 0, 255))
+    _dot(img, cx, cy, 2.5, (255, 255, 255, 255))
+    bar = colorize(np.linspace(hi, lo, size)[:, None].repeat(16, axis=1), (lo, hi), sequential_lut())
+    gap = np.zeros((size, 6, 4), np.uint8)
+    return np.concatenate([img, gap, bar], axis=1)
+
+
+def write_landscape_png(path: str | os.PathLike, grid: LandscapeGrid, **kw: Any) -> Path:
+    """:func:`landscape_rgba` written as a PNG."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        Image.fromarray(landscape_rgba(grid, **kw)).save(path, format="PNG")
+    except OSError as e:
+        raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
+    return path

@@ -1,0 +1,167 @@
+"""``convscope landscape`` and the landscape files: the .npz round-trips exactly and
+opens with plain NumPy (no pickle), the PNG is drawn, the grid's centre is the plain
+loss of the checkpoint on the chosen examples; bad input ends with one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from convscope.cli import main
+from convscope.config import ArchSpec, ConvLayer, TrainConfig
+from convscope.data.dataset import builtin_mnist
+from convscope.model import init
+from convscope.probes.landscape import LandscapeGrid, coarse_to_fine_order
+from convscope.probes.landscape_eval import LandscapeLine
+from convscope.probes.landscape_export import select_examples
+from convscope.probes.landscape_io import (
+    LandscapeIOError,
+    fill_from_coarse,
+    landscape_rgba,
+    load_landscape_npz,
+    save_landscape_npz,
+)
+from convscope.train.checkpoint import Checkpoint, save_checkpoint
+from convscope.train.step import build_steps, evaluate, to_host
+
+ARCH = ArchSpec(convs=(ConvLayer(filters=4, kernel=3),), dense=(8,), batch_norm=True)
+NORM = np.array([[0.13], [0.31]], np.float32)
+
+
+def _ckpt(tmp_path: Path, arch: ArchSpec = ARCH) -> Path:
+    params, state = init(arch, 3)
+    norm = np.repeat(NORM, arch.input_shape[2], axis=1)
+    return save_checkpoint(tmp_path / "c.npz",
+                           Checkpoint(arch, TrainConfig(), to_host(params), to_host(state), 42, norm))
+
+
+def _grid(**kw) -> LandscapeGrid:
+    a, b = np.linspace(-1, 1, 5), np.linspace(-2, 2, 3)
+    aa, bb = np.meshgrid(a, b)
+    base = dict(alphas=a, betas=b, loss=1 + aa**2 + bb**2, accuracy=0.9 - 0.1 * aa**2, center_loss=1.0,
+                center_accuracy=0.9, kind="pca", seeds=None, explained=(0.7, 0.2), n_examples=64,
+                split="val", step=9, seconds=0.5, trajectory=np.array([[0.5, 0.5], [0.1, -0.2], [0.0, 0.0]]),
+                trajectory_steps=np.array([0, 50, 100]))
+    return LandscapeGrid(**{**base, **kw})
+
+
+def test_npz_round_trip_is_exact_and_plain_numpy(tmp_path):
+    grid = _grid(loss=np.where(np.eye(3, 5, dtype=bool), np.nan, _grid().loss))
+    line = LandscapeLine(np.linspace(-0.25, 1.25, 4), {"train": np.arange(4.0), "val": np.arange(4.0) + 1},
+                         {"train": np.full(4, 0.5), "val": np.full(4, 0.25)}, "interpolation", "a → b", 1.5)
+    path = save_landscape_npz(tmp_path / "g", grid, line, extra={"checkpoint": "x.npz"})
+    assert path.name == "g.npz" and [p.name for p in tmp_path.iterdir()] == ["g.npz"]
+    back, bline, extra = load_landscape_npz(path)
+    for f in ("alphas", "betas", "loss", "accuracy", "trajectory", "trajectory_steps"):
+        np.testing.assert_array_equal(getattr(back, f), getattr(grid, f))
+    for f in ("center_loss", "center_accuracy", "kind", "seeds", "explained", "n_examples", "split", "step",
+              "seconds"):
+        assert getattr(back, f) == getattr(grid, f), f
+    assert extra == {"checkpoint": "x.npz"}
+    assert bline["kind"] == "interpolation" and bline["label"] == "a → b" and set(bline["loss"]) == {"train", "val"}
+    np.testing.assert_array_equal(bline["loss"]["val"], line.loss["val"])
+    with np.load(path, allow_pickle=False) as z:
+        assert json.loads(str(z["meta"]))["format"] == "convscope-landscape" and z["loss"].shape == (3, 5)
+
+
+@pytest.mark.parametrize("content, message", [(b"", "not a readable"), (b"zzz", "not a readable")])
+def test_bad_landscape_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(LandscapeIOError, match=message):
+        load_landscape_npz(path)
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(LandscapeIOError, match="not a ConvScope landscape"):
+        load_landscape_npz(tmp_path / "other.npz")
+    with pytest.raises(LandscapeIOError, match="no such file"):
+        load_landscape_npz(tmp_path / "missing.npz")
+
+
+def test_fill_from_coarse_interpolates_the_finest_complete_lattice():
+    n = 9
+    a = np.arange(n, dtype=np.float64)
+    plane = 2.0 * a[None, :] - 3.0 * a[:, None] + 1.0  # bilinear interpolation is exact on a plane
+    partial = np.full((n, n), np.nan)
+    coarse = coarse_to_fine_order(n, n)[0][1]
+    partial[coarse[:, 0], coarse[:, 1]] = plane[coarse[:, 0], coarse[:, 1]]
+    np.testing.assert_allclose(fill_from_coarse(partial), plane, atol=1e-12)
+    partial[0, 0] = np.nan  # no complete lattice: left as it is
+    assert np.isnan(fill_from_coarse(partial)[0, 0])
+    np.testing.assert_array_equal(fill_from_coarse(plane), plane)
+
+
+def test_rgba_marks_the_centre_and_is_oriented_beta_up():
+    grid = _grid(trajectory=None, trajectory_steps=None,
+                 loss=np.tile(np.array([[1.0], [2.0], [4.0]]), (1, 5)))  # loss grows with beta
+    img = landscape_rgba(grid, size=64, levels=0)
+    assert img.shape == (64, 64 + 6 + 16, 4) and img.dtype == np.uint8
+    # High beta (high loss: viridis yellow, bright) is at the top row, low beta at the bottom.
+    assert img[0, 5, :3].astype(int).sum() > img[-1, 5, :3].astype(int).sum()
+    assert tuple(img[32, 32]) in {(255, 255, 255, 255), (0, 0, 0, 255)}  # the centre marker
+    assert tuple(landscape_rgba(_grid(), size=64)[int(round(63 * 0.375)), int(round(63 * 0.75))][:3]) == (230, 40, 40)
+
+
+def _plain_loss(arch, ckpt_params, ckpt_state, x, y):
+    fns = build_steps(arch)
+    tree = lambda t: {k: {n: jnp.asarray(v) for n, v in d.items()} for k, d in t.items()}  # noqa: E731
+    return evaluate(fns, tree(ckpt_params), tree(ckpt_state), jnp.asarray(x), jnp.asarray(y), jnp.asarray(NORM))
+
+
+def test_landscape_command_writes_npz_and_png(tmp_path, capsys):
+    ckpt = _ckpt(tmp_path)
+    out = tmp_path / "out"
+    argv = ["landscape", "--checkpoint", str(ckpt), "--resolution", "5", "--span", "0.5",
+            "--examples", "48", "--split", "val", "--seed", "2", "--out", str(out)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "landscape 5×5" in lines[0] and "48 val examples at step 42" in lines[0]
+    grid, line, extra = load_landscape_npz(out / "landscape.npz")
+    assert line is None and extra["checkpoint"] == str(ckpt)
+    assert grid.complete and grid.loss.shape == (5, 5) and grid.seeds == (2, 3) and grid.step == 42
+    data = builtin_mnist()
+    x, y = select_examples(data.x_val, data.y_val, 48, 2)
+    params, state = init(ARCH, 3)
+    ref, _ = _plain_loss(ARCH, to_host(params), to_host(state), x, y)
+    assert grid.loss[2, 2] == pytest.approx(ref, rel=1e-5) and grid.center_loss == pytest.approx(ref, rel=1e-5)
+    with Image.open(out / "landscape.png") as im:
+        assert im.mode == "RGBA" and im.size[1] == 384
+
+
+def test_select_examples_is_seeded_without_replacement():
+    x, y = np.arange(100).reshape(100, 1, 1, 1).astype(np.uint8), np.arange(100)
+    xa, ya = select_examples(x, y, 10, 1)
+    xb, _ = select_examples(x, y, 10, 1)
+    assert np.array_equal(xa, xb) and len(set(ya.tolist())) == 10 and np.all(np.diff(ya) > 0)
+    assert np.array_equal(xa[:, 0, 0, 0], ya)
+    assert len(select_examples(x, y, 1000, 0)[0]) == 100
+
+
+def _one_line_exit_2(argv, capsys, *needles):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("convscope: "), err
+    for n in needles:
+        assert n in err, err
+
+
+def test_landscape_bad_inputs(tmp_path, capsys):
+    ckpt = _ckpt(tmp_path)
+    out = str(tmp_path / "o")
+    _one_line_exit_2(["landscape", "--checkpoint", str(tmp_path / "nope.npz"), "--out", out], capsys, "no such file")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--resolution", "1"], capsys, "resolution")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--span", "-1"], capsys, "span")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--examples", "0"], capsys, "--examples")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--split", "test"], capsys, "split")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt)], capsys, "--out")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--data", str(tmp_path / "d")], capsys,
+                     "no such file")
+    (tmp_path / "file").write_text("x")
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", str(tmp_path / "file")], capsys,
+                     "not a directory")
+    rgb = _ckpt(tmp_path / "rgb", ArchSpec(input_shape=(8, 8, 3), convs=(ConvLayer(2, 3),), dense=()))
+    _one_line_exit_2(["landscape", "--checkpoint", str(rgb), "--out", out], capsys, "8×8×3")
