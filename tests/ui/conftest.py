@@ -8,6 +8,7 @@ every command it receives, so a test can assert that a control reached the loop.
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
@@ -189,6 +190,23 @@ def _convscope_look(qapp: Any) -> None:
     from convscope.ui.app import configure_app
 
     configure_app(qapp)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_collection_off_the_gui_thread() -> Iterator[None]:
+    """As in the app (ui/app.py): Python's cycle collector runs in whichever thread
+    allocates, and a probe or training thread that collects a finished test's widgets
+    destroys Qt objects off the GUI thread — seen as a deadlock (the GUI thread in Qt,
+    a probe thread in XLA) and as rare segfaults. So collect only here, between tests."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(qapp: Any) -> Iterator[None]:
+    yield
+    gc.collect()
 
 
 @pytest.fixture
