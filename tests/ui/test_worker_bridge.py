@@ -43,6 +43,9 @@ SIGNALS = [
 ]
 
 
+EMITS = 2000
+
+
 def test_pyside_signal_emit_keeps_reference_counts() -> None:
     """PySide6 6.12.0 releases `True` once per Signal.emit (and None per slot call), so
     a GUI that emits a few thousand signals dies in bool_dealloc; pin PySide6 != 6.12.0."""
@@ -57,12 +60,15 @@ def test_pyside_signal_emit_keeps_reference_counts() -> None:
     emitter, receiver = Emitter(), Receiver()
     emitter.fired.connect(receiver.on_fired)
     before = sys.getrefcount(True), sys.getrefcount(None)
-    for i in range(100):
+    for i in range(EMITS):
         emitter.fired.emit(i)
     after = sys.getrefcount(True), sys.getrefcount(None)
-    assert after[0] >= before[0] - 2 and after[1] >= before[1] - 2, (
+    # The bug loses one reference per emit; the slack is for other threads (probe workers
+    # of earlier tests winding down) that hold and drop references to True and None meanwhile.
+    slack = EMITS // 10
+    assert after[0] >= before[0] - slack and after[1] >= before[1] - slack, (
         f"this PySide6 leaks reference counts on signal emission: True {before[0]}→{after[0]}, "
-        f"None {before[1]}→{after[1]} over 100 emits; use a PySide6-Essentials other than 6.12.0"
+        f"None {before[1]}→{after[1]} over {EMITS} emits; use a PySide6-Essentials other than 6.12.0"
     )
 
 
