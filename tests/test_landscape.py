@@ -150,6 +150,22 @@ def test_projection_recovers_coordinates_of_a_trajectory_in_a_known_plane():
     assert sum(dirs.explained) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_projection_is_the_minimum_norm_least_squares_even_for_dependent_directions():
+    params, _ = _model()
+    u = filter_normalized_direction(params, 1)
+    twice = {k: {n: 2.0 * v for n, v in layer.items()} for k, layer in u.items()}
+    rng = np.random.default_rng(2)
+    traj = [{k: {n: v + rng.normal(0, 0.2, v.shape).astype(np.float32) for n, v in layer.items()}
+             for k, layer in params.items()} for _ in range(3)]  # fmt: skip
+    basis = np.stack([_flat_reference(u), _flat_reference(twice)], axis=1)
+    want = np.stack([np.linalg.lstsq(basis, _flat_reference(t) - _flat_reference(params), rcond=None)[0]
+                     for t in traj])  # fmt: skip
+    np.testing.assert_allclose(project_trajectory(traj, params, u, twice), want, rtol=1e-6, atol=1e-12)
+    assert project_trajectory([], params, u, twice).shape == (0, 2)
+    with pytest.raises(LandscapeError, match="shape"):
+        project_trajectory([{"conv1": params["conv1"]}], params, u, twice)
+
+
 def test_pca_needs_two_distinct_snapshots():
     params, _ = _model()
     with pytest.raises(LandscapeError, match="at least 2"):

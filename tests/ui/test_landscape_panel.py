@@ -244,6 +244,44 @@ def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, pa
     assert len(lx) == 2  # from the last path point to the new one
 
 
+def test_random_directions_draw_the_path_projected_on_the_plane_through_the_latest_weights(qtbot, panel) -> None:
+    from convscope.probes.landscape import flatten_params, random_directions
+
+    for step in range(0, 40, 10):
+        emit(panel, snapshot(step))
+    compute_and_wait(qtbot, panel)
+    grid = panel.grid
+    assert grid.kind == "random" and list(grid.trajectory_steps) == [0, 10, 20, 30]
+    centre = snapshot(30).params
+    dirs = random_directions(centre, 0)
+    basis = np.stack([flatten_params(dirs.d1), flatten_params(dirs.d2)], axis=1)
+    want = np.stack([np.linalg.lstsq(basis, flatten_params(snapshot(s).params) - flatten_params(centre),
+                                     rcond=None)[0] for s in (0, 10, 20, 30)])  # fmt: skip
+    np.testing.assert_allclose(grid.trajectory, want, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(grid.trajectory[-1], [0.0, 0.0], atol=1e-12)  # the centre is the latest
+    assert np.abs(want[:-1]).max() > 0  # the path is not just the centre
+    xs, ys = panel.map.path.getData()
+    np.testing.assert_allclose(np.stack([xs, ys], 1), want, rtol=1e-6, atol=1e-12)
+    sx, sy = panel.map.start.getData()
+    np.testing.assert_allclose([sx[0], sy[0]], want[0], rtol=1e-6, atol=1e-12)
+
+    later = snapshot(40)  # lands on the same plane at once, dashed from the last path point
+    emit(panel, later)
+    panel.redraw()
+    assert len(panel.live) == 1
+    ref = np.linalg.lstsq(basis, flatten_params(later.params) - flatten_params(centre), rcond=None)[0]
+    np.testing.assert_allclose(panel.live[0][1], ref, rtol=1e-5, atol=1e-12)
+    lx, ly = panel.map.live.getData()
+    np.testing.assert_allclose([lx[-1], ly[-1]], ref, rtol=1e-5, atol=1e-12)
+
+
+def test_one_snapshot_is_no_path(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    assert panel.grid.trajectory is None and panel.plane is None
+    assert len(panel.map.path.getData()[0] or []) == 0
+
+
 def unflatten_basis(plane, like):
     """The plane's directions back as parameter trees (from its pseudo-inverse)."""
     from convscope.probes.landscape import unflatten_params

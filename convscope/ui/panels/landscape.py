@@ -1,6 +1,6 @@
 """Loss landscape panel: the loss on a plane through the current weights (Li et al.
 2018), on two random filter-normalised directions or the first two principal
-components of the training trajectory, with the trajectory drawn on it; beside it the
+components of the training trajectory, with the trajectory drawn on either; beside it the
 loss along the line from the first snapshot to now and along one random direction.
 
 Everything is computed on the panel's own ``ProbeRunner`` thread (latest request wins,
@@ -74,7 +74,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.request: LandscapeRequest | None = None  # running or last submitted
         self.grid: Any = None  # the last finished LandscapeGrid
         self.lines: dict[str, Any] = {}
-        self.plane: Any = None  # PCA plane of the last grid, for live points
+        self.plane: Any = None  # the last grid's plane, for live points
         self.live: list[tuple[int, np.ndarray]] = []
         self.partial: GridProgress | None = None  # the grid being computed
         self.error = ""
@@ -195,7 +195,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         c = self.controls
         request = LandscapeRequest(
             snap, self.origin, kind, c.seed, int(c.resolution.value()), float(c.span.value()), split,
-            x, y, lines, tuple(points) if kind == "pca" else (),
+            x, y, lines, tuple(points),
         )  # fmt: skip
         self.request = request
         self.partial = None
