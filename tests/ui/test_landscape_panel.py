@@ -413,13 +413,49 @@ def test_the_cpu_share_applies_while_training(qtbot, panel) -> None:
     assert panel.runner.share == 1.0
 
 
-def test_the_3d_toggle_is_disabled_without_opengl_and_says_why(qtbot, panel) -> None:
+def test_the_3d_toggle_is_disabled_without_opengl_and_says_why_or_offered_with_it(qtbot, panel) -> None:
     from convscope.ui.panels.landscape_3d import gl_status
 
     ok, why = gl_status()
-    assert not ok  # offscreen
+    if ok:  # run under a real display (xvfb-run with GLX and PyOpenGL): the toggle is offered
+        assert panel.controls.three_d.isEnabled() and not why
+        return
     assert not panel.controls.three_d.isEnabled() and panel.controls.three_d.toolTip() == why
     assert "offscreen" in why
+
+
+def test_the_3d_marker_sits_on_the_surface_above_the_current_weights() -> None:
+    from convscope.ui.panels.landscape_3d import surface_point
+
+    # Random directions: a square grid, the centre a grid point; its drawn height there.
+    axis = np.linspace(-1.0, 1.0, 11)
+    shown = np.add.outer(axis**2, 2 * axis) + 3.0  # shown[i, j] at (axis[j], axis[i])
+    levels = (float(shown.min()), float(shown.max()))
+    x, y, z = surface_point(axis, axis, shown, levels)
+    assert (x, y) == (0.0, 0.0) and z == pytest.approx((shown[5, 5] - levels[0]) / (levels[1] - levels[0]))
+    # A PCA plane: fitted axes, the centre between grid points; bilinear on a bilinear surface is exact.
+    alphas, betas = np.linspace(-0.3, 2.1, 9), np.linspace(-1.7, 0.5, 7)
+    plane = 1.0 + 0.5 * alphas[None, :] - 0.25 * betas[:, None] + 0.1 * alphas[None, :] * betas[:, None]
+    x, y, z = surface_point(alphas, betas, plane, (0.0, 2.0))
+    assert x == pytest.approx(0.3 / 2.4 * 2 - 1) and y == pytest.approx(1.7 / 2.2 * 2 - 1)
+    assert z == pytest.approx(1.0 / 2.0)  # the plane's value at (0, 0) is 1.0, over levels (0, 2)
+
+
+def test_the_3d_view_marks_the_current_weights_where_opengl_works(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_3d import MARKER_LIFT, gl_status, surface_point
+
+    ok, why = gl_status()
+    if not ok:
+        pytest.skip(why)
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    panel.controls.three_d.setChecked(True)
+    panel.redraw()
+    surface = panel.plots.surface
+    want = surface_point(panel.grid.alphas, panel.grid.betas, panel.map.shown, panel.map.levels)
+    want[2] += MARKER_LIFT
+    np.testing.assert_allclose(surface.marker.pos, want[None])
+    np.testing.assert_allclose(surface.stem.pos, [[want[0], want[1], 0.0], want])
 
 
 def test_a_new_model_clears_the_views(qtbot, panel) -> None:
