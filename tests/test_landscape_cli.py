@@ -165,3 +165,23 @@ def test_landscape_bad_inputs(tmp_path, capsys):
                      "not a directory")
     rgb = _ckpt(tmp_path / "rgb", ArchSpec(input_shape=(8, 8, 3), convs=(ConvLayer(2, 3),), dense=()))
     _one_line_exit_2(["landscape", "--checkpoint", str(rgb), "--out", out], capsys, "8×8×3")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other npz"])
+def test_a_corrupt_checkpoint_is_one_line_exit_2(tmp_path, capsys, damage):
+    good = _ckpt(tmp_path).read_bytes()
+    bad = tmp_path / "bad.npz"
+    if damage == "other npz":
+        np.savez(bad, a=np.zeros(3))
+    else:
+        bad.write_bytes({"truncated": good[: len(good) // 2], "garbage": b"PK\x03\x04" + bytes(200),
+                         "empty": b""}[damage])  # fmt: skip
+    _one_line_exit_2(["landscape", "--checkpoint", str(bad), "--out", str(tmp_path / "o")], capsys, str(bad))
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_truncated_landscape_file_is_refused(tmp_path):
+    path = save_landscape_npz(tmp_path / "g.npz", _grid())
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(LandscapeIOError, match="not a readable landscape"):
+        load_landscape_npz(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
             if "meta" not in z.files:
                 raise LandscapeIOError(f"{path}: not a ConvScope landscape (no 'meta' entry)")
             meta = json.loads(str(z["meta"]))
@@ -94,7 +95,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
         raise
     except FileNotFoundError as e:
         raise LandscapeIOError(f"{path}: no such file") from e
-    except (OSError, ValueError, EOFError, KeyError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
         raise LandscapeIOError(f"{path}: not a readable landscape file ({e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LandscapeIOError(f"{path}: not a ConvScope landscape")
