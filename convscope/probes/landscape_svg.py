@@ -119,7 +119,9 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
                        'stroke-opacity="0.6" stroke-width="1"/>')  # fmt: skip
     if grid.trajectory is not None and len(grid.trajectory):
         pts = " ".join(f"{sx(x):.2f},{sy(y):.2f}" for x, y in grid.trajectory)
-        out.append(f'<polyline class="trajectory" points="{pts}" fill="none" stroke="#ff7f0e" stroke-width="2.5"/>')
+        out.append(
+            f'<polyline class="trajectory" points="{pts}" fill="none" stroke="#ff7f0e" stroke-width="2.5"/>'
+        )
     cx, cy = sx(0.0), sy(0.0)
     for colour, width_px, arm in (("black", 4, 10), ("white", 1.5, 8)):
         out.append(f'<path class="centre" d="M{cx - arm:.2f} {cy:.2f}H{cx + arm:.2f}M{cx:.2f} {cy - arm:.2f}'
@@ -128,8 +130,12 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{PLOT}" height="{PLOT}" fill="none" stroke="black"/>')
     for t in nice_ticks(a0, a1):
         x = sx(float(t))
-        out.append(f'<line x1="{x:.2f}" y1="{TOP + PLOT}" x2="{x:.2f}" y2="{TOP + PLOT + 5}" stroke="black"/>')
-        out.append(f'<text class="tick" x="{x:.2f}" y="{TOP + PLOT + 18}" text-anchor="middle">{_fmt(t)}</text>')
+        out.append(
+            f'<line x1="{x:.2f}" y1="{TOP + PLOT}" x2="{x:.2f}" y2="{TOP + PLOT + 5}" stroke="black"/>'
+        )
+        out.append(
+            f'<text class="tick" x="{x:.2f}" y="{TOP + PLOT + 18}" text-anchor="middle">{_fmt(t)}</text>'
+        )
     for t in nice_ticks(b0, b1):
         y = sy(float(t))
         out.append(f'<line x1="{LEFT - 5}" y1="{y:.2f}" x2="{LEFT}" y2="{y:.2f}" stroke="black"/>')
@@ -148,7 +154,9 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
         for k in range(17)
     )
     out.append(f'<defs><linearGradient id="bar" x1="0" y1="0" x2="0" y2="1">{stops}</linearGradient></defs>')
-    out.append(f'<rect class="colourbar" x="{bx}" y="{TOP}" width="16" height="{PLOT}" fill="url(#bar)" stroke="black"/>')
+    out.append(
+        f'<rect class="colourbar" x="{bx}" y="{TOP}" width="16" height="{PLOT}" fill="url(#bar)" stroke="black"/>'
+    )
     if hi > lo:
         for t in nice_ticks(lo, hi):
             y = TOP + (hi - t) / (hi - lo) * PLOT
@@ -160,7 +168,9 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
     return "\n".join(out) + "\n"
 
 
-def write_landscape_svg(path: str | os.PathLike, grid: LandscapeGrid, *, log: bool = True, title: str = "") -> Path:
+def write_landscape_svg(
+    path: str | os.PathLike, grid: LandscapeGrid, *, log: bool = True, title: str = ""
+) -> Path:
     """:func:`landscape_svg` written to ``path``."""
     path = Path(path)
     try:
