@@ -208,6 +208,104 @@ def test_cancel_stops_the_grid_and_keeps_what_was_computed(qtbot, panel) -> None
     assert not panel.controls.cancel_button.isEnabled()
 
 
+def _bilinear(values, alphas, betas, a, b):
+    along = np.array([np.interp(a, alphas, row) for row in values])
+    return float(np.interp(b, betas, along))
+
+
+def test_contours_are_drawn_on_the_iso_lines_of_a_real_grid(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_views import CONTOURS
+
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    xs, ys = panel.map.contours.getData()
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    assert ok.sum() >= 20 and (~ok).sum() >= 2  # several pieces, NaN between them
+    shown, (lo, hi) = panel.map.shown, panel.map.levels
+    np.testing.assert_allclose(shown, np.log10(panel.grid.loss))
+    levels = np.linspace(lo, hi, CONTOURS + 2)[1:-1]
+    a, b = panel.grid.alphas, panel.grid.betas
+    for x, y in zip(xs[ok], ys[ok], strict=True):  # every vertex lies on one of the levels
+        assert a[0] <= x <= a[-1] and b[0] <= y <= b[-1]
+        assert np.min(np.abs(levels - _bilinear(shown, a, b, x, y))) < 1e-6 * max(1.0, abs(hi))
+    nearest = {int(np.argmin(np.abs(levels - _bilinear(shown, a, b, x, y)))) for x, y in zip(xs[ok], ys[ok], strict=True)}
+    assert len(nearest) >= 3  # several levels drawn, not one
+
+
+def test_the_span_control_sets_the_axes(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.span.setValue(0.5)  # settles, then computes
+    panel.redraw()
+    np.testing.assert_allclose(panel.grid.alphas, np.linspace(-0.5, 0.5, 11))
+    np.testing.assert_allclose(panel.grid.betas, np.linspace(-0.5, 0.5, 11))
+    rect = panel.map.image.mapRectToParent(panel.map.image.boundingRect())
+    assert rect.left() == pytest.approx(-0.55) and rect.right() == pytest.approx(0.55)
+    (x0, x1), (y0, y1) = panel.map.plot.vb.viewRange()
+    assert -0.6 < x0 < -0.55 and 0.55 < x1 < 0.6 and -0.6 < y0 < -0.55 and 0.55 < y1 < 0.6
+    line = panel.lines["direction"]
+    assert line.ts[0] == pytest.approx(-0.5) and line.ts[-1] == pytest.approx(0.5)
+
+
+def test_the_split_combo_chooses_the_batch_evaluated(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_jobs import eval_batch
+
+    snap = snapshot(0)
+    emit(panel, snap)
+    compute_and_wait(qtbot, panel)
+    train_loss = panel.grid.center_loss
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("val"))
+    grid = panel.grid
+    x, y = eval_batch(DATASET, "val", 64)
+    assert grid.split == "val" and np.array_equal(panel.request.x, x) and np.array_equal(panel.request.y, y)
+    np.testing.assert_allclose(grid.center_loss, reference_loss(snap, x, y), rtol=1e-4)
+    assert grid.center_loss != pytest.approx(train_loss, rel=1e-4)
+    assert "validation images" in panel.heading.text()
+
+
+def test_new_directions_draws_the_next_seeds(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    first = panel.grid
+    assert first.seeds == (0, 1) and panel.controls.seed_label.text() == "seeds 0, 1"
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.new_button.click()
+    assert panel.controls.seed_label.text() == "seeds 2, 3"
+    assert panel.grid.seeds == (2, 3) and "seeds 2, 3" in panel.heading.text()
+    assert panel.lines["direction"].label == "seed 2"
+    assert panel.grid.center_loss == pytest.approx(first.center_loss, rel=1e-6)  # the same weights
+    assert not np.allclose(panel.grid.loss, first.loss)  # other directions
+
+
+def test_no_model_yet_says_so(qtbot, panel) -> None:
+    assert not panel.compute()
+    assert panel.message.isVisible() and panel.message.text().startswith("No model yet")
+    assert panel.message.property("kind") == "" and not panel.runner.busy and panel.request is None
+    assert panel.heading.text() == "Loss landscape: waiting for the model…"
+
+
+def test_an_empty_split_says_so_and_the_other_split_still_works(qtbot) -> None:
+    empty = SimpleNamespace(**{**DATASET.__dict__, "x_val": _X[:0], "y_val": _Y[:0]})
+    panel = make_panel(qtbot, empty)
+    try:
+        emit(panel, snapshot(0))
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("val"))
+        panel._settle.stop()
+        assert not panel.compute()
+        assert panel.message.text() == "Loss landscape: the data set has no validation images"
+        assert panel.message.property("kind") == "error" and not panel.runner.busy
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("train"))
+        panel._settle.stop()
+        compute_and_wait(qtbot, panel)
+        assert panel.grid.split == "train" and not panel.message.isVisible()
+        assert set(panel.lines["direction"].loss) == {"train"}
+        assert len(panel.line_dir.curves["val"].getData()[0] or []) == 0
+    finally:
+        stop(panel)
+
+
 # ------------------------------------------------------------------ PCA, trajectory
 def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, panel) -> None:
     for step in range(0, 50, 10):

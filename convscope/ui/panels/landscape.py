@@ -39,6 +39,7 @@ from convscope.ui.panels.landscape_jobs import (
     eval_batch,
     landscape_job,
     line_json,
+    split_size,
 )
 from convscope.ui.panels.landscape_views import LandscapePlots
 from convscope.ui.panels.mapview import (
@@ -188,7 +189,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         split = self.controls.split.currentData()
         try:
             x, y = eval_batch(self.session.dataset, split, size)
-            lines = {s: eval_batch(self.session.dataset, s, size) for s in ("train", "val")}
+            # The 1D lines show each split that has images (a set may have no validation split).
+            lines = {s: eval_batch(self.session.dataset, s, size) for s in ("train", "val")
+                     if split_size(self.session.dataset, s)}  # fmt: skip
         except (ValueError, AttributeError) as exc:
             self._show_message(f"Loss landscape: {exc}", error=True)
             return False

@@ -172,6 +172,11 @@ def line_json(line: Any) -> dict[str, Any]:
             "accuracy": {k: v.tolist() for k, v in line.accuracy.items()}}  # fmt: skip
 
 
+def split_size(dataset: Any, split: str) -> int:
+    """How many images ``split`` ("train" | "val") of ``dataset`` holds."""
+    return len(getattr(dataset, SPLITS[split][0]))
+
+
 def eval_batch(dataset: Any, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     """A fixed, seeded sample of ``size`` examples of ``split`` (the whole split if
     smaller): sets stored sorted by class still give every class its share."""
