@@ -479,6 +479,28 @@ def test_follow_stops_after_the_coarse_lattice_when_newer_weights_wait(qtbot, pa
     assert second.complete  # nothing newer came: refined to the end
 
 
+def test_a_control_changed_mid_grid_replaces_it_and_the_new_grid_refines_to_the_end(qtbot, panel) -> None:
+    """The user interacts: the grid in progress gives way (after SETTLE_MS); once the
+    controls rest, the new grid goes coarse first, then all the way to the full grid."""
+    panel.controls.resolution.setValue(51)  # 2,601 points: far from done when the controls change
+    emit(panel, snapshot(0))
+    grids, levels = [], []
+    panel.runner.finished.connect(lambda _tag, result: grids.append(result.grid))
+    panel.runner.progressed.connect(
+        lambda _tag, payload: levels.append((payload.request.span, payload.progress.level))
+    )
+    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
+        assert panel.compute()
+    panel.controls.span.setValue(0.5)  # while the first grid is still computing
+    panel.controls.resolution.setValue(11)
+    qtbot.waitUntil(lambda: len(grids) == 1, timeout=WAIT_MS)
+    (grid,) = grids
+    assert grid.complete and grid.alphas[-1] == pytest.approx(0.5) and len(grid.alphas) == 11  # only the new one
+    new = [lv for span, lv in levels if span == pytest.approx(0.5)]
+    assert new[0] == 4 and new[-1] == 1 and new == sorted(new, reverse=True)  # coarse first, then refined
+    assert any(span == pytest.approx(1.0) for span, _lv in levels)  # the first grid had begun
+
+
 # ------------------------------------------------------------------ errors, share, 3D
 def test_errors_show_a_message(qtbot, panel) -> None:
     emit(panel, snapshot(0))

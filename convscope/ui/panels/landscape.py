@@ -9,6 +9,13 @@ trains, the runner may use at most the share of CPU time the user allows. "Follo
 training" recomputes whenever a newer snapshot arrives (only after the one in progress
 has its coarse lattice, so the view keeps up); a paused model's re-sent snapshot at the
 same step starts nothing.
+
+Coarse first, refined while idle: every grid fills every 4th point, then every 2nd,
+then all, and goes on to the full grid unless something newer waits. Newer weights
+(following training) stop it after its coarse lattice, so while training outruns the
+grid the coarse view stays current, and once training pauses or slows down the grid of
+the latest weights refines to the end. A changed control replaces the grid
+``SETTLE_MS`` after the last change, and the new one refines fully once the controls rest.
 """
 
 from __future__ import annotations
