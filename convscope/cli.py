@@ -137,15 +137,31 @@ def _parser() -> argparse.ArgumentParser:
     eva.add_argument("--threshold", type=float, default=0.5, help="p(class) threshold (default 0.5)")
     eva.add_argument("--gallery", type=int, default=32, help="images per gallery PNG (default 32)")
     eva.add_argument("--out", required=True, help="directory to write the files into")
-    ls = sub.add_parser("landscape", help="write a checkpoint's loss landscape (.npz and .png)")
+    ls = sub.add_parser(
+        "landscape", help="write a checkpoint's loss landscape (.npz, .png, .svg)",
+        description="The loss on the plane through a checkpoint's weights spanned by two random "
+        "filter-normalised directions (Li et al. 2018), as the GUI's Loss landscape panel computes it: "
+        "landscape.npz (the grid, readable with plain NumPy), landscape.png and landscape.svg (contours and "
+        "axes as vectors, the colour map an embedded image). PCA directions need the training trajectory, "
+        "which a checkpoint does not hold: use the panel while training for those.",
+    )  # fmt: skip
     ls.add_argument("--checkpoint", dest="landscape_checkpoint", required=True, metavar="PATH", help="checkpoint (.npz)")
     ls.add_argument("--data", dest="landscape_data", metavar="PATH", help="data set (default: built-in digits)")
-    ls.add_argument("--resolution", type=int, default=21, help="grid points per side (default 21)")
+    ls.add_argument("--resolution", type=int, default=21,
+                    help="grid points per side: odd (the checkpoint is the centre point), 3 to 101 (default 21)")
     ls.add_argument("--span", type=float, default=1.0, help="grid from -span to +span (default 1.0)")
     ls.add_argument("--examples", type=int, default=256, help="examples evaluated per point (default 256)")
     ls.add_argument("--split", choices=("train", "val"), default="train", help="split to draw them from")
     ls.add_argument("--seed", type=int, default=0, help="seed of the directions and the examples (default 0)")
-    ls.add_argument("--out", required=True, help="directory to write landscape.npz and landscape.png into")
+    ls.add_argument("--directions", choices=("random", "pca"), default="random",
+                    help="random (the default, and the only one here: pca needs the training trajectory, "
+                    "which one checkpoint does not hold)")
+    ls.add_argument("--line", choices=("direction",),
+                    help="also the loss along direction 1 on training and validation examples, into the "
+                    ".npz and landscape_line.png")
+    ls.add_argument("--log", action=argparse.BooleanOptionalAction, default=True,
+                    help="colours of log10 loss, as the panel's default (--no-log: of the loss)")
+    ls.add_argument("--out", required=True, help="directory to write the files into")
     return ap
 
 

@@ -198,7 +198,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     try:
         _, line = export_landscape(
             args.landscape_checkpoint, args.out, data=args.landscape_data, resolution=args.resolution,
-            span=args.span, examples=args.examples, split=args.split, seed=args.seed)
+            span=args.span, examples=args.examples, split=args.split, seed=args.seed, log=args.log,
+            line=args.line, directions=args.directions)
     except LandscapeError as e:
         raise UsageError(str(e)) from e
     print(line)

@@ -1,6 +1,7 @@
 """Loss landscape numerics against independent references: per-filter norms computed
 by hand, the plain evaluation (convscope.train.step.evaluate) on host-perturbed
-weights, an analytic quadratic through the grid engine, and np.linalg.svd for PCA."""
+weights, an analytic quadratic through the grid engine and through the whole evaluator
+(a linear model under squared error), and np.linalg.svd for PCA."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from convscope.probes.landscape import (
 )
 from convscope.probes.landscape_eval import (
     LandscapeEvaluator,
+    _point_functions,
     compute_landscape,
     direction_line,
     interpolate_line,
@@ -148,6 +150,22 @@ def test_projection_recovers_coordinates_of_a_trajectory_in_a_known_plane():
     assert sum(dirs.explained) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_projection_is_the_minimum_norm_least_squares_even_for_dependent_directions():
+    params, _ = _model()
+    u = filter_normalized_direction(params, 1)
+    twice = {k: {n: 2.0 * v for n, v in layer.items()} for k, layer in u.items()}
+    rng = np.random.default_rng(2)
+    traj = [{k: {n: v + rng.normal(0, 0.2, v.shape).astype(np.float32) for n, v in layer.items()}
+             for k, layer in params.items()} for _ in range(3)]  # fmt: skip
+    basis = np.stack([_flat_reference(u), _flat_reference(twice)], axis=1)
+    want = np.stack([np.linalg.lstsq(basis, _flat_reference(t) - _flat_reference(params), rcond=None)[0]
+                     for t in traj])  # fmt: skip
+    np.testing.assert_allclose(project_trajectory(traj, params, u, twice), want, rtol=1e-6, atol=1e-12)
+    assert project_trajectory([], params, u, twice).shape == (0, 2)
+    with pytest.raises(LandscapeError, match="shape"):
+        project_trajectory([{"conv1": params["conv1"]}], params, u, twice)
+
+
 def test_pca_needs_two_distinct_snapshots():
     params, _ = _model()
     with pytest.raises(LandscapeError, match="at least 2"):
@@ -237,6 +255,53 @@ def test_grid_inputs_are_validated():
 
 
 # ------------------------------------------------------------------ the model
+LINEAR = ArchSpec(input_shape=(5, 4, 2), convs=(), dense=(), num_classes=3)
+
+
+def _squared_error(logits, y):
+    """Σ_k (logit_k − onehot_k)²: of a linear model, exactly quadratic in the weights."""
+    return jnp.sum((logits - jnp.eye(logits.shape[-1])[y]) ** 2, axis=-1)
+
+
+@pytest.mark.parametrize("strategy", ["loop", "batched"])
+def test_the_evaluator_recovers_the_analytic_surface_of_a_quadratic_loss(strategy):
+    """The real path (directions built from the weights, θ + a·d1 + b·d2 inside the jit,
+    the network, padded batch chunks, the coarse-to-fine grid) against the quadratic
+    L(a, b) = mean_i |(X̃ W + c − Y) + a X̃ D1 + b X̃ D2|²_i, its coefficients in NumPy."""
+    params, state = (to_host(t) for t in init(LINEAR, 4))
+    params["logits"]["b"] = np.array([0.2, -0.1, 0.05], np.float32)  # stays put: bias directions are 0
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 256, (37, *LINEAR.input_shape), dtype=np.uint8)
+    y = rng.integers(0, 3, 37).astype(np.int32)
+    norm = np.array([[0.4, 0.6], [0.25, 0.3]], np.float32)
+    dirs = random_directions(params, 5)
+    alphas, betas = np.linspace(-2.0, 2.0, 9), np.linspace(-1.0, 3.0, 7)  # not square, not symmetric
+    ev = LandscapeEvaluator(LINEAR, params, state, x, y, norm, dirs, strategy=strategy, batch_points=4,
+                            chunk=16, example_loss=_squared_error)  # 37 = 16 + 16 + 5 (padded, masked)
+    grid = ev.grid(alphas, betas)
+
+    xt = ((x.astype(np.float64) / 255.0 - norm[0]) / norm[1]).reshape(len(x), -1)
+    w, c = params["logits"]["w"].astype(np.float64), params["logits"]["b"].astype(np.float64)
+    r0 = xt @ w + c - np.eye(3)[y]
+    r1, r2 = xt @ dirs.d1["logits"]["w"].astype(np.float64), xt @ dirs.d2["logits"]["w"].astype(np.float64)
+    n = len(x)
+    k00, k01, k02 = np.sum(r0 * r0) / n, np.sum(r0 * r1) / n, np.sum(r0 * r2) / n
+    k11, k22, k12 = np.sum(r1 * r1) / n, np.sum(r2 * r2) / n, np.sum(r1 * r2) / n
+    aa, bb = np.meshgrid(alphas, betas)  # loss[i, j] is at (alphas[j], betas[i])
+    want = k00 + 2 * aa * k01 + 2 * bb * k02 + aa**2 * k11 + bb**2 * k22 + 2 * aa * bb * k12
+    assert k11 > 0 and k22 > 0 and abs(k12) > 1e-3 * np.sqrt(k11 * k22)  # curved both ways, a cross term
+    np.testing.assert_allclose(grid.loss, want, rtol=2e-5)
+    assert grid.center_loss == pytest.approx(k00, rel=1e-5)
+    logits = xt @ w + c + aa[..., None, None] * (r1)[None, None] + bb[..., None, None] * r2[None, None]
+    np.testing.assert_allclose(grid.accuracy, np.mean(logits.argmax(-1) == y, axis=-1), atol=1e-6)
+    assert grid.complete and not np.allclose(grid.accuracy, grid.accuracy[0, 0])
+
+
+def test_the_example_loss_compiles_its_own_functions():
+    assert _point_functions(LINEAR, _squared_error) is _point_functions(LINEAR, _squared_error)
+    assert _point_functions(LINEAR, _squared_error)[0] is not _point_functions(LINEAR)[0]
+
+
 @pytest.mark.parametrize("strategy", ["loop", "batched"])
 def test_grid_matches_plain_evaluation_at_centre_and_off_centre(strategy):
     params, state = _model()

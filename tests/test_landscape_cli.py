@@ -1,5 +1,6 @@
 """``convscope landscape`` and the landscape files: the .npz round-trips exactly and
-opens with plain NumPy (no pickle), the PNG is drawn, the grid's centre is the plain
+opens with plain NumPy (no pickle), the PNG is drawn, the SVG's contours lie on the
+grid's iso-lines, the 1D line is the grid's centre row, the grid's centre is the plain
 loss of the checkpoint on the chosen examples; bad input ends with one line, exit 2."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from convscope.probes.landscape_io import (
     load_landscape_npz,
     save_landscape_npz,
 )
+from convscope.probes.landscape_svg import contour_segments, nice_ticks
 from convscope.train.checkpoint import Checkpoint, save_checkpoint
 from convscope.train.step import build_steps, evaluate, to_host
 
@@ -165,3 +167,127 @@ def test_landscape_bad_inputs(tmp_path, capsys):
                      "not a directory")
     rgb = _ckpt(tmp_path / "rgb", ArchSpec(input_shape=(8, 8, 3), convs=(ConvLayer(2, 3),), dense=()))
     _one_line_exit_2(["landscape", "--checkpoint", str(rgb), "--out", out], capsys, "8×8×3")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other npz"])
+def test_a_corrupt_checkpoint_is_one_line_exit_2(tmp_path, capsys, damage):
+    good = _ckpt(tmp_path).read_bytes()
+    bad = tmp_path / "bad.npz"
+    if damage == "other npz":
+        np.savez(bad, a=np.zeros(3))
+    else:
+        bad.write_bytes({"truncated": good[: len(good) // 2], "garbage": b"PK\x03\x04" + bytes(200),
+                         "empty": b""}[damage])  # fmt: skip
+    _one_line_exit_2(["landscape", "--checkpoint", str(bad), "--out", str(tmp_path / "o")], capsys, str(bad))
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_truncated_landscape_file_is_refused(tmp_path):
+    path = save_landscape_npz(tmp_path / "g.npz", _grid())
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(LandscapeIOError, match="not a readable landscape"):
+        load_landscape_npz(path)
+
+
+# ------------------------------------------------------------------ SVG, line, --log
+def test_contour_segments_of_a_plane_are_the_vertical_line_at_the_level():
+    alphas, betas = np.linspace(-1, 1, 11), np.linspace(-2, 2, 21)
+    values = np.tile(alphas, (len(betas), 1))  # value = α
+    seg = contour_segments(values, alphas, betas, 0.3)
+    assert seg.shape == (20, 2, 2)  # one piece per row of cells
+    np.testing.assert_allclose(seg[..., 0], 0.3, atol=1e-12)
+    assert seg[..., 1].min() == pytest.approx(-2) and seg[..., 1].max() == pytest.approx(2)
+
+
+def test_contour_segments_of_a_bowl_lie_on_its_circle_and_saddles_split():
+    axis = np.linspace(-1, 1, 41)
+    bowl = axis[None, :] ** 2 + axis[:, None] ** 2
+    seg = contour_segments(bowl, axis, axis, 0.5)
+    r = np.hypot(seg[..., 0], seg[..., 1])
+    np.testing.assert_allclose(r, np.sqrt(0.5), atol=2e-3)  # linear interpolation of r² on a fine grid
+    saddle = np.array([[1.0, 0.0], [0.0, 1.0]])  # mean 0.5 ≥ 0.5: the high corners join, the low are cut off
+    pieces = contour_segments(saddle, np.array([0.0, 1.0]), np.array([0.0, 1.0]), 0.5)
+    assert pieces.shape == (2, 2, 2)
+    mids = pieces.mean(axis=1)
+    assert sorted(map(tuple, np.round(mids, 6))) == [(0.25, 0.75), (0.75, 0.25)]  # around (0, 1) and (1, 0)
+    assert len(contour_segments(np.where(np.eye(3, dtype=bool), np.nan, bowl[:3, :3]), axis[:3], axis[:3], 0.5)) == 0
+
+
+def test_nice_ticks():
+    assert nice_ticks(-1.0, 1.0).tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert nice_ticks(0.13, 0.61).tolist() == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])
+
+
+def _bilinear(values, alphas, betas, a, b):
+    along = np.array([np.interp(a, alphas, row) for row in values])
+    return float(np.interp(b, betas, along))
+
+
+def test_landscape_command_writes_svg_and_the_direction_line(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    ckpt = _ckpt(tmp_path)
+    out = tmp_path / "out"
+    argv = ["landscape", "--checkpoint", str(ckpt), "--resolution", "7", "--span", "0.8", "--examples", "40",
+            "--split", "val", "--seed", "4", "--line", "direction", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    summary = capsys.readouterr().out
+    assert "landscape.svg" in summary and "landscape_line.png" in summary
+    grid, line, extra = load_landscape_npz(out / "landscape.npz")
+    assert extra["log_colours"] is True
+    # The line is direction 1 on both splits; on the grid's split it is the grid's centre row.
+    assert line["kind"] == "direction" and line["label"] == "seed 4" and set(line["loss"]) == {"train", "val"}
+    np.testing.assert_allclose(line["ts"], grid.alphas)
+    np.testing.assert_allclose(line["loss"]["val"], grid.loss[3], rtol=1e-5)
+    assert not np.allclose(line["loss"]["train"], line["loss"]["val"])
+    with Image.open(out / "landscape_line.png") as im:
+        pixels = {tuple(p[:3]) for p in np.asarray(im.convert("RGBA")).reshape(-1, 4)}
+    assert (31, 119, 180) in pixels and (230, 85, 13) in pixels  # both curves drawn
+
+    root = ET.parse(out / "landscape.svg").getroot()
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    image = root.find("s:image", ns)
+    assert image.get("href").startswith("data:image/png;base64,")
+    ticks = [t.text for t in root.findall("s:text[@class='tick']", ns)]
+    assert "0" in ticks and "0.5" in ticks and "−0.5" in ticks  # both axes: ±span 0.8
+    contours = root.find("s:path[@class='contours']", ns).get("d")
+    # Every contour vertex, mapped back from the SVG to (α, β), is on an iso-line of log₁₀ loss.
+    from convscope.probes import landscape_svg as sv
+
+    v = np.log10(grid.loss)
+    levels = np.linspace(v.min(), v.max(), sv.CONTOURS + 2)[1:-1]
+    nums = np.array([float(x) for x in contours.replace("M", " ").replace("L", " ").split()]).reshape(-1, 2)
+    assert len(nums) >= 20
+    a = grid.alphas[0] + (nums[:, 0] - sv.LEFT) / sv.PLOT * (grid.alphas[-1] - grid.alphas[0])
+    b = grid.betas[-1] - (nums[:, 1] - sv.TOP) / sv.PLOT * (grid.betas[-1] - grid.betas[0])
+    for ai, bi in zip(a, b, strict=True):
+        val = _bilinear(v, grid.alphas, grid.betas, ai, bi)
+        assert np.min(np.abs(levels - val)) < 0.02 * (v.max() - v.min()) + 2e-3
+    assert root.find("s:rect[@class='colourbar']", ns) is not None
+    assert any(t.text == "log₁₀ loss" for t in root.findall("s:text", ns))
+
+
+def test_no_log_colours_the_loss_itself(tmp_path, capsys):
+    ckpt = _ckpt(tmp_path)
+    base = ["landscape", "--checkpoint", str(ckpt), "--resolution", "5", "--examples", "16", "--span", "2"]
+    assert main([*base, "--out", str(tmp_path / "log")]) == 0
+    assert main([*base, "--no-log", "--out", str(tmp_path / "lin")]) == 0
+    capsys.readouterr()
+    svg = (tmp_path / "lin" / "landscape.svg").read_text()
+    assert ">loss</text>" in svg and "log₁₀ loss" not in svg
+    assert load_landscape_npz(tmp_path / "lin" / "landscape.npz")[2]["log_colours"] is False
+    with Image.open(tmp_path / "log" / "landscape.png") as a, Image.open(tmp_path / "lin" / "landscape.png") as b:
+        assert not np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_landscape_refuses_even_or_out_of_range_resolutions_and_pca(tmp_path, capsys):
+    ckpt = _ckpt(tmp_path)
+    out = str(tmp_path / "o")
+    for bad in ("20", "1", "103", "0"):
+        _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--resolution", bad], capsys,
+                         "--resolution must be an odd integer in [3, 101]", f"got {bad}")  # fmt: skip
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--directions", "pca"], capsys,
+                     "training trajectory")  # fmt: skip
+    _one_line_exit_2(["landscape", "--checkpoint", str(ckpt), "--out", out, "--line", "sideways"], capsys, "--line")
+    assert not Path(out).exists()

@@ -131,14 +131,27 @@ def pca_directions(trajectory: Sequence[Mapping], center: Mapping) -> Directions
 
 
 def project_trajectory(trajectory: Sequence[Mapping], center: Mapping, d1: Mapping, d2: Mapping) -> np.ndarray:
-    """(T, 2) least-squares coordinates (α, β) of each θ_t − centre in the plane of d1, d2."""
-    m = _trajectory_matrix(trajectory, center)
+    """(T, 2) least-squares coordinates (α, β) of each θ_t − centre in the plane of d1, d2.
+
+    One snapshot at a time through a QR factorisation of the (P, 2) basis, so no
+    (T, P) matrix is built (P is every weight of the model); the same minimum-norm
+    solution as ``np.linalg.lstsq(basis, θ_t − centre)``, also for directions that are
+    not orthogonal (random ones) or not independent.
+    """
+    c = flatten_params(center)
     basis = np.stack([flatten_params(d1), flatten_params(d2)], axis=1)
-    if basis.shape[0] != m.shape[1]:
+    if basis.shape[0] != len(c):
         raise LandscapeError("directions do not have the shape of the centre parameters")
-    if len(m) == 0:
+    q, r = np.linalg.qr(basis)
+    rows = []
+    for p in trajectory:
+        delta = flatten_params(p)
+        if len(delta) != len(c):
+            raise LandscapeError("trajectory snapshots do not have the shape of the centre parameters")
+        rows.append(q.T @ (delta - c))
+    if not rows:
         return np.zeros((0, 2))
-    coords, *_ = np.linalg.lstsq(basis, m.T, rcond=None)
+    coords, *_ = np.linalg.lstsq(r, np.stack(rows, axis=1), rcond=None)
     return coords.T
 
 

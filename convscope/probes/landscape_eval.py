@@ -11,6 +11,10 @@ benchmarks/bench_landscape.py (2 shared cores, 11×11 grid, 256 examples), the l
 at 0.9-1.5× the plain evaluation throughput, the batched calls at 0.3-0.7× (1.7-3.3×
 slower than the loop). "auto" picks per backend from ``AUTO_STRATEGY``; backends not
 measured yet (no GPU was available) get the loop too, the one that never grows memory.
+
+The per-example loss of the logits is a parameter (``example_loss``, default the
+classifier's cross-entropy), so the whole path (perturbation, network, batch chunks,
+grid) can be checked on a loss whose surface is known in closed form.
 """
 
 from __future__ import annotations
@@ -52,8 +56,16 @@ def auto_strategy(backend: str | None = None) -> str:
     return AUTO_STRATEGY.get(backend or jax.default_backend(), "loop")
 
 
+ExampleLoss = Callable[[jax.Array, jax.Array], jax.Array]  # (logits (N, K), labels (N,)) → (N,)
+
+
+def cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    """The loss the models are trained on: softmax cross-entropy per example."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y)
+
+
 @functools.lru_cache(maxsize=8)
-def _point_functions(arch: ArchSpec) -> tuple[Callable, Callable]:
+def _point_functions(arch: ArchSpec, example_loss: ExampleLoss = cross_entropy) -> tuple[Callable, Callable]:
     """Jitted (loop, batched) functions of ``arch``; jit caches per batch shape."""
 
     def point(center, d1, d2, state, dstate, x, y, valid, norm, scale, a, b):
@@ -63,7 +75,7 @@ def _point_functions(arch: ArchSpec) -> tuple[Callable, Callable]:
         st = {layer: {k: jnp.maximum(v, 0.0) if k == "var" else v for k, v in leaves.items()}
               for layer, leaves in st.items()}
         logits, _, _ = apply(arch, params, st, preprocess(x, norm[0], norm[1]), train=False)
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        losses = example_loss(logits, y)
         correct = (logits.argmax(-1) == y).astype(jnp.float32)
         return jnp.sum(losses * valid) * scale, jnp.sum(correct * valid) * scale
 
@@ -100,11 +112,14 @@ class LandscapeEvaluator:
 
     ``dstate`` (optional) moves the batch-norm running statistics along with ``a``
     (used by the interpolation between two snapshots); by default they stay fixed.
+    ``example_loss`` replaces the cross-entropy (a module-level function, so the
+    compiled functions are cached per (arch, loss)).
     """
 
     def __init__(self, arch: ArchSpec, params: Mapping, state: Mapping, x: Any, y: Any, norm: Any,
                  directions: Directions, *, strategy: str = "auto", batch_points: int = 4,
-                 chunk: int = EVAL_CHUNK, dstate: Mapping | None = None) -> None:
+                 chunk: int = EVAL_CHUNK, dstate: Mapping | None = None,
+                 example_loss: ExampleLoss = cross_entropy) -> None:
         if strategy == "auto":
             strategy = auto_strategy()
         if strategy not in STRATEGIES:
@@ -115,7 +130,7 @@ class LandscapeEvaluator:
         self.arch, self.directions, self.strategy = arch, directions, strategy
         self.batch_points = batch_points if strategy == "batched" else 1
         self.n_examples = len(x)
-        self._loop, self._batched = _point_functions(arch)
+        self._loop, self._batched = _point_functions(arch, example_loss)
         self._center = _device_tree(params)
         self._d1, self._d2 = _device_tree(directions.d1), _device_tree(directions.d2)
         self._state = _device_tree(state)

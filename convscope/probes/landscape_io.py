@@ -15,8 +15,10 @@ File format (``.npz``, readable by any NumPy program, ``allow_pickle=False``):
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
             if "meta" not in z.files:
                 raise LandscapeIOError(f"{path}: not a ConvScope landscape (no 'meta' entry)")
             meta = json.loads(str(z["meta"]))
@@ -94,7 +96,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
         raise
     except FileNotFoundError as e:
         raise LandscapeIOError(f"{path}: no such file") from e
-    except (OSError, ValueError, EOFError, KeyError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
         raise LandscapeIOError(f"{path}: not a readable landscape file ({e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LandscapeIOError(f"{path}: not a ConvScope landscape")
@@ -161,20 +163,33 @@ def _dot(img: np.ndarray, x: float, y: float, r: float, color: tuple[int, int, i
     img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = color
 
 
-def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = 12, log: bool = True,
-                   fill: bool = True) -> np.ndarray:
-    """(size, size + bar, 4) uint8: the (log) loss through viridis with ``levels`` iso-lines,
-    the centre (0, 0) marked by a white ring, the trajectory (if any) in red, and a colour
-    bar on the right (low at the bottom). Row 0 is the highest beta. Cells not computed
-    are transparent unless ``fill`` fills them from the coarse lattice."""
+def _heatmap(grid: LandscapeGrid, size: int, log: bool, fill: bool) -> tuple[np.ndarray, tuple[float, float]]:
     loss = fill_from_coarse(grid.loss) if fill else grid.loss.copy()
-    v = np.log(np.maximum(loss, 1e-12)) if log else loss
+    v = np.log10(np.maximum(loss, 1e-12)) if log else loss
     v = np.where(np.isfinite(v), v, np.nan)
     xs = np.linspace(grid.alphas[0], grid.alphas[-1], size)
     ys = np.linspace(grid.betas[-1], grid.betas[0], size)
     img_v = _resample(v, xs, ys, grid.alphas, grid.betas)
     finite = img_v[np.isfinite(img_v)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return img_v, (lo, hi)
+
+
+def heatmap_rgba(grid: LandscapeGrid, *, size: int = 384, log: bool = True,
+                 fill: bool = True) -> tuple[np.ndarray, tuple[float, float]]:
+    """(size, size, 4) uint8: log₁₀ loss (or the loss) through viridis, row 0 at the
+    highest beta, nothing drawn on it; and the (lo, hi) the colours span."""
+    img_v, levels = _heatmap(grid, size, log, fill)
+    return colorize(img_v, levels, sequential_lut()), levels
+
+
+def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = 12, log: bool = True,
+                   fill: bool = True) -> np.ndarray:
+    """(size, size + bar, 4) uint8: the (log) loss through viridis with ``levels`` iso-lines,
+    the centre (0, 0) marked by a white ring, the trajectory (if any) in red, and a colour
+    bar on the right (low at the bottom). Row 0 is the highest beta. Cells not computed
+    are transparent unless ``fill`` fills them from the coarse lattice."""
+    img_v, (lo, hi) = _heatmap(grid, size, log, fill)
     img = colorize(img_v, (lo, hi), sequential_lut())
     if hi > lo and levels > 0:  # iso-lines where the band index changes between neighbours
         band = np.floor((img_v - lo) / (hi - lo) * levels)
@@ -208,6 +223,64 @@ def write_landscape_png(path: str | os.PathLike, grid: LandscapeGrid, **kw: Any)
     path = Path(path)
     try:
         Image.fromarray(landscape_rgba(grid, **kw)).save(path, format="PNG")
+    except OSError as e:
+        raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
+    return path
+
+
+LINE_COLORS = {"train": (31, 119, 180), "val": (230, 85, 13)}  # as on the Training panel
+
+
+def line_rgba(line: Any, *, width: int = 560, height: int = 360) -> np.ndarray:
+    """(height, width, 4) uint8: the loss along a 1D line (a ``LandscapeLine`` or the dict
+    :func:`load_landscape_npz` returns) per batch — train blue, val orange — over a frame,
+    a dotted mark at t = 0 and a legend; the range of each axis written at its ends."""
+    from PIL import Image, ImageDraw
+
+    get = (lambda k: line[k]) if isinstance(line, dict) else (lambda k: getattr(line, k))  # noqa: E731
+    ts, losses = np.asarray(get("ts"), np.float64), get("loss")
+    img = Image.new("RGBA", (width, height), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    left, right, top, bottom = 60, width - 16, 28, height - 40
+    finite = np.concatenate([np.asarray(v, np.float64)[np.isfinite(v)] for v in losses.values()] or [np.zeros(0)])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    t0, t1 = float(ts[0]), float(ts[-1]) if ts[-1] != ts[0] else float(ts[0]) + 1.0
+
+    def px(t: float, v: float) -> tuple[float, float]:
+        return left + (t - t0) / (t1 - t0) * (right - left), bottom - (v - lo) / (hi - lo) * (bottom - top)
+
+    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0, 255))
+    if t0 < 0 < t1:
+        x0 = px(0.0, lo)[0]
+        for y in range(top, bottom, 6):
+            draw.line([(x0, y), (x0, min(y + 2, bottom))], fill=(136, 136, 136, 255))
+    for k, (name, values) in enumerate(losses.items()):
+        colour = (*LINE_COLORS.get(name, (80, 80, 80)), 255)
+        pts = [px(t, v) for t, v in zip(ts, np.asarray(values, np.float64), strict=True) if math.isfinite(v)]
+        if len(pts) > 1:
+            draw.line(pts, fill=colour, width=3)
+        draw.line([(right - 120, top + 14 + 16 * k), (right - 96, top + 14 + 16 * k)], fill=colour, width=3)
+        draw.text((right - 90, top + 8 + 16 * k), f"{name} batch", fill=(0, 0, 0, 255))
+    draw.text((4, top - 6), f"{hi:.4g}", fill=(0, 0, 0, 255))
+    draw.text((4, bottom - 6), f"{lo:.4g}", fill=(0, 0, 0, 255))
+    draw.text((left, bottom + 6), f"{t0:+.3g}", fill=(0, 0, 0, 255))
+    draw.text((right - 30, bottom + 6), f"{t1:+.3g}", fill=(0, 0, 0, 255))
+    label = get("label")
+    draw.text((left, 8), f"loss along {get('kind')} ({label})" if label else f"loss along {get('kind')}",
+              fill=(0, 0, 0, 255))  # fmt: skip
+    draw.text(((left + right) / 2 - 40, bottom + 20), "distance t along it", fill=(0, 0, 0, 255))
+    return np.asarray(img)
+
+
+def write_line_png(path: str | os.PathLike, line: Any, **kw: Any) -> Path:
+    """:func:`line_rgba` written as a PNG."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        Image.fromarray(line_rgba(line, **kw)).save(path, format="PNG")
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path

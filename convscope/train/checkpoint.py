@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
             if "meta" not in z.files:
                 raise CheckpointError(f"{path}: not a ConvScope checkpoint (no 'meta' entry)")
             meta = json.loads(str(z["meta"]))
@@ -103,7 +104,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise
     except FileNotFoundError as e:
         raise CheckpointError(f"{path}: no such file") from e
-    except (OSError, ValueError, EOFError, KeyError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
         raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a ConvScope checkpoint")

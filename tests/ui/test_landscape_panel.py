@@ -208,6 +208,104 @@ def test_cancel_stops_the_grid_and_keeps_what_was_computed(qtbot, panel) -> None
     assert not panel.controls.cancel_button.isEnabled()
 
 
+def _bilinear(values, alphas, betas, a, b):
+    along = np.array([np.interp(a, alphas, row) for row in values])
+    return float(np.interp(b, betas, along))
+
+
+def test_contours_are_drawn_on_the_iso_lines_of_a_real_grid(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_views import CONTOURS
+
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    xs, ys = panel.map.contours.getData()
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    assert ok.sum() >= 20 and (~ok).sum() >= 2  # several pieces, NaN between them
+    shown, (lo, hi) = panel.map.shown, panel.map.levels
+    np.testing.assert_allclose(shown, np.log10(panel.grid.loss))
+    levels = np.linspace(lo, hi, CONTOURS + 2)[1:-1]
+    a, b = panel.grid.alphas, panel.grid.betas
+    for x, y in zip(xs[ok], ys[ok], strict=True):  # every vertex lies on one of the levels
+        assert a[0] <= x <= a[-1] and b[0] <= y <= b[-1]
+        assert np.min(np.abs(levels - _bilinear(shown, a, b, x, y))) < 1e-6 * max(1.0, abs(hi))
+    nearest = {int(np.argmin(np.abs(levels - _bilinear(shown, a, b, x, y)))) for x, y in zip(xs[ok], ys[ok], strict=True)}
+    assert len(nearest) >= 3  # several levels drawn, not one
+
+
+def test_the_span_control_sets_the_axes(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.span.setValue(0.5)  # settles, then computes
+    panel.redraw()
+    np.testing.assert_allclose(panel.grid.alphas, np.linspace(-0.5, 0.5, 11))
+    np.testing.assert_allclose(panel.grid.betas, np.linspace(-0.5, 0.5, 11))
+    rect = panel.map.image.mapRectToParent(panel.map.image.boundingRect())
+    assert rect.left() == pytest.approx(-0.55) and rect.right() == pytest.approx(0.55)
+    (x0, x1), (y0, y1) = panel.map.plot.vb.viewRange()
+    assert -0.6 < x0 < -0.55 and 0.55 < x1 < 0.6 and -0.6 < y0 < -0.55 and 0.55 < y1 < 0.6
+    line = panel.lines["direction"]
+    assert line.ts[0] == pytest.approx(-0.5) and line.ts[-1] == pytest.approx(0.5)
+
+
+def test_the_split_combo_chooses_the_batch_evaluated(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_jobs import eval_batch
+
+    snap = snapshot(0)
+    emit(panel, snap)
+    compute_and_wait(qtbot, panel)
+    train_loss = panel.grid.center_loss
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("val"))
+    grid = panel.grid
+    x, y = eval_batch(DATASET, "val", 64)
+    assert grid.split == "val" and np.array_equal(panel.request.x, x) and np.array_equal(panel.request.y, y)
+    np.testing.assert_allclose(grid.center_loss, reference_loss(snap, x, y), rtol=1e-4)
+    assert grid.center_loss != pytest.approx(train_loss, rel=1e-4)
+    assert "validation images" in panel.heading.text()
+
+
+def test_new_directions_draws_the_next_seeds(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    first = panel.grid
+    assert first.seeds == (0, 1) and panel.controls.seed_label.text() == "seeds 0, 1"
+    with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
+        panel.controls.new_button.click()
+    assert panel.controls.seed_label.text() == "seeds 2, 3"
+    assert panel.grid.seeds == (2, 3) and "seeds 2, 3" in panel.heading.text()
+    assert panel.lines["direction"].label == "seed 2"
+    assert panel.grid.center_loss == pytest.approx(first.center_loss, rel=1e-6)  # the same weights
+    assert not np.allclose(panel.grid.loss, first.loss)  # other directions
+
+
+def test_no_model_yet_says_so(qtbot, panel) -> None:
+    assert not panel.compute()
+    assert panel.message.isVisible() and panel.message.text().startswith("No model yet")
+    assert panel.message.property("kind") == "" and not panel.runner.busy and panel.request is None
+    assert panel.heading.text() == "Loss landscape: waiting for the model…"
+
+
+def test_an_empty_split_says_so_and_the_other_split_still_works(qtbot) -> None:
+    empty = SimpleNamespace(**{**DATASET.__dict__, "x_val": _X[:0], "y_val": _Y[:0]})
+    panel = make_panel(qtbot, empty)
+    try:
+        emit(panel, snapshot(0))
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("val"))
+        panel._settle.stop()
+        assert not panel.compute()
+        assert panel.message.text() == "Loss landscape: the data set has no validation images"
+        assert panel.message.property("kind") == "error" and not panel.runner.busy
+        panel.controls.split.setCurrentIndex(panel.controls.split.findData("train"))
+        panel._settle.stop()
+        compute_and_wait(qtbot, panel)
+        assert panel.grid.split == "train" and not panel.message.isVisible()
+        assert set(panel.lines["direction"].loss) == {"train"}
+        assert len(panel.line_dir.curves["val"].getData()[0] or []) == 0
+    finally:
+        stop(panel)
+
+
 # ------------------------------------------------------------------ PCA, trajectory
 def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, panel) -> None:
     for step in range(0, 50, 10):
@@ -242,6 +340,44 @@ def test_pca_directions_draw_the_path_with_one_point_per_kept_snapshot(qtbot, pa
     np.testing.assert_allclose(panel.live[0][1], want, rtol=1e-6, atol=1e-9)
     lx, _ly = panel.map.live.getData()
     assert len(lx) == 2  # from the last path point to the new one
+
+
+def test_random_directions_draw_the_path_projected_on_the_plane_through_the_latest_weights(qtbot, panel) -> None:
+    from convscope.probes.landscape import flatten_params, random_directions
+
+    for step in range(0, 40, 10):
+        emit(panel, snapshot(step))
+    compute_and_wait(qtbot, panel)
+    grid = panel.grid
+    assert grid.kind == "random" and list(grid.trajectory_steps) == [0, 10, 20, 30]
+    centre = snapshot(30).params
+    dirs = random_directions(centre, 0)
+    basis = np.stack([flatten_params(dirs.d1), flatten_params(dirs.d2)], axis=1)
+    want = np.stack([np.linalg.lstsq(basis, flatten_params(snapshot(s).params) - flatten_params(centre),
+                                     rcond=None)[0] for s in (0, 10, 20, 30)])  # fmt: skip
+    np.testing.assert_allclose(grid.trajectory, want, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(grid.trajectory[-1], [0.0, 0.0], atol=1e-12)  # the centre is the latest
+    assert np.abs(want[:-1]).max() > 0  # the path is not just the centre
+    xs, ys = panel.map.path.getData()
+    np.testing.assert_allclose(np.stack([xs, ys], 1), want, rtol=1e-6, atol=1e-12)
+    sx, sy = panel.map.start.getData()
+    np.testing.assert_allclose([sx[0], sy[0]], want[0], rtol=1e-6, atol=1e-12)
+
+    later = snapshot(40)  # lands on the same plane at once, dashed from the last path point
+    emit(panel, later)
+    panel.redraw()
+    assert len(panel.live) == 1
+    ref = np.linalg.lstsq(basis, flatten_params(later.params) - flatten_params(centre), rcond=None)[0]
+    np.testing.assert_allclose(panel.live[0][1], ref, rtol=1e-5, atol=1e-12)
+    lx, ly = panel.map.live.getData()
+    np.testing.assert_allclose([lx[-1], ly[-1]], ref, rtol=1e-5, atol=1e-12)
+
+
+def test_one_snapshot_is_no_path(qtbot, panel) -> None:
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    assert panel.grid.trajectory is None and panel.plane is None
+    assert len(panel.map.path.getData()[0] or []) == 0
 
 
 def unflatten_basis(plane, like):
@@ -343,6 +479,28 @@ def test_follow_stops_after_the_coarse_lattice_when_newer_weights_wait(qtbot, pa
     assert second.complete  # nothing newer came: refined to the end
 
 
+def test_a_control_changed_mid_grid_replaces_it_and_the_new_grid_refines_to_the_end(qtbot, panel) -> None:
+    """The user interacts: the grid in progress gives way (after SETTLE_MS); once the
+    controls rest, the new grid goes coarse first, then all the way to the full grid."""
+    panel.controls.resolution.setValue(51)  # 2,601 points: far from done when the controls change
+    emit(panel, snapshot(0))
+    grids, levels = [], []
+    panel.runner.finished.connect(lambda _tag, result: grids.append(result.grid))
+    panel.runner.progressed.connect(
+        lambda _tag, payload: levels.append((payload.request.span, payload.progress.level))
+    )
+    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
+        assert panel.compute()
+    panel.controls.span.setValue(0.5)  # while the first grid is still computing
+    panel.controls.resolution.setValue(11)
+    qtbot.waitUntil(lambda: len(grids) == 1, timeout=WAIT_MS)
+    (grid,) = grids
+    assert grid.complete and grid.alphas[-1] == pytest.approx(0.5) and len(grid.alphas) == 11  # only the new one
+    new = [lv for span, lv in levels if span == pytest.approx(0.5)]
+    assert new[0] == 4 and new[-1] == 1 and new == sorted(new, reverse=True)  # coarse first, then refined
+    assert any(span == pytest.approx(1.0) for span, _lv in levels)  # the first grid had begun
+
+
 # ------------------------------------------------------------------ errors, share, 3D
 def test_errors_show_a_message(qtbot, panel) -> None:
     emit(panel, snapshot(0))
@@ -375,13 +533,49 @@ def test_the_cpu_share_applies_while_training(qtbot, panel) -> None:
     assert panel.runner.share == 1.0
 
 
-def test_the_3d_toggle_is_disabled_without_opengl_and_says_why(qtbot, panel) -> None:
+def test_the_3d_toggle_is_disabled_without_opengl_and_says_why_or_offered_with_it(qtbot, panel) -> None:
     from convscope.ui.panels.landscape_3d import gl_status
 
     ok, why = gl_status()
-    assert not ok  # offscreen
+    if ok:  # run under a real display (xvfb-run with GLX and PyOpenGL): the toggle is offered
+        assert panel.controls.three_d.isEnabled() and not why
+        return
     assert not panel.controls.three_d.isEnabled() and panel.controls.three_d.toolTip() == why
     assert "offscreen" in why
+
+
+def test_the_3d_marker_sits_on_the_surface_above_the_current_weights() -> None:
+    from convscope.ui.panels.landscape_3d import surface_point
+
+    # Random directions: a square grid, the centre a grid point; its drawn height there.
+    axis = np.linspace(-1.0, 1.0, 11)
+    shown = np.add.outer(axis**2, 2 * axis) + 3.0  # shown[i, j] at (axis[j], axis[i])
+    levels = (float(shown.min()), float(shown.max()))
+    x, y, z = surface_point(axis, axis, shown, levels)
+    assert (x, y) == (0.0, 0.0) and z == pytest.approx((shown[5, 5] - levels[0]) / (levels[1] - levels[0]))
+    # A PCA plane: fitted axes, the centre between grid points; bilinear on a bilinear surface is exact.
+    alphas, betas = np.linspace(-0.3, 2.1, 9), np.linspace(-1.7, 0.5, 7)
+    plane = 1.0 + 0.5 * alphas[None, :] - 0.25 * betas[:, None] + 0.1 * alphas[None, :] * betas[:, None]
+    x, y, z = surface_point(alphas, betas, plane, (0.0, 2.0))
+    assert x == pytest.approx(0.3 / 2.4 * 2 - 1) and y == pytest.approx(1.7 / 2.2 * 2 - 1)
+    assert z == pytest.approx(1.0 / 2.0)  # the plane's value at (0, 0) is 1.0, over levels (0, 2)
+
+
+def test_the_3d_view_marks_the_current_weights_where_opengl_works(qtbot, panel) -> None:
+    from convscope.ui.panels.landscape_3d import MARKER_LIFT, gl_status, surface_point
+
+    ok, why = gl_status()
+    if not ok:
+        pytest.skip(why)
+    emit(panel, snapshot(0))
+    compute_and_wait(qtbot, panel)
+    panel.controls.three_d.setChecked(True)
+    panel.redraw()
+    surface = panel.plots.surface
+    want = surface_point(panel.grid.alphas, panel.grid.betas, panel.map.shown, panel.map.levels)
+    want[2] += MARKER_LIFT
+    np.testing.assert_allclose(surface.marker.pos, want[None])
+    np.testing.assert_allclose(surface.stem.pos, [[want[0], want[1], 0.0], want])
 
 
 def test_a_new_model_clears_the_views(qtbot, panel) -> None:

@@ -1,6 +1,6 @@
 """Loss landscape panel: the loss on a plane through the current weights (Li et al.
 2018), on two random filter-normalised directions or the first two principal
-components of the training trajectory, with the trajectory drawn on it; beside it the
+components of the training trajectory, with the trajectory drawn on either; beside it the
 loss along the line from the first snapshot to now and along one random direction.
 
 Everything is computed on the panel's own ``ProbeRunner`` thread (latest request wins,
@@ -9,6 +9,13 @@ trains, the runner may use at most the share of CPU time the user allows. "Follo
 training" recomputes whenever a newer snapshot arrives (only after the one in progress
 has its coarse lattice, so the view keeps up); a paused model's re-sent snapshot at the
 same step starts nothing.
+
+Coarse first, refined while idle: every grid fills every 4th point, then every 2nd,
+then all, and goes on to the full grid unless something newer waits. Newer weights
+(following training) stop it after its coarse lattice, so while training outruns the
+grid the coarse view stays current, and once training pauses or slows down the grid of
+the latest weights refines to the end. A changed control replaces the grid
+``SETTLE_MS`` after the last change, and the new one refines fully once the controls rest.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from convscope.ui.panels.landscape_jobs import (
     eval_batch,
     landscape_job,
     line_json,
+    split_size,
 )
 from convscope.ui.panels.landscape_views import LandscapePlots
 from convscope.ui.panels.mapview import (
@@ -74,7 +82,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.request: LandscapeRequest | None = None  # running or last submitted
         self.grid: Any = None  # the last finished LandscapeGrid
         self.lines: dict[str, Any] = {}
-        self.plane: Any = None  # PCA plane of the last grid, for live points
+        self.plane: Any = None  # the last grid's plane, for live points
         self.live: list[tuple[int, np.ndarray]] = []
         self.partial: GridProgress | None = None  # the grid being computed
         self.error = ""
@@ -188,14 +196,16 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         split = self.controls.split.currentData()
         try:
             x, y = eval_batch(self.session.dataset, split, size)
-            lines = {s: eval_batch(self.session.dataset, s, size) for s in ("train", "val")}
+            # The 1D lines show each split that has images (a set may have no validation split).
+            lines = {s: eval_batch(self.session.dataset, s, size) for s in ("train", "val")
+                     if split_size(self.session.dataset, s)}  # fmt: skip
         except (ValueError, AttributeError) as exc:
             self._show_message(f"Loss landscape: {exc}", error=True)
             return False
         c = self.controls
         request = LandscapeRequest(
             snap, self.origin, kind, c.seed, int(c.resolution.value()), float(c.span.value()), split,
-            x, y, lines, tuple(points) if kind == "pca" else (),
+            x, y, lines, tuple(points),
         )  # fmt: skip
         self.request = request
         self.partial = None

@@ -120,8 +120,10 @@ class LandscapeControls(QWidget):
             self.kind.addItem(label, kind)
         self.kind.setToolTip(
             "Random: two Gaussian directions, every filter scaled to the norm of the weights' filter "
-            "(filter-normalised, Li et al. 2018). PCA of the path: the two directions along which the "
-            "kept snapshots of training vary most, with the path drawn on the plane."
+            "(filter-normalised, Li et al. 2018); the path projected on them stays near the centre, as "
+            "random directions are almost orthogonal to it. PCA of the path: the two directions along "
+            "which the kept snapshots of training vary most. Either plane goes through the current "
+            "weights, and the path is drawn on it."
         )
         self.new_button = QPushButton("New directions")
         self.new_button.setToolTip("Draw two other random directions (the next seeds)")

@@ -4,8 +4,15 @@ controls and the latest snapshot, and :func:`landscape_job` runs it on the panel
 ``ProbeRunner`` thread (the numerics are ``convscope.probes.landscape*``).
 
 A job computes the directions (random filter-normalised, or PCA of the kept
-trajectory), the grid coarse to fine (each finished chunk reported as a partial
-result), then the two 1D lines. ``coarse_only`` lets "follow training" stop after the
+trajectory), projects the kept trajectory onto their plane, computes the grid coarse to
+fine (each finished chunk reported as a partial result), then the two 1D lines.
+
+The plane goes through the *current* weights (the latest snapshot), as Li et al.'s goes
+through the final ones: the path is every kept snapshot's θ_t − θ_now, least squares on
+the two directions, so it ends at the centre (0, 0) and is re-projected with every new
+grid. On random directions the path mostly collapses near the centre: in millions of
+dimensions two random directions are nearly orthogonal to any path (Li et al. §7), which
+is what the PCA plane is for. ``coarse_only`` lets "follow training" stop after the
 coarsest lattice when a newer snapshot is already waiting, so the view keeps up with
 training instead of refining a grid that is already out of date.
 """
@@ -89,7 +96,7 @@ class LandscapeRequest:
     x: np.ndarray  # the evaluation batch of ``split``
     y: np.ndarray
     line_batches: dict[str, tuple[np.ndarray, np.ndarray]]  # {"train": (x, y), "val": (x, y)}
-    trajectory: tuple[tuple[int, Any], ...] = ()  # (step, params), for PCA
+    trajectory: tuple[tuple[int, Any], ...] = ()  # (step, params): the path, and PCA's data
     coarse_only: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def axes(self, trajectory: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +132,7 @@ class Plane:
 class LandscapeResult:
     grid: Any  # probes.landscape.LandscapeGrid
     lines: dict[str, Any]  # {"interpolation": LandscapeLine, "direction": LandscapeLine}
-    plane: Plane | None  # PCA only: where later snapshots fall
+    plane: Plane | None  # where later snapshots fall (None: no path to draw)
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,7 @@ class GridProgress:
     betas: np.ndarray
     progress: Any
     coarse_done: bool  # the coarsest lattice is all in: the picture is whole, if coarse
-    trajectory: np.ndarray | None  # PCA: the path on the new plane
+    trajectory: np.ndarray | None  # the path on the new plane (None: fewer than 2 snapshots)
 
 
 def describe_grid(g: Any) -> str:
@@ -163,6 +170,11 @@ def line_json(line: Any) -> dict[str, Any]:
     return {"kind": line.kind, "label": line.label, "ts": line.ts.tolist(),
             "loss": {k: v.tolist() for k, v in line.loss.items()},
             "accuracy": {k: v.tolist() for k, v in line.accuracy.items()}}  # fmt: skip
+
+
+def split_size(dataset: Any, split: str) -> int:
+    """How many images ``split`` ("train" | "val") of ``dataset`` holds."""
+    return len(getattr(dataset, SPLITS[split][0]))
 
 
 def eval_batch(dataset: Any, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,15 +257,16 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
         snap = request.snapshot
         plane = None
         trajectory = steps = None
+        params = [p for _s, p in request.trajectory]
         if request.kind == "pca":
-            params = [p for _s, p in request.trajectory]
             dirs = ls.pca_directions(params, snap.params)
+        else:
+            dirs = ls.random_directions(snap.params, request.seed)
+        if len(params) >= 2:
             trajectory = ls.project_trajectory(params, snap.params, dirs.d1, dirs.d2)
             steps = np.array([s for s, _p in request.trajectory], np.int64)
             basis = np.stack([ls.flatten_params(dirs.d1), ls.flatten_params(dirs.d2)], axis=1)
             plane = Plane(ls.flatten_params(snap.params), np.linalg.pinv(basis), snap.step)
-        else:
-            dirs = ls.random_directions(snap.params, request.seed)
         if ctx.should_stop():
             return None
         alphas, betas = request.axes(trajectory)
