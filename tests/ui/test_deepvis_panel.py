@@ -359,3 +359,61 @@ def test_a_new_architecture_rebuilds_the_layer_list(qtbot, panel) -> None:
     panel.select_layer("act2")
     wait_result(qtbot, panel, layer="act2", step=0)
     assert panel.actmax.images.shape == (3, 28, 28, 1) and panel.channel == 0
+
+
+def test_a_new_architecture_while_a_job_runs_cancels_it(qtbot, panel) -> None:
+    """More channels under the same layer name while act1 is being computed: the old
+    job is cancelled (its 4-channel pictures never reach the 8-channel grid)."""
+    from convscope.probes.deepvis import ActMaxSettings
+
+    finished = []
+    panel.runner.finished.connect(lambda tag, result: finished.append(tag))
+    panel.controls.set_settings(ActMaxSettings(steps=400, progress_every=4))
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 400 and panel.progress.value() > 0, timeout=60_000)
+    assert panel.layer == "act1" and panel.channel_count == 4
+    wide = ArchSpec(convs=(ConvLayer(filters=8, kernel=3),), dense=(8,))
+    panel.session.arch_changed.emit(wide)
+    panel.controller.set_snapshot(snapshot(0, arch=wide))
+    assert panel.channel_count == 8
+    qtbot.waitUntil(lambda: panel.actmax is not None and panel.runner.idle(), timeout=60_000)
+    assert [t.generation for t in finished] == [panel._snapshot_generation]  # the old job never finished
+    assert panel.actmax.images.shape == (8, 28, 28, 1) and panel.topk.patches.shape[:2] == (8, 9)
+    want_act, want_top = direct(panel.snapshot, "act1", panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want_act.images, atol=1e-5)
+    np.testing.assert_array_equal(panel.topk.indices, want_top.indices)
+    panel._dirty = True
+    panel.redraw()
+    assert panel.grid.count == 8
+
+
+def test_results_of_another_request_are_not_installed(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxResult
+    from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult
+
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    actmax, topk = panel.actmax, panel.topk
+    stale = DeepVisRequest(panel._snapshot_generation - 1, 0, panel.layer, panel.settings, panel.k)
+    two = ActMaxResult(panel.layer, np.arange(2), np.zeros((2, 28, 28, 1), np.float32), np.zeros(2, np.float32),
+                       12, 0.1)  # fmt: skip
+    panel._on_progress(stale, ("topk", topk))
+    panel._on_finished(stale, DeepVisResult(stale, topk, two))
+    assert panel.actmax is actmax and panel.topk is topk
+
+
+def test_a_reset_while_a_job_runs_cancels_it(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
+
+    finished = []
+    panel.runner.finished.connect(lambda tag, result: finished.append(tag))
+    panel.controls.set_settings(ActMaxSettings(steps=400, progress_every=4))
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 400 and panel.progress.value() > 0, timeout=60_000)
+    panel.session.arch_changed.emit(ARCH)  # a Reset: the same architecture, new weights
+    assert panel.progress.format() == "cancelled: a new model"
+    panel.controller.set_snapshot(_restep(snapshot(1), 0))
+    qtbot.waitUntil(lambda: panel.actmax is not None and panel.runner.idle(), timeout=60_000)
+    assert [t.generation for t in finished] == [1]
+    want, _ = direct(panel.snapshot, "act1", panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)

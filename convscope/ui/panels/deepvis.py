@@ -10,7 +10,9 @@ Nothing heavy runs on the GUI thread: the probes run on ProbeRunners (latest req
 wins; a progress bar counts the steps). While training, the panel recomputes at most
 every ``REFRESH_S`` seconds, only when a newer snapshot arrived, only when it is on
 screen and its last computation is done (a new snapshot never cancels one), and never
-while frozen. A full top-k pass over ``TOPK_IMAGES`` validation images (a few tens of
+while frozen. A new model (reset, checkpoint, architecture, data set) does cancel the
+running computation: its pictures would describe a model that no longer exists, and
+could have fewer channels than the layer of the same name now has. A full top-k pass over ``TOPK_IMAGES`` validation images (a few tens of
 milliseconds of forward passes) per refresh is cheaper than tracking it every step.
 """
 
@@ -175,6 +177,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     # ----------------------------------------------------------------- inputs
     def _on_dataset(self) -> None:
         """A new data set: top-k ranks its validation images, saliency names its classes."""
+        if not self.frozen:
+            self._cancel_jobs("a new data set")
         x_val = np.asarray(self.controller.dataset.x_val)
         self.images = np.ascontiguousarray(x_val[:TOPK_IMAGES])
         self.saliency.set_class_names(tuple(getattr(self.controller.dataset, "class_names", ())))
@@ -195,8 +199,21 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
 
     def _on_model_started(self, _arch: object) -> None:
         self.generation += 1
+        if not self.frozen:  # frozen pictures keep their own snapshot: their job stays valid
+            self._cancel_jobs("a new model")
+
+    def _cancel_jobs(self, why: str) -> None:
+        """Cancel what runs for the old model; the next tick computes for the new one."""
+        if not self.runner.idle():
+            self.runner.cancel()
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat(f"cancelled: {why}")
+        self.saliency.runner.cancel()
+        self._last_done = -1e9  # the new model's pictures at once, not after the throttle
 
     def _set_layers(self, layers: dict[str, tuple[int, ...]]) -> None:
+        self._cancel_jobs("a new architecture")
         self._layers = layers
         self.topk = self.actmax = None
         self._requested = None
@@ -286,6 +303,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         return True
 
     def _on_progress(self, tag: DeepVisRequest, payload: tuple) -> None:
+        if tag != self._requested:
+            return  # of a request given up (a new model or layer): not this panel's pictures
         if payload[0] == "topk":
             self.topk = payload[1]
             self._dirty = True
@@ -298,6 +317,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.progress.setValue(payload[1])
 
     def _on_finished(self, tag: DeepVisRequest, result: DeepVisResult) -> None:
+        if tag != self._requested:
+            return
         self.topk, self.actmax, self.result_step = result.topk, result.actmax, tag.step
         self._last_done = time.monotonic()
         self.error = ""
@@ -363,11 +384,14 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         return self._layers[self.layer][-1] if self.layer in self._layers else 0
 
     def layer_topk(self) -> TopK | None:
-        """The top-k patches if they are of the layer shown."""
-        return self.topk if self.topk is not None and self.topk.layer == self.layer else None
+        """The top-k patches if they are of the layer shown, one row per channel it has."""
+        t = self.topk
+        return t if t is not None and t.layer == self.layer and len(t.values) == self.channel_count else None
 
     def layer_actmax(self) -> ActMaxResult | None:
-        return self.actmax if self.actmax is not None and self.actmax.layer == self.layer else None
+        """The synthetic images if they are of the layer shown, one per channel it has."""
+        a = self.actmax
+        return a if a is not None and a.layer == self.layer and len(a.images) == self.channel_count else None
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
