@@ -417,3 +417,72 @@ def test_a_reset_while_a_job_runs_cancels_it(qtbot, panel) -> None:
     assert [t.generation for t in finished] == [1]
     want, _ = direct(panel.snapshot, "act1", panel.settings)
     np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+def test_stop_cancels_now_says_so_and_recompute_or_a_new_snapshot_restarts(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
+
+    panel.refresh_s = 0.0
+    assert not panel.stop_button.isEnabled()  # nothing to stop
+    panel.controls.set_settings(ActMaxSettings(steps=10000, progress_every=4))  # minutes if left alone
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 10000 and panel.progress.value() > 0, timeout=60_000)
+    assert panel.stop_button.isEnabled()
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.runner.idle() and not panel.stop_button.isEnabled(), timeout=10_000)
+    assert panel.progress.format() == "stopped" and panel.actmax is None
+    assert panel.status.isVisible() and panel.status.text().startswith("Stopped after")
+    assert "of 10000 steps" in panel.status.text() and "Recompute" in panel.status.text()
+    requests = panel.requests
+    qtbot.wait(800)  # several ticks: a stop is not undone by the next one
+    assert panel.requests == requests and panel.runner.idle()
+
+    qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)  # Recompute restarts
+    assert panel.requests == requests + 1 and not panel.runner.idle() and not panel.status.isVisible()
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
+    panel.stop()
+    qtbot.waitUntil(panel.runner.idle, timeout=10_000)
+    assert panel.stopped and panel.progress.format() == "stopped"
+
+    panel.controller.set_snapshot(snapshot(1))  # as does the next snapshot while training
+    qtbot.waitUntil(lambda: panel.requests == requests + 2, timeout=5_000)
+    assert not panel.stopped and not panel.status.isVisible()
+    panel.controls.set_settings(ActMaxSettings(**FAST))
+    wait_result(qtbot, panel, step=1)
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+def test_stop_cancels_a_running_saliency_map_and_recompute_restarts_it(qtbot, panel, monkeypatch) -> None:
+    import threading
+
+    from convscope.ui.panels import saliency_view
+
+    view = panel.saliency
+    release = threading.Event()
+    real_job = saliency_view.saliency_job
+
+    def slow_job(*args):
+        job = real_job(*args)
+
+        def run(ctx):
+            while not release.is_set() and not ctx.should_stop():
+                release.wait(0.01)  # a map that takes long (a big image's occlusion, say)
+            return job(ctx)
+
+        return run
+
+    monkeypatch.setattr(saliency_view, "saliency_job", slow_job)
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: not view.runner.idle() and panel.stop_button.isEnabled(), timeout=30_000)
+    qtbot.waitUntil(panel.runner.idle, timeout=60_000)  # deep vis done; saliency still waits
+    assert view.result is None and panel.stop_button.isEnabled()
+    panel.stop()
+    qtbot.waitUntil(lambda: view.runner.idle() and not panel.stop_button.isEnabled(), timeout=10_000)
+    assert view.stopped and view.result is None and "Saliency stopped" in view.caption.text()
+    qtbot.wait(600)
+    assert view.runner.idle() and view.result is None  # not restarted by the ticks
+    release.set()
+    panel.recompute()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert not view.stopped and "Saliency stopped" not in view.caption.text()

@@ -89,6 +89,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.generation = 0  # model starts (reset, checkpoint, new architecture) seen
         self._snapshot_generation = 0  # the generation of ``snapshot``
         self.error = ""
+        self.stopped = False  # the user stopped the last computation
         self._layers: dict[str, tuple[int, ...]] = {}
         self._requested: DeepVisRequest | None = None
         self._last_done = -1e9
@@ -106,7 +107,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.refresh_button = QToolButton()
         self.refresh_button.setText("Recompute")
         self.refresh_button.setToolTip("Run activation maximization and top-k again on the latest snapshot")
-        self.refresh_button.clicked.connect(lambda: self.refresh(force=True))
+        self.refresh_button.clicked.connect(self.recompute)
+        self.stop_button = QToolButton()
+        self.stop_button.setText("Stop")
+        self.stop_button.setToolTip("Stop the computation now; Recompute (or, while training, the next "
+                                    "snapshot) starts it again")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
         self.export_button = ExportButton(self.export, "deep-visualization.png")
         self.controls = RegularizerControls()
         self.controls.changed.connect(self._on_settings)
@@ -129,7 +136,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         top.addWidget(QLabel("Layer:"))
         top.addWidget(self.picker)
         top.addWidget(self.heading, stretch=1)
-        for button in (self.freeze_button, self.refresh_button, self.export_button):
+        for button in (self.freeze_button, self.refresh_button, self.stop_button, self.export_button):
             top.addWidget(button)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.detail)
@@ -154,6 +161,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
+        self.saliency.runner.busy_changed.connect(self._on_busy)
         session.arch_changed.connect(self._on_model_started)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
@@ -295,12 +303,42 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             return False
         self._requested = req
         self.requests += 1
+        if self.stopped:
+            self.stopped = False
+            self._set_status("", "")
         self.runner.set_share(TRAINING_SHARE if self.session.is_training else 1.0)
         self.runner.submit(req, deepvis_job(self.snapshot, req, self.images))  # type: ignore[arg-type]
         self.progress.setRange(0, req.settings.steps)  # a busy (0, 0) bar would hide its text
         self.progress.setValue(0)
         self.progress.setFormat(f"top-{req.k} patches…")
         return True
+
+    def recompute(self) -> None:
+        """Compute again for the latest snapshot (also what was stopped, saliency included)."""
+        self.refresh(force=True)
+        self.saliency.request(force=self.saliency.stopped)
+
+    def stop(self) -> None:
+        """Cancel the computations now; what was drawn stays. Recompute, or a new snapshot
+        or setting, starts again."""
+        saliency_stopped = self.saliency.stop()
+        if self.runner.idle():
+            if saliency_stopped:
+                self._set_status("Stopped saliency. Recompute starts it again.", "")
+            return
+        self.runner.cancel()
+        self.stopped = True
+        self._last_done = time.monotonic()  # while training, the next refresh waits its turn
+        stage = self.progress.format()
+        if stage.endswith("patches…"):
+            where = "while finding the top-k patches"
+        else:
+            where = f"after {self.progress.value()} of {self.progress.maximum()} steps of activation maximization"
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("stopped")
+        self._set_status(f"Stopped {where}. Recompute starts it again.", "")
+        self.status.setToolTip("")
 
     def _on_progress(self, tag: DeepVisRequest, payload: tuple) -> None:
         if tag != self._requested:
@@ -345,9 +383,10 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self._set_status(f"Deep visualization failed: {first}", "error")
         self.status.setToolTip(message)
 
-    def _on_busy(self, busy: bool) -> None:
+    def _on_busy(self, _busy: bool) -> None:
         self.refresh_button.setEnabled(True)
-        if not busy and self.progress.format().endswith("patches…"):  # stopped before any count
+        self.stop_button.setEnabled(self.runner.busy or self.saliency.runner.busy)
+        if self.runner.idle() and self.progress.format().endswith("patches…"):  # stopped before any count
             self.progress.setFormat("idle")
 
     def _set_status(self, text: str, kind: str) -> None:

@@ -87,6 +87,7 @@ class SaliencyView(QWidget):
         self.blended: np.ndarray | None = None
         self.error = ""
         self.generation = 0
+        self.stopped = False  # stop() cancelled the last request
         self._requested: SaliencyRequest | None = None
 
         self.method = QComboBox()
@@ -168,14 +169,27 @@ class SaliencyView(QWidget):
         return SaliencyRequest(self.generation, self.snapshot.step, self.method.currentData(), self.target.currentData(),
                                self.image.tobytes())
 
-    def request(self) -> bool:
-        """Compute for the current snapshot, image, method and class; False if nothing to do."""
+    def request(self, force: bool = False) -> bool:
+        """Compute for the current snapshot, image, method and class; False if nothing to
+        do (``force``: even if that was the last request)."""
         req = self._make_request()
-        if req is None or req == self._requested:
+        if req is None or (req == self._requested and not force):
             return False
         self._requested = req
+        self.stopped = False
         assert self.snapshot is not None and self.image is not None
         self.runner.submit((req, self.image), saliency_job(self.snapshot, self.image, req.method, req.target))
+        return True
+
+    def stop(self) -> bool:
+        """Cancel the running computation; True if there was one."""
+        if self.runner.idle():
+            return False
+        self.runner.cancel()
+        self.stopped = True
+        self.caption.setText("Saliency stopped.<br>Recompute starts it again.")
+        self.caption.setProperty("kind", "")
+        self._polish()
         return True
 
     # ----------------------------------------------------------------- results
