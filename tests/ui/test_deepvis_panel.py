@@ -87,7 +87,8 @@ def direct(snap: ev.Snapshot, layer: str, settings, k: int = 9):
 
 
 def test_picking_a_layer_gives_one_synthetic_image_and_top_k_per_channel(qtbot, panel) -> None:
-    from convscope.ui.panels.deepvis_grid import channel_cell, stretch_contrast
+    from convscope.ui.panels.deepvis_grid import channel_cell
+    from convscope.viz.display import stretch_contrast
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)
@@ -246,7 +247,8 @@ def test_a_failing_probe_shows_a_message_not_a_traceback(qtbot, panel) -> None:
 
 
 def test_picture_helpers_on_hand_worked_cases() -> None:
-    from convscope.ui.panels.deepvis_grid import blend, cell_geometry, patch_square, stretch_contrast, upscale
+    from convscope.ui.panels.deepvis_grid import cell_geometry, patch_square, upscale
+    from convscope.viz.display import blend, stretch_contrast
 
     imgs = np.array([[[[0.5], [0.6]], [[0.4], [0.55]]], np.full((2, 2, 1), 0.5)], np.float32)
     out = stretch_contrast(imgs)

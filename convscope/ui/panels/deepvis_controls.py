@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 from superqt import QCollapsible
 
 from convscope.probes.deepvis import MAX_BLUR_SIGMA, OBJECTIVES, ActMaxSettings
+from convscope.probes.topk import DEFAULT_K
 
 DEBOUNCE_MS = 400
-DEFAULT_K = 9
 COLUMNS = 2  # label + control pairs per row: narrow enough for a small dock
 
 

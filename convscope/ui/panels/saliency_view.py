@@ -18,11 +18,10 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from convscope import events as ev
-from convscope.probes.saliency import METHODS, SaliencyResult, saliency
-from convscope.ui.panels.deepvis_grid import blend
-from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, MapView, graphics_widget
+from convscope.probes.saliency import METHOD_OPTIONS, METHODS, SaliencyResult, saliency
+from convscope.ui.panels.mapview import SEQUENTIAL_MAP, MapView, graphics_widget
 from convscope.ui.probe_runner import ProbeContext, ProbeRunner
-from convscope.viz.colormaps import colorize
+from convscope.viz.display import OVERLAY_OPACITY, saliency_overlay
 
 METHOD_TEXT = {
     "vanilla": "Vanilla gradient",
@@ -38,10 +37,7 @@ METHOD_TIPS = {
     "gradcam": "Last conv block's maps weighted by their mean gradient: where the class is seen",
     "occlusion": "Drop of the class score (its logit) when a grey square hides each region",
 }
-# A trained net's softmax is often saturated (p ≈ 1 with or without the region): the
-# logit still shows the drop.
-METHOD_OPTIONS: dict[str, dict[str, Any]] = {"occlusion": {"score": "logit"}}
-DEFAULT_OPACITY = 0.6
+DEFAULT_OPACITY = OVERLAY_OPACITY
 
 
 @dataclass(frozen=True)
@@ -220,8 +216,7 @@ class SaliencyView(QWidget):
         if result is None or image is None:
             return
         opacity = self.opacity.value() / 100.0
-        heat = colorize(result.heatmap, (0.0, 1.0), SEQUENTIAL)
-        self.blended = blend(image, heat, opacity)
+        self.blended = saliency_overlay(image, result.heatmap, opacity)
         self.view.show(self.blended, (0, 255))
         if self.view.bar is not None:
             self.view.bar.setLevels((0.0, 1.0))
