@@ -140,7 +140,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
     assert panel.settings == ActMaxSettings() and panel.k == 9
 
 
-@pytest.mark.parametrize("method", ["gradcam", "occlusion", "smoothgrad"])
+@pytest.mark.parametrize("method", ["vanilla", "guided", "gradcam", "occlusion", "smoothgrad"])
 def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
     from convscope.probes.saliency import saliency
     from convscope.ui.panels.saliency_view import METHOD_OPTIONS
@@ -184,8 +184,25 @@ def test_clicking_a_channel_opens_the_detail_view(qtbot, panel) -> None:
     want_map = panel.controller.inspection.taps[panel.layer][..., 3]
     np.testing.assert_allclose(detail.feature_map, want_map)
     np.testing.assert_allclose(detail.map_view.data, want_map)
-    assert detail.synth_view.data.shape == (28, 28, 3)
-    assert f"{panel.layer} ch 3" in detail.caption.text() and "on the image" in detail.caption.text()
+    # The synthetic view is channel 3's image (as the grid draws it), not another channel's.
+    from convscope.ui.panels.deepvis_grid import cell_geometry, patch_square
+    from convscope.ui.panels.deepvis_views import MIN_PATCH_PX
+    from convscope.ui.panels.mapview import format_number
+    from convscope.viz.display import synthetic_display, to_rgb8
+
+    synth = to_rgb8(synthetic_display(panel.actmax.images))
+    np.testing.assert_array_equal(detail.synth_view.data, synth[3])
+    assert not np.array_equal(synth[3], synth[0]) and "ch 3" in detail.synth_view.label.text
+    # The top-k view shows channel 3's patches, best first.
+    top, valid = panel.topk, panel.topk.indices[3] >= 0
+    geo = cell_geometry((28, 28), top.rf, 9, min_side=3 * max(MIN_PATCH_PX, top.rf))
+    np.testing.assert_array_equal(detail.patches_view.data, patch_square(top.patches[3], valid, geo))
+    assert not np.array_equal(top.patches[3], top.patches[0])
+    # The caption states the synthetic input's activation and the best validation value.
+    text = detail.caption.text()
+    assert f"{panel.layer} ch 3" in text and "on the image" in text
+    assert f"synthetic: {format_number(float(panel.actmax.activations[3]))}" in text
+    assert f"best {format_number(float(top.values[3, 0]))} (val #{int(top.indices[3, 0])})" in text
 
 
 def test_freeze_stops_refreshes_on_new_snapshots(qtbot, panel) -> None:
@@ -488,3 +505,48 @@ def test_stop_cancels_a_running_saliency_map_and_recompute_restarts_it(qtbot, pa
     panel.recompute()
     qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
     assert not view.stopped and "Saliency stopped" not in view.caption.text()
+
+
+def test_every_setting_says_what_it_does_and_its_default(qtbot) -> None:
+    from convscope.ui.panels.deepvis_controls import RegularizerControls
+
+    controls = RegularizerControls()
+    qtbot.addWidget(controls)
+    defaults = {"steps": "128", "learning_rate": "0.05", "l2_decay": "0.01", "blur_every": "4",
+                "blur_sigma": "0.5", "norm_clip": "0 (off)", "contrib_clip": "0 (off)", "jitter": "1",
+                "scale": "0.05", "rotate": "5", "k": "9"}  # fmt: skip
+    assert set(controls.boxes) == set(defaults)
+    for name, box in controls.boxes.items():
+        assert box.toolTip().endswith(f". Default: {defaults[name]}."), (name, box.toolTip())
+        assert box.value() == pytest.approx(float(defaults[name].split()[0]))  # the box shows the default
+    what = {"l2_decay": "(1 − decay)", "blur_every": "high-frequency", "norm_clip": "smallest norm",
+            "contrib_clip": "|pixel·gradient|", "jitter": "shifted at random"}  # fmt: skip
+    for name, words in what.items():
+        assert words in controls.boxes[name].toolTip(), name
+    assert controls.objective.toolTip().endswith("Default: center.") and "receptive field" in controls.objective.toolTip()
+    assert controls.fourier.toolTip().endswith("Default: off.")
+    assert "128 steps" in controls.defaults_button.toolTip() and "top-9" in controls.defaults_button.toolTip()
+
+
+def test_export_button_writes_the_channel_grid(qtbot, panel, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from convscope.ui.panels import mapview
+
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    panel.redraw()
+    exported = []
+    panel.export_button.exported.connect(exported.append)
+    for suffix, chosen in (("png", "PNG image (*.png)"), ("svg", "SVG drawing (*.svg)")):
+        stem = tmp_path / f"deepvis-{suffix}"  # no suffix: the chosen filter adds it
+        monkeypatch.setattr(mapview.QFileDialog, "getSaveFileName", lambda *a, s=stem, c=chosen, **k: (str(s), c))
+        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+        assert exported[-1] == str(stem.with_suffix(f".{suffix}"))
+    with Image.open(tmp_path / "deepvis-png.png") as image:
+        image.load()
+        assert image.format == "PNG"
+        graphics = panel.grid.graphics
+        assert image.size == (graphics.width(), graphics.height())
+        assert len(image.convert("RGB").getcolors(1 << 20) or ()) > 20  # the pictures, not a grey grid
+    assert "<image" in (tmp_path / "deepvis-svg.svg").read_text(encoding="utf-8")
