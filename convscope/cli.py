@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--data", dest="inspect_data", metavar="PATH",
                      help="with --deepvis: the data set whose validation images give the top-k patches "
                           "(default: the built-in digits, fitted to the model's input)")
+    ins.add_argument("--class", dest="inspect_class", metavar="K",
+                     help="with --deepvis: the class the saliency maps explain, an index 0..classes-1 "
+                          "(or a class name of --data); default: the predicted class")
     eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")

@@ -78,6 +78,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from e
     pool = None  # the images top-k chooses from; None: the built-in digits
+    data_names: list[str] = []  # --data's class names
     if args.inspect_data is not None:
         from convscope.data import DataError
         from convscope.data.dataset import load_dataset
@@ -92,9 +93,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             raise UsageError(f"--data {args.inspect_data}: {data.summary()}, but the model takes "
                              f"{'×'.join(map(str, arch.input_shape))} images")
         pool = (data.x_val, f"{data.name} validation split")
+        data_names = [str(n) for n in data.class_names]
+    classes = [str(i) for i in range(arch.num_classes)]
+    target = None  # the class saliency explains; None: the predicted one
+    if args.inspect_class is not None:
+        from convscope.probes.evaluate_export import resolve_class
+
+        if args.deepvis is None:
+            raise UsageError("--class is used only with --deepvis")
+        try:
+            names = data_names if len(data_names) == arch.num_classes else classes
+            target = resolve_class(args.inspect_class, names)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
     image = fit_image(original, arch.input_shape)
     result = Inspector(arch).run(params, state, norm, image)
-    classes = [str(i) for i in range(arch.num_classes)]
     top = int(np.argmax(result.probs))
     prediction = {
         "classes": classes,
@@ -125,7 +138,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
             try:
                 extra = export_deepvis(out, arch, params, state, norm, args.deepvis, image, _write_png,
-                                       images=pool)
+                                       images=pool, target_class=target)
             except DataError as e:
                 raise UsageError(str(e)) from e
             print(f"deepvis {args.deepvis}: wrote {len(extra)} more files (synthetic images, top-k, saliency)")

@@ -1,6 +1,7 @@
 """Activation maximization: every channel's synthetic image beats random and real
-inputs of the same norm; regularizer pieces against NumPy references; settings
-validation, cancellation, progress and the jit cache."""
+inputs of the same norm (a grey and a colour net, default settings); each regularizer
+alone has its effect; regularizer pieces against NumPy references; settings validation,
+cancellation, progress and the jit cache."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from convscope.probes.deepvis import ActMaxSettings, activation_maximization, la
 from convscope.probes.forward import spatial_taps
 
 SMALL = ArchSpec(convs=(ConvLayer(4, 3), ConvLayer(6, 3)), dense=(16,))
+COLOUR = ArchSpec(input_shape=(32, 32, 3), convs=(ConvLayer(4, 3), ConvLayer(6, 3)), dense=(16,))
 FAST = ActMaxSettings(steps=48)
 
 
@@ -32,18 +34,32 @@ def digits() -> np.ndarray:
     return builtin_mnist().x_val[:64]
 
 
+@pytest.fixture(scope="module")
+def cases(model, digits):
+    """Per model: (arch, params, state, 64 real images of its data) for the grey digits
+    net and a 32×32×3 colour net on the built-in colour pictures."""
+    from convscope.data.synthetic import builtin_colors
+
+    colour = jax.device_get(init(COLOUR, 5))
+    return {"grey": (SMALL, *model, digits), "colour": (COLOUR, *colour, builtin_colors(1, 7).x_val[:64])}
+
+
 def _rescaled(v: np.ndarray, norms: np.ndarray) -> np.ndarray:
     """Images 0.5 + v with each v scaled to the given L2 norm (about grey)."""
     n = np.linalg.norm(v.reshape(len(v), -1), axis=1)
     return (0.5 + v / n[:, None, None, None] * norms[:, None, None, None]).astype(np.float32)
 
 
+@pytest.mark.slow  # 5-8 s each on 2 shared cores, mostly compiling the step for each layer
 @pytest.mark.parametrize("layer", ["conv1", "act2", "pool2"])
-def test_every_channel_beats_random_and_real_inputs_of_the_same_norm(model, digits, layer) -> None:
-    params, state = model
-    res = activation_maximization(SMALL, params, state, None, layer, FAST)
-    c = dv.spatial_row(SMALL, layer).shape[2]
-    assert res.images.shape == (c, 28, 28, 1) and res.images.dtype == np.float32
+@pytest.mark.parametrize("which", ["grey", "colour"])
+def test_every_channel_beats_random_and_real_inputs_of_the_same_norm(cases, which, layer) -> None:
+    """At the default settings (128 steps: what the panel and ``inspect --deepvis`` use)."""
+    arch, params, state, real_images = cases[which]
+    res = activation_maximization(arch, params, state, None, layer, ActMaxSettings())
+    c = dv.spatial_row(arch, layer).shape[2]
+    shape = tuple(arch.input_shape)
+    assert res.images.shape == (c, *shape) and res.images.dtype == np.float32
     assert res.images.min() >= 0.0 and res.images.max() <= 1.0
     np.testing.assert_array_equal(res.channels, np.arange(c))
     norms = np.linalg.norm((res.images - 0.5).reshape(c, -1), axis=1)
@@ -51,10 +67,10 @@ def test_every_channel_beats_random_and_real_inputs_of_the_same_norm(model, digi
     rng = np.random.default_rng(0)
     for ch in range(c):
         chans = np.full(16, ch)
-        noise = _rescaled(rng.uniform(-0.5, 0.5, (16, 28, 28, 1)), np.full(16, norms[ch]))
-        assert res.activations[ch] > layer_objective(SMALL, params, state, None, layer, noise, chans).max()
-        real = _rescaled(digits[:, :, :, :].astype(np.float32) / 255 - 0.5, np.full(64, norms[ch]))
-        real_acts = layer_objective(SMALL, params, state, None, layer, real, np.full(64, ch))
+        noise = _rescaled(rng.uniform(-0.5, 0.5, (16, *shape)), np.full(16, norms[ch]))
+        assert res.activations[ch] > layer_objective(arch, params, state, None, layer, noise, chans).max()
+        real = _rescaled(real_images.astype(np.float32) / 255 - 0.5, np.full(len(real_images), norms[ch]))
+        real_acts = layer_objective(arch, params, state, None, layer, real, np.full(len(real_images), ch))
         assert res.activations[ch] > real_acts.max(), (layer, ch)
 
 
@@ -79,6 +95,51 @@ def test_regularizer_switches_and_fourier_all_run_and_stay_in_range(model) -> No
     assert 0.0 <= res.images.min() and res.images.max() <= 1.0
     # the percentile clips leave (at least) 30 % of the pixels grey
     assert ((res.images == 0.5).mean(axis=(1, 2, 3)) >= 0.29).all()
+
+
+# Only the regularizer under test: no blur, no transformation, no decay.
+PLAIN = ActMaxSettings(steps=1, learning_rate=0.01, l2_decay=0.0, blur_every=0, jitter=0.0, scale=0.0, rotate=0.0)
+
+
+def _norms(images: np.ndarray) -> np.ndarray:
+    return np.linalg.norm((images - 0.5).reshape(len(images), -1), axis=1)
+
+
+def test_l2_decay_alone_pulls_towards_grey(model) -> None:
+    params, state = model
+    base = activation_maximization(SMALL, params, state, None, "act2", PLAIN)
+    decayed = activation_maximization(SMALL, params, state, None, "act2", PLAIN.replace(l2_decay=0.25))
+    # One step, nothing clipped: v ← (v + lr·d)·(1 − decay), the same step without decay times 0.75.
+    assert 0.0 < base.images.min() and base.images.max() < 1.0
+    np.testing.assert_allclose(decayed.images - 0.5, 0.75 * (base.images - 0.5), atol=1e-6)
+    many = PLAIN.replace(steps=48, learning_rate=0.05)
+    base = activation_maximization(SMALL, params, state, None, "act2", many)
+    decayed = activation_maximization(SMALL, params, state, None, "act2", many.replace(l2_decay=0.2))
+    assert (_norms(decayed.images) < 0.85 * _norms(base.images)).all()
+
+
+@pytest.mark.parametrize("clip", ["norm_clip", "contrib_clip"])
+@pytest.mark.parametrize("objective", ["center", "mean"])
+def test_each_clip_alone_greys_its_share_of_the_pixels(model, clip, objective) -> None:
+    """One step: the clip turns exactly its percentage of each image's pixels grey (for
+    the norm clip: those of least |v|) and leaves the others as the unclipped step has
+    them. The centre objective has no gradient outside the unit's receptive field: those
+    pixels contribute nothing, and they are the first the contribution clip takes."""
+    params, state = model
+    s = PLAIN.replace(objective=objective)
+    base = activation_maximization(SMALL, params, state, None, "act2", s).images
+    clipped = activation_maximization(SMALL, params, state, None, "act2", s.replace(**{clip: 40.0})).images
+    grey = clipped == 0.5
+    assert not (base == 0.5).any()
+    np.testing.assert_allclose(grey.mean(axis=(1, 2, 3)), int(0.4 * 28 * 28) / (28 * 28))
+    np.testing.assert_array_equal(clipped[~grey], base[~grey])
+    if clip == "norm_clip":
+        dev = np.abs(base - 0.5)
+        for i in range(len(base)):
+            assert dev[i][grey[i]].max() <= dev[i][~grey[i]].min()
+    many = PLAIN.replace(steps=48, learning_rate=0.05, objective=objective, **{clip: 40.0})
+    after = activation_maximization(SMALL, params, state, None, "act2", many).images
+    assert ((after == 0.5).mean(axis=(1, 2, 3)) >= 0.39).all()  # after every step, not only the first
 
 
 def test_cancel_progress_and_no_recompile_for_numeric_settings(model) -> None:

@@ -1,7 +1,12 @@
 """``convscope inspect --deepvis LAYER``: synthetic images, top-k patches and saliency
 maps for one layer and one image, written as PNG + NumPy files.
 
-The PNG writer is passed in by the command line (Pillow stays out of probes/).
+The pictures are the Deep-visualization panel's: the same settings (``ActMaxSettings()``,
+``DEFAULT_K`` patches, the saliency ``METHOD_OPTIONS``, Grad-CAM at the last conv block's
+activation whatever LAYER is) and the same display transforms (viz.display: synthetic
+images contrast-stretched about grey, heatmaps in viridis and blended over the image at
+the panel's default opacity). The PNG writer is passed in by the command line (Pillow
+stays out of probes/).
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import numpy as np
 
 from convscope.config import ArchSpec
 from convscope.probes.deepvis import ActMaxSettings, activation_maximization, spatial_row
-from convscope.probes.saliency import METHODS, saliency
-from convscope.probes.topk import top_k_patches
-from convscope.viz.colormaps import colorize, sequential_lut
+from convscope.probes.saliency import METHOD_OPTIONS, METHODS, saliency
+from convscope.probes.topk import DEFAULT_K, top_k_patches
+from convscope.viz.display import heatmap_rgba, saliency_overlay, synthetic_display
 
 HostParams = dict[str, dict[str, np.ndarray]]
 WritePng = Callable[[Path, np.ndarray], None]  # (path, uint8 (H, W, 1 | 3 | 4))
-TOP_K = 9
+TOP_K = DEFAULT_K
 
 
 def image_grid(cells: np.ndarray, cols: int | None = None, pad: int = 1, fill: int = 255) -> np.ndarray:
@@ -51,15 +56,20 @@ def validation_images(arch: ArchSpec) -> tuple[np.ndarray, str]:
 def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostParams, norm: np.ndarray,
                    layer: str, image: np.ndarray, write_png: WritePng,
                    settings: ActMaxSettings = ActMaxSettings(),  # noqa: B008 (frozen)
-                   images: tuple[np.ndarray, str] | None = None) -> list[Path]:
+                   images: tuple[np.ndarray, str] | None = None,
+                   target_class: int | None = None) -> list[Path]:
     """Write the deep-visualization files for ``layer`` into ``out``; returns their paths.
 
-    Raises ValueError (unknown or non-spatial layer) before writing anything, and
-    DataError when the built-in images are missing. ``images`` (uint8 (N, H, W, C) in the
-    model's input shape, and where they come from) replaces the built-in digits as the
-    pool the top-k patches are chosen from.
+    Raises ValueError (unknown or non-spatial layer, a class out of range) before writing
+    anything, and DataError when the built-in images are missing. ``images`` (uint8 (N,
+    H, W, C) in the model's input shape, and where they come from) replaces the built-in
+    digits as the pool the top-k patches are chosen from. ``target_class``: the class the
+    saliency maps explain (default: the predicted one).
     """
     spatial_row(arch, layer)
+    if target_class is not None and not (isinstance(target_class, (int, np.integer))
+                                         and 0 <= target_class < arch.num_classes):
+        raise ValueError(f"the class must be in [0, {arch.num_classes - 1}], got {target_class!r}")
     written: list[Path] = []
 
     def save_png(name: str, picture: np.ndarray) -> None:
@@ -76,8 +86,7 @@ def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostPar
 
     synth = activation_maximization(arch, params, state, norm, layer, settings)
     assert synth is not None  # nothing can stop it here
-    cells = np.clip(np.rint(synth.images * 255), 0, 255).astype(np.uint8)
-    save_png(f"deepvis_{layer}_synthetic.png", image_grid(cells))
+    save_png(f"deepvis_{layer}_synthetic.png", image_grid(synthetic_display(synth.images)))
     save_np(f"deepvis_{layer}_synthetic.npz", images=synth.images, activations=synth.activations,
             channels=synth.channels)
 
@@ -92,21 +101,25 @@ def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostPar
     summary: dict[str, object] = {
         "layer": layer,
         "synthetic": {"steps": synth.steps, "seconds": round(synth.seconds, 3),
-                      "activations": [float(a) for a in synth.activations], "settings": vars(settings)},
+                      "activations": [float(a) for a in synth.activations], "settings": vars(settings),
+                      "png": "each image contrast-stretched about grey, as the panel shows it; "
+                             "the .npz holds the images themselves"},
         "topk": {"k": TOP_K, "images": val_source, "receptive_field": rf,
                  "rows": "one row per channel, strongest first"},
         "saliency": {},
     }
-    lut = sequential_lut()
     for method in METHODS:
-        opts = {"layer": layer} if method == "gradcam" else {}
-        res = saliency(arch, params, state, norm, image, method, **opts)
-        save_png(f"saliency_{method}.png", colorize(res.heatmap, (0.0, 1.0), lut))
+        opts = METHOD_OPTIONS.get(method, {})
+        res = saliency(arch, params, state, norm, image, method, target_class, **opts)
+        save_png(f"saliency_{method}.png", heatmap_rgba(res.heatmap))
+        save_png(f"saliency_{method}_overlay.png", saliency_overlay(image, res.heatmap))
         save_np(f"saliency_{method}.npy", heatmap=res.heatmap)
         if res.raw is not None:
             save_np(f"saliency_{method}_raw.npy", raw=res.raw)
         summary["saliency"][method] = {"target_class": res.target_class,  # type: ignore[index]
-                                       "seconds": round(res.seconds, 4), "layer": res.layer}
+                                       "predicted_class": int(np.argmax(res.probabilities)),
+                                       "seconds": round(res.seconds, 4), "layer": res.layer,
+                                       "options": dict(opts)}
     path = out / f"deepvis_{layer}.json"
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     written.append(path)

@@ -36,6 +36,10 @@ _OPTIONS = {
     "gradcam": {"layer"}, "occlusion": {"window", "stride", "baseline", "score"},
 }
 OCCLUSION_CHUNK = 64  # occluded copies per jitted call (padded, so one compiled shape)
+# The options the Deep-visualization panel and ``inspect --deepvis`` use (the others are
+# ``saliency``'s defaults). A trained net's softmax is often saturated (p ≈ 1 with or
+# without the region): the logit still shows the drop.
+METHOD_OPTIONS: dict[str, dict[str, Any]] = {"occlusion": {"score": "logit"}}
 
 
 @dataclass(frozen=True)

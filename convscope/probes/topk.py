@@ -22,6 +22,7 @@ from convscope.probes.deepvis import _norm
 from convscope.probes.fields import field_geometry, spatial_row
 
 HostParams = dict[str, dict[str, np.ndarray]]
+DEFAULT_K = 9  # patches per channel in the panel and in ``inspect --deepvis``
 
 
 @dataclass(frozen=True)

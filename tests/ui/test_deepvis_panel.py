@@ -87,7 +87,8 @@ def direct(snap: ev.Snapshot, layer: str, settings, k: int = 9):
 
 
 def test_picking_a_layer_gives_one_synthetic_image_and_top_k_per_channel(qtbot, panel) -> None:
-    from convscope.ui.panels.deepvis_grid import channel_cell, stretch_contrast
+    from convscope.ui.panels.deepvis_grid import channel_cell
+    from convscope.viz.display import stretch_contrast
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)
@@ -139,7 +140,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
     assert panel.settings == ActMaxSettings() and panel.k == 9
 
 
-@pytest.mark.parametrize("method", ["gradcam", "occlusion", "smoothgrad"])
+@pytest.mark.parametrize("method", ["vanilla", "guided", "gradcam", "occlusion", "smoothgrad"])
 def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
     from convscope.probes.saliency import saliency
     from convscope.ui.panels.saliency_view import METHOD_OPTIONS
@@ -183,8 +184,25 @@ def test_clicking_a_channel_opens_the_detail_view(qtbot, panel) -> None:
     want_map = panel.controller.inspection.taps[panel.layer][..., 3]
     np.testing.assert_allclose(detail.feature_map, want_map)
     np.testing.assert_allclose(detail.map_view.data, want_map)
-    assert detail.synth_view.data.shape == (28, 28, 3)
-    assert f"{panel.layer} ch 3" in detail.caption.text() and "on the image" in detail.caption.text()
+    # The synthetic view is channel 3's image (as the grid draws it), not another channel's.
+    from convscope.ui.panels.deepvis_grid import cell_geometry, patch_square
+    from convscope.ui.panels.deepvis_views import MIN_PATCH_PX
+    from convscope.ui.panels.mapview import format_number
+    from convscope.viz.display import synthetic_display, to_rgb8
+
+    synth = to_rgb8(synthetic_display(panel.actmax.images))
+    np.testing.assert_array_equal(detail.synth_view.data, synth[3])
+    assert not np.array_equal(synth[3], synth[0]) and "ch 3" in detail.synth_view.label.text
+    # The top-k view shows channel 3's patches, best first.
+    top, valid = panel.topk, panel.topk.indices[3] >= 0
+    geo = cell_geometry((28, 28), top.rf, 9, min_side=3 * max(MIN_PATCH_PX, top.rf))
+    np.testing.assert_array_equal(detail.patches_view.data, patch_square(top.patches[3], valid, geo))
+    assert not np.array_equal(top.patches[3], top.patches[0])
+    # The caption states the synthetic input's activation and the best validation value.
+    text = detail.caption.text()
+    assert f"{panel.layer} ch 3" in text and "on the image" in text
+    assert f"synthetic: {format_number(float(panel.actmax.activations[3]))}" in text
+    assert f"best {format_number(float(top.values[3, 0]))} (val #{int(top.indices[3, 0])})" in text
 
 
 def test_freeze_stops_refreshes_on_new_snapshots(qtbot, panel) -> None:
@@ -246,7 +264,8 @@ def test_a_failing_probe_shows_a_message_not_a_traceback(qtbot, panel) -> None:
 
 
 def test_picture_helpers_on_hand_worked_cases() -> None:
-    from convscope.ui.panels.deepvis_grid import blend, cell_geometry, patch_square, stretch_contrast, upscale
+    from convscope.ui.panels.deepvis_grid import cell_geometry, patch_square, upscale
+    from convscope.viz.display import blend, stretch_contrast
 
     imgs = np.array([[[[0.5], [0.6]], [[0.4], [0.55]]], np.full((2, 2, 1), 0.5)], np.float32)
     out = stretch_contrast(imgs)
@@ -359,3 +378,175 @@ def test_a_new_architecture_rebuilds_the_layer_list(qtbot, panel) -> None:
     panel.select_layer("act2")
     wait_result(qtbot, panel, layer="act2", step=0)
     assert panel.actmax.images.shape == (3, 28, 28, 1) and panel.channel == 0
+
+
+def test_a_new_architecture_while_a_job_runs_cancels_it(qtbot, panel) -> None:
+    """More channels under the same layer name while act1 is being computed: the old
+    job is cancelled (its 4-channel pictures never reach the 8-channel grid)."""
+    from convscope.probes.deepvis import ActMaxSettings
+
+    finished = []
+    panel.runner.finished.connect(lambda tag, result: finished.append(tag))
+    panel.controls.set_settings(ActMaxSettings(steps=400, progress_every=4))
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 400 and panel.progress.value() > 0, timeout=60_000)
+    assert panel.layer == "act1" and panel.channel_count == 4
+    wide = ArchSpec(convs=(ConvLayer(filters=8, kernel=3),), dense=(8,))
+    panel.session.arch_changed.emit(wide)
+    panel.controller.set_snapshot(snapshot(0, arch=wide))
+    assert panel.channel_count == 8
+    qtbot.waitUntil(lambda: panel.actmax is not None and panel.runner.idle(), timeout=60_000)
+    assert [t.generation for t in finished] == [panel._snapshot_generation]  # the old job never finished
+    assert panel.actmax.images.shape == (8, 28, 28, 1) and panel.topk.patches.shape[:2] == (8, 9)
+    want_act, want_top = direct(panel.snapshot, "act1", panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want_act.images, atol=1e-5)
+    np.testing.assert_array_equal(panel.topk.indices, want_top.indices)
+    panel._dirty = True
+    panel.redraw()
+    assert panel.grid.count == 8
+
+
+def test_results_of_another_request_are_not_installed(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxResult
+    from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult
+
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    actmax, topk = panel.actmax, panel.topk
+    stale = DeepVisRequest(panel._snapshot_generation - 1, 0, panel.layer, panel.settings, panel.k)
+    two = ActMaxResult(panel.layer, np.arange(2), np.zeros((2, 28, 28, 1), np.float32), np.zeros(2, np.float32),
+                       12, 0.1)  # fmt: skip
+    panel._on_progress(stale, ("topk", topk))
+    panel._on_finished(stale, DeepVisResult(stale, topk, two))
+    assert panel.actmax is actmax and panel.topk is topk
+
+
+def test_a_reset_while_a_job_runs_cancels_it(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
+
+    finished = []
+    panel.runner.finished.connect(lambda tag, result: finished.append(tag))
+    panel.controls.set_settings(ActMaxSettings(steps=400, progress_every=4))
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 400 and panel.progress.value() > 0, timeout=60_000)
+    panel.session.arch_changed.emit(ARCH)  # a Reset: the same architecture, new weights
+    assert panel.progress.format() == "cancelled: a new model"
+    panel.controller.set_snapshot(_restep(snapshot(1), 0))
+    qtbot.waitUntil(lambda: panel.actmax is not None and panel.runner.idle(), timeout=60_000)
+    assert [t.generation for t in finished] == [1]
+    want, _ = direct(panel.snapshot, "act1", panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+def test_stop_cancels_now_says_so_and_recompute_or_a_new_snapshot_restarts(qtbot, panel) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
+
+    panel.refresh_s = 0.0
+    assert not panel.stop_button.isEnabled()  # nothing to stop
+    panel.controls.set_settings(ActMaxSettings(steps=10000, progress_every=4))  # minutes if left alone
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: panel.progress.maximum() == 10000 and panel.progress.value() > 0, timeout=60_000)
+    assert panel.stop_button.isEnabled()
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.runner.idle() and not panel.stop_button.isEnabled(), timeout=10_000)
+    assert panel.progress.format() == "stopped" and panel.actmax is None
+    assert panel.status.isVisible() and panel.status.text().startswith("Stopped after")
+    assert "of 10000 steps" in panel.status.text() and "Recompute" in panel.status.text()
+    requests = panel.requests
+    qtbot.wait(800)  # several ticks: a stop is not undone by the next one
+    assert panel.requests == requests and panel.runner.idle()
+
+    qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)  # Recompute restarts
+    assert panel.requests == requests + 1 and not panel.runner.idle() and not panel.status.isVisible()
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
+    panel.stop()
+    qtbot.waitUntil(panel.runner.idle, timeout=10_000)
+    assert panel.stopped and panel.progress.format() == "stopped"
+
+    panel.controller.set_snapshot(snapshot(1))  # as does the next snapshot while training
+    qtbot.waitUntil(lambda: panel.requests == requests + 2, timeout=5_000)
+    assert not panel.stopped and not panel.status.isVisible()
+    panel.controls.set_settings(ActMaxSettings(**FAST))
+    wait_result(qtbot, panel, step=1)
+    want, _ = direct(panel.snapshot, panel.layer, panel.settings)
+    np.testing.assert_allclose(panel.actmax.images, want.images, atol=1e-5)
+
+
+def test_stop_cancels_a_running_saliency_map_and_recompute_restarts_it(qtbot, panel, monkeypatch) -> None:
+    import threading
+
+    from convscope.ui.panels import saliency_view
+
+    view = panel.saliency
+    release = threading.Event()
+    real_job = saliency_view.saliency_job
+
+    def slow_job(*args):
+        job = real_job(*args)
+
+        def run(ctx):
+            while not release.is_set() and not ctx.should_stop():
+                release.wait(0.01)  # a map that takes long (a big image's occlusion, say)
+            return job(ctx)
+
+        return run
+
+    monkeypatch.setattr(saliency_view, "saliency_job", slow_job)
+    panel.controller.set_snapshot(snapshot(0))
+    qtbot.waitUntil(lambda: not view.runner.idle() and panel.stop_button.isEnabled(), timeout=30_000)
+    qtbot.waitUntil(panel.runner.idle, timeout=60_000)  # deep vis done; saliency still waits
+    assert view.result is None and panel.stop_button.isEnabled()
+    panel.stop()
+    qtbot.waitUntil(lambda: view.runner.idle() and not panel.stop_button.isEnabled(), timeout=10_000)
+    assert view.stopped and view.result is None and "Saliency stopped" in view.caption.text()
+    qtbot.wait(600)
+    assert view.runner.idle() and view.result is None  # not restarted by the ticks
+    release.set()
+    panel.recompute()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert not view.stopped and "Saliency stopped" not in view.caption.text()
+
+
+def test_every_setting_says_what_it_does_and_its_default(qtbot) -> None:
+    from convscope.ui.panels.deepvis_controls import RegularizerControls
+
+    controls = RegularizerControls()
+    qtbot.addWidget(controls)
+    defaults = {"steps": "128", "learning_rate": "0.05", "l2_decay": "0.01", "blur_every": "4",
+                "blur_sigma": "0.5", "norm_clip": "0 (off)", "contrib_clip": "0 (off)", "jitter": "1",
+                "scale": "0.05", "rotate": "5", "k": "9"}  # fmt: skip
+    assert set(controls.boxes) == set(defaults)
+    for name, box in controls.boxes.items():
+        assert box.toolTip().endswith(f". Default: {defaults[name]}."), (name, box.toolTip())
+        assert box.value() == pytest.approx(float(defaults[name].split()[0]))  # the box shows the default
+    what = {"l2_decay": "(1 − decay)", "blur_every": "high-frequency", "norm_clip": "smallest norm",
+            "contrib_clip": "|pixel·gradient|", "jitter": "shifted at random"}  # fmt: skip
+    for name, words in what.items():
+        assert words in controls.boxes[name].toolTip(), name
+    assert controls.objective.toolTip().endswith("Default: center.") and "receptive field" in controls.objective.toolTip()
+    assert controls.fourier.toolTip().endswith("Default: off.")
+    assert "128 steps" in controls.defaults_button.toolTip() and "top-9" in controls.defaults_button.toolTip()
+
+
+def test_export_button_writes_the_channel_grid(qtbot, panel, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    from convscope.ui.panels import mapview
+
+    panel.controller.set_snapshot(snapshot(0))
+    wait_result(qtbot, panel, step=0)
+    panel.redraw()
+    exported = []
+    panel.export_button.exported.connect(exported.append)
+    for suffix, chosen in (("png", "PNG image (*.png)"), ("svg", "SVG drawing (*.svg)")):
+        stem = tmp_path / f"deepvis-{suffix}"  # no suffix: the chosen filter adds it
+        monkeypatch.setattr(mapview.QFileDialog, "getSaveFileName", lambda *a, s=stem, c=chosen, **k: (str(s), c))
+        qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+        assert exported[-1] == str(stem.with_suffix(f".{suffix}"))
+    with Image.open(tmp_path / "deepvis-png.png") as image:
+        image.load()
+        assert image.format == "PNG"
+        graphics = panel.grid.graphics
+        assert image.size == (graphics.width(), graphics.height())
+        assert len(image.convert("RGB").getcolors(1 << 20) or ()) > 20  # the pictures, not a grey grid
+    assert "<image" in (tmp_path / "deepvis-svg.svg").read_text(encoding="utf-8")

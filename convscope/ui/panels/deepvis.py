@@ -10,7 +10,9 @@ Nothing heavy runs on the GUI thread: the probes run on ProbeRunners (latest req
 wins; a progress bar counts the steps). While training, the panel recomputes at most
 every ``REFRESH_S`` seconds, only when a newer snapshot arrived, only when it is on
 screen and its last computation is done (a new snapshot never cancels one), and never
-while frozen. A full top-k pass over ``TOPK_IMAGES`` validation images (a few tens of
+while frozen. A new model (reset, checkpoint, architecture, data set) does cancel the
+running computation: its pictures would describe a model that no longer exists, and
+could have fewer channels than the layer of the same name now has. A full top-k pass over ``TOPK_IMAGES`` validation images (a few tens of
 milliseconds of forward passes) per refresh is cheaper than tracking it every step.
 """
 
@@ -34,9 +36,9 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
-from convscope.probes.topk import TopK
+from convscope.probes.topk import DEFAULT_K, TopK
 from convscope.ui.inspection import InspectionController, controller_for
-from convscope.ui.panels.deepvis_controls import DEFAULT_K, RegularizerControls
+from convscope.ui.panels.deepvis_controls import RegularizerControls
 from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
@@ -87,6 +89,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.generation = 0  # model starts (reset, checkpoint, new architecture) seen
         self._snapshot_generation = 0  # the generation of ``snapshot``
         self.error = ""
+        self.stopped = False  # the user stopped the last computation
         self._layers: dict[str, tuple[int, ...]] = {}
         self._requested: DeepVisRequest | None = None
         self._last_done = -1e9
@@ -104,7 +107,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.refresh_button = QToolButton()
         self.refresh_button.setText("Recompute")
         self.refresh_button.setToolTip("Run activation maximization and top-k again on the latest snapshot")
-        self.refresh_button.clicked.connect(lambda: self.refresh(force=True))
+        self.refresh_button.clicked.connect(self.recompute)
+        self.stop_button = QToolButton()
+        self.stop_button.setText("Stop")
+        self.stop_button.setToolTip("Stop the computation now; Recompute (or, while training, the next "
+                                    "snapshot) starts it again")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
         self.export_button = ExportButton(self.export, "deep-visualization.png")
         self.controls = RegularizerControls()
         self.controls.changed.connect(self._on_settings)
@@ -127,7 +136,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         top.addWidget(QLabel("Layer:"))
         top.addWidget(self.picker)
         top.addWidget(self.heading, stretch=1)
-        for button in (self.freeze_button, self.refresh_button, self.export_button):
+        for button in (self.freeze_button, self.refresh_button, self.stop_button, self.export_button):
             top.addWidget(button)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.detail)
@@ -152,6 +161,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
+        self.saliency.runner.busy_changed.connect(self._on_busy)
         session.arch_changed.connect(self._on_model_started)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
@@ -175,6 +185,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     # ----------------------------------------------------------------- inputs
     def _on_dataset(self) -> None:
         """A new data set: top-k ranks its validation images, saliency names its classes."""
+        if not self.frozen:
+            self._cancel_jobs("a new data set")
         x_val = np.asarray(self.controller.dataset.x_val)
         self.images = np.ascontiguousarray(x_val[:TOPK_IMAGES])
         self.saliency.set_class_names(tuple(getattr(self.controller.dataset, "class_names", ())))
@@ -195,8 +207,21 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
 
     def _on_model_started(self, _arch: object) -> None:
         self.generation += 1
+        if not self.frozen:  # frozen pictures keep their own snapshot: their job stays valid
+            self._cancel_jobs("a new model")
+
+    def _cancel_jobs(self, why: str) -> None:
+        """Cancel what runs for the old model; the next tick computes for the new one."""
+        if not self.runner.idle():
+            self.runner.cancel()
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat(f"cancelled: {why}")
+        self.saliency.runner.cancel()
+        self._last_done = -1e9  # the new model's pictures at once, not after the throttle
 
     def _set_layers(self, layers: dict[str, tuple[int, ...]]) -> None:
+        self._cancel_jobs("a new architecture")
         self._layers = layers
         self.topk = self.actmax = None
         self._requested = None
@@ -278,6 +303,9 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             return False
         self._requested = req
         self.requests += 1
+        if self.stopped:
+            self.stopped = False
+            self._set_status("", "")
         self.runner.set_share(TRAINING_SHARE if self.session.is_training else 1.0)
         self.runner.submit(req, deepvis_job(self.snapshot, req, self.images))  # type: ignore[arg-type]
         self.progress.setRange(0, req.settings.steps)  # a busy (0, 0) bar would hide its text
@@ -285,7 +313,36 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.progress.setFormat(f"top-{req.k} patches…")
         return True
 
+    def recompute(self) -> None:
+        """Compute again for the latest snapshot (also what was stopped, saliency included)."""
+        self.refresh(force=True)
+        self.saliency.request(force=self.saliency.stopped)
+
+    def stop(self) -> None:
+        """Cancel the computations now; what was drawn stays. Recompute, or a new snapshot
+        or setting, starts again."""
+        saliency_stopped = self.saliency.stop()
+        if self.runner.idle():
+            if saliency_stopped:
+                self._set_status("Stopped saliency. Recompute starts it again.", "")
+            return
+        self.runner.cancel()
+        self.stopped = True
+        self._last_done = time.monotonic()  # while training, the next refresh waits its turn
+        stage = self.progress.format()
+        if stage.endswith("patches…"):
+            where = "while finding the top-k patches"
+        else:
+            where = f"after {self.progress.value()} of {self.progress.maximum()} steps of activation maximization"
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("stopped")
+        self._set_status(f"Stopped {where}. Recompute starts it again.", "")
+        self.status.setToolTip("")
+
     def _on_progress(self, tag: DeepVisRequest, payload: tuple) -> None:
+        if tag != self._requested:
+            return  # of a request given up (a new model or layer): not this panel's pictures
         if payload[0] == "topk":
             self.topk = payload[1]
             self._dirty = True
@@ -298,6 +355,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.progress.setValue(payload[1])
 
     def _on_finished(self, tag: DeepVisRequest, result: DeepVisResult) -> None:
+        if tag != self._requested:
+            return
         self.topk, self.actmax, self.result_step = result.topk, result.actmax, tag.step
         self._last_done = time.monotonic()
         self.error = ""
@@ -324,9 +383,10 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self._set_status(f"Deep visualization failed: {first}", "error")
         self.status.setToolTip(message)
 
-    def _on_busy(self, busy: bool) -> None:
+    def _on_busy(self, _busy: bool) -> None:
         self.refresh_button.setEnabled(True)
-        if not busy and self.progress.format().endswith("patches…"):  # stopped before any count
+        self.stop_button.setEnabled(self.runner.busy or self.saliency.runner.busy)
+        if self.runner.idle() and self.progress.format().endswith("patches…"):  # stopped before any count
             self.progress.setFormat("idle")
 
     def _set_status(self, text: str, kind: str) -> None:
@@ -363,11 +423,14 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         return self._layers[self.layer][-1] if self.layer in self._layers else 0
 
     def layer_topk(self) -> TopK | None:
-        """The top-k patches if they are of the layer shown."""
-        return self.topk if self.topk is not None and self.topk.layer == self.layer else None
+        """The top-k patches if they are of the layer shown, one row per channel it has."""
+        t = self.topk
+        return t if t is not None and t.layer == self.layer and len(t.values) == self.channel_count else None
 
     def layer_actmax(self) -> ActMaxResult | None:
-        return self.actmax if self.actmax is not None and self.actmax.layer == self.layer else None
+        """The synthetic images if they are of the layer shown, one per channel it has."""
+        a = self.actmax
+        return a if a is not None and a.layer == self.layer and len(a.images) == self.channel_count else None
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)

@@ -1,9 +1,10 @@
 """The activation-maximization settings as a compact, collapsible group of controls.
 
 One spin box (or check box / combo) per field of ``ActMaxSettings`` the user may tune,
-plus the number of top-k patches, and a "Defaults" button. Edits are gathered for a
-short moment (``DEBOUNCE_MS``) and then announced once as ``changed(settings, k)``, so
-typing "128" asks for one computation, not three.
+plus the number of top-k patches, and a "Defaults" button; each tooltip says what the
+setting does and its default (read from ``ActMaxSettings()``, so the two cannot drift
+apart). Edits are gathered for a short moment (``DEBOUNCE_MS``) and then announced once
+as ``changed(settings, k)``, so typing "128" asks for one computation, not three.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from PySide6.QtWidgets import (
 from superqt import QCollapsible
 
 from convscope.probes.deepvis import MAX_BLUR_SIGMA, OBJECTIVES, ActMaxSettings
+from convscope.probes.topk import DEFAULT_K
 
 DEBOUNCE_MS = 400
-DEFAULT_K = 9
 COLUMNS = 2  # label + control pairs per row: narrow enough for a small dock
 
 
@@ -44,19 +45,50 @@ class Field:
 
 
 FIELDS = (
-    Field("steps", "Steps", "Gradient-ascent steps (more: sharper, slower)", 1, 10000, 16),
-    Field("learning_rate", "Step size", "Size of each normalised gradient step, in pixel units", 0.001, 1.0, 0.01, 3),
-    Field("l2_decay", "L2 decay", "Pull towards grey each step: v ← (1 − decay)·v", 0.0, 0.5, 0.005, 3),
-    Field("blur_every", "Blur every", "Gaussian blur every this many steps (0: never)", 0, 100, 1),
-    Field("blur_sigma", "Blur σ (px)", "Width of the Gaussian blur, in pixels", 0.0, MAX_BLUR_SIGMA, 0.1, 2),
-    Field("norm_clip", "Norm clip %", "Zero the pixels whose norm is below this percentile (0: off)", 0, 99, 5, 0),
+    Field("steps", "Steps", "Gradient-ascent steps: more give sharper images and take longer", 1, 10000, 16),
+    Field("learning_rate", "Step size", "How far each step moves the pixels (the gradient is normalised to "
+          "an RMS of 1; pixels are in [0, 1])", 0.001, 1.0, 0.01, 3),
+    Field("l2_decay", "L2 decay", "L2 decay: each step shrinks the image's difference from grey, "
+          "v ← (1 − decay)·v, so that a few pixels cannot grow extreme; what stays is what the channel "
+          "needs", 0.0, 0.5, 0.005, 3),
+    Field("blur_every", "Blur every", "Gaussian blur every this many steps: removes the high-frequency "
+          "noise gradient ascent builds up (0: never)", 0, 100, 1),
+    Field("blur_sigma", "Blur σ (px)", "Width of that blur, in pixels: wider is smoother but lowers the "
+          "activation reached", 0.0, MAX_BLUR_SIGMA, 0.1, 2),
+    Field("norm_clip", "Norm clip %", "Norm clip: after each step, set this share of each image's pixels, "
+          "those of smallest norm, to grey, so that only the strong parts stay (0: off)", 0, 99, 5, 0),
     Field("contrib_clip", "Contrib. clip %",
-          "Zero the pixels whose contribution |v·grad| is below this percentile (0: off)", 0, 99, 5, 0),
-    Field("jitter", "Jitter (px)", "Random shift of up to this many pixels each step", 0.0, 8.0, 0.5, 1),
-    Field("scale", "Scale ±", "Random zoom in [1 − s, 1 + s] each step", 0.0, 0.5, 0.01, 2),
-    Field("rotate", "Rotate ± (°)", "Random rotation of up to this many degrees each step", 0.0, 45.0, 1.0, 0),
-    Field("k", "Top-k", "Validation patches shown per channel", 1, 25, 1),
+          "Contribution clip: after each step, set this share of the pixels, those that contribute least "
+          "|pixel·gradient| to the activation, to grey; outside the unit's receptive field they contribute "
+          "nothing and go first (0: off)", 0, 99, 5, 0),
+    Field("jitter", "Jitter (px)", "Each step sees the image shifted at random by up to this many pixels, "
+          "so the image must work at any position, not as one fragile pattern", 0.0, 8.0, 0.5, 1),
+    Field("scale", "Scale ±", "Each step sees the image zoomed at random by a factor in [1 − s, 1 + s]",
+          0.0, 0.5, 0.01, 2),
+    Field("rotate", "Rotate ± (°)", "Each step sees the image rotated at random by up to this many degrees",
+          0.0, 45.0, 1.0, 0),
+    Field("k", "Top-k", "Validation patches shown per channel, best first", 1, 25, 1),
 )
+DEFAULTS = ActMaxSettings()
+OBJECTIVE_TIP = ("What is maximised. center: the channel at the centre of its map (the image fills the "
+                 "unit's receptive field, grey outside it); mean: the channel's mean over the map "
+                 "(patterns over the whole frame)")
+FOURIER_TIP = ("Steps in Lucid's decorrelated 1/f Fourier parametrization: smoother, lower-frequency "
+               "images (on small inputs: colour blobs over the whole frame)")
+
+
+def default_text(name: str) -> str:
+    """The default of an ActMaxSettings field (or of "k") as the controls show it."""
+    value = DEFAULT_K if name == "k" else getattr(DEFAULTS, name)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if name in ("norm_clip", "contrib_clip") and not value:
+        return "0 (off)"
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def tip(text: str, name: str) -> str:
+    return f"{text}. Default: {default_text(name)}."
 
 
 def summary(settings: ActMaxSettings, k: int) -> str:
@@ -104,28 +136,30 @@ class RegularizerControls(QWidget):
                 box.setRange(f.lo, f.hi)
                 box.setSingleStep(f.step)
             box.setKeyboardTracking(False)  # a value counts when typing ends
-            box.setToolTip(f.tip)
+            box.setToolTip(tip(f.tip, f.name))
             box.valueChanged.connect(self._edited)
             label = QLabel(f.label)
-            label.setToolTip(f.tip)
+            label.setToolTip(tip(f.tip, f.name))
             row, col = divmod(i, COLUMNS)
             grid.addWidget(label, row, 2 * col)
             grid.addWidget(box, row, 2 * col + 1)
             self.boxes[f.name] = box
         self.objective = QComboBox()
         self.objective.addItems(list(OBJECTIVES))
-        self.objective.setToolTip("center: the channel at the map's centre; mean: its spatial mean")
+        self.objective.setToolTip(tip(OBJECTIVE_TIP, "objective"))
         self.objective.currentIndexChanged.connect(self._edited)
         self.fourier = QCheckBox("Fourier parametrization")
-        self.fourier.setToolTip("Decorrelated 1/f image parametrization (Lucid): smoother images")
+        self.fourier.setToolTip(tip(FOURIER_TIP, "fourier"))
         self.fourier.toggled.connect(self._edited)
         self.defaults_button = QPushButton("Defaults")
-        self.defaults_button.setToolTip("Back to the default settings")
+        self.defaults_button.setToolTip("Back to the defaults: " + summary(DEFAULTS, DEFAULT_K)[len("Settings: "):])
         self.defaults_button.clicked.connect(self.restore_defaults)
         # The other controls take the next slots of the grid, in the same two columns.
         slot = len(FIELDS)
         row, col = divmod(slot, COLUMNS)
-        grid.addWidget(QLabel("Objective"), row, 2 * col)
+        objective_label = QLabel("Objective")
+        objective_label.setToolTip(self.objective.toolTip())
+        grid.addWidget(objective_label, row, 2 * col)
         grid.addWidget(self.objective, row, 2 * col + 1)
         row, col = divmod(slot + 1, COLUMNS)
         grid.addWidget(self.fourier, row, 2 * col, 1, 2)
@@ -135,7 +169,8 @@ class RegularizerControls(QWidget):
             grid.setColumnStretch(col, 1)
 
         self.group = QCollapsible(summary(self.settings, self.k))
-        self.group.setToolTip("Regularizers of activation maximization (click to show or hide)")
+        self.group.setToolTip("Regularizers of activation maximization (click to show or hide); each "
+                              "control's tip says what it does and its default")
         self.group.addWidget(body)
         self.group.setDuration(0)  # no animation: it would re-lay out the plots for 100 ms
         layout = QVBoxLayout(self)

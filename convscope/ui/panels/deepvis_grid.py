@@ -4,7 +4,8 @@ Each channel becomes one cell: its synthetic preferred input on the left, its to
 validation patches (a ⌈√k⌉-wide grid) on the right, both scaled by whole pixels
 (nearest neighbour, so no detail is invented) and centred on squares of the same side.
 The cells are tiled row by row with ``CELL_GAP`` white pixels between them; ``cell_at``
-(viz.tiles) maps a click back to a channel.
+(viz.tiles) maps a click back to a channel. How a synthetic image or a heatmap becomes
+colours is viz.display's (shared with ``convscope inspect --deepvis``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convscope.viz.display import to_rgb8
 from convscope.viz.tiles import grid_position
 
 BACKGROUND = 255  # white between cells, like the plots' background
@@ -21,28 +23,6 @@ EMPTY = 200  # light grey: an empty top-k slot or a synthetic image not computed
 FRAME = 150  # mid grey between patches, so that both white and black patches show
 INNER_GAP = 2  # pixels between the synthetic image and its patches, and between patches
 CELL_GAP = 6  # pixels between channels
-
-
-def stretch_contrast(images: np.ndarray) -> np.ndarray:
-    """Float images (N, H, W, C) in [0, 1] with grey 0.5 as "nothing" → each image
-    scaled about 0.5 so that its largest deviation reaches 0 or 1 (a flat image stays
-    grey). Activation maximization keeps images close to grey; this makes them visible."""
-    v = np.asarray(images, np.float32) - 0.5
-    peak = np.abs(v).reshape(len(v), -1).max(axis=1) if len(v) else np.zeros(0, np.float32)
-    scale = np.where(peak > 1e-6, 0.5 / np.maximum(peak, 1e-6), 1.0)
-    return np.clip(0.5 + v * scale[:, None, None, None], 0.0, 1.0)
-
-
-def to_rgb8(images: np.ndarray) -> np.ndarray:
-    """(…, H, W, 1 | 3) uint8 or float in [0, 1] → (…, H, W, 3) uint8."""
-    a = np.asarray(images)
-    if a.dtype != np.uint8:
-        a = np.clip(np.rint(a.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    elif a.shape[-1] != 3:
-        raise ValueError(f"expected 1 or 3 colour channels, got shape {a.shape}")
-    return a
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
@@ -103,7 +83,7 @@ def patch_square(patches: np.ndarray, valid: np.ndarray, geo: CellGeometry) -> n
 
 
 def synthetic_square(image: np.ndarray | None, geo: CellGeometry, hw: tuple[int, int]) -> np.ndarray:
-    """One synthetic image (H, W, C) float in [0, 1] enlarged and centred; grey if None."""
+    """One synthetic picture (H, W, C), uint8 or float in [0, 1], enlarged and centred; grey if None."""
     if image is None:
         return centred(np.full((hw[0] * geo.image_scale, hw[1] * geo.image_scale, 3), EMPTY, np.uint8), geo.side)
     return centred(upscale(to_rgb8(image), geo.image_scale), geo.side)
@@ -133,7 +113,7 @@ def channel_mosaic(
 ) -> np.ndarray:
     """Every channel's cell, ``cols`` per row, CELL_GAP apart: (rows·h′, cols·w′, 3) uint8.
 
-    ``synthetic`` (count, H, W, C) in [0, 1], ``patches`` (count, k, rf, rf, C) uint8 and
+    ``synthetic`` (count, H, W, C) uint8 or in [0, 1], ``patches`` (count, k, rf, rf, C) uint8 and
     ``valid`` (count, k) bool may each be None (drawn grey: not computed yet).
     """
     if cols < 1:
@@ -151,15 +131,3 @@ def channel_mosaic(
             hw,
         )
     return out
-
-
-def blend(image: np.ndarray, heat_rgba: np.ndarray, opacity: float) -> np.ndarray:
-    """Alpha blend: (H, W, 1 | 3) image and (H, W, 4) colours → (H, W, 3) uint8, the
-    colours drawn with ``opacity`` in [0, 1] (0: the image alone, 1: the heatmap alone)."""
-    if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
-    base = to_rgb8(image).astype(np.float32)
-    top = np.asarray(heat_rgba, np.float32)[..., :3]
-    if base.shape != top.shape:
-        raise ValueError(f"image {base.shape[:2]} and heatmap {top.shape[:2]} differ in size")
-    return np.clip(np.rint((1.0 - opacity) * base + opacity * top), 0, 255).astype(np.uint8)

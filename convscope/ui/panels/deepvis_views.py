@@ -21,11 +21,10 @@ from convscope.ui.panels.deepvis_grid import (
     cell_geometry,
     channel_mosaic,
     patch_square,
-    stretch_contrast,
-    to_rgb8,
 )
 from convscope.ui.panels.feature_maps import fit_cols
 from convscope.ui.panels.mapview import MapView, format_number, graphics_widget
+from convscope.viz.display import synthetic_display, to_rgb8
 from convscope.viz.tiles import cell_at, levels_of
 
 MIN_PATCH_PX = 24  # each patch at least this large in the detail square
@@ -74,7 +73,7 @@ class ChannelGrid(QWidget):
         self.cols = fit_cols(self.count, self.geo.shape, (self.view.view.width(), self.view.view.height()))
         mosaic = channel_mosaic(
             self.count, hw, self.geo, self.cols,
-            synthetic=None if actmax is None else stretch_contrast(actmax.images),
+            synthetic=None if actmax is None else synthetic_display(actmax.images),
             patches=None if topk is None else topk.patches,
             valid=None if topk is None else topk.indices >= 0,
         )  # fmt: skip
@@ -141,7 +140,7 @@ class ChannelDetail(QWidget):
         second = ""
         actmax = panel.layer_actmax()
         if actmax is not None and ch < len(actmax.images):
-            self.synth_view.show(to_rgb8(stretch_contrast(actmax.images[ch : ch + 1])[0]), (0, 255))
+            self.synth_view.show(to_rgb8(synthetic_display(actmax.images[ch : ch + 1])[0]), (0, 255))
             self.synth_view.set_title(f"Synthetic, ch {ch}")
             lines.append(f"synthetic: {format_number(float(actmax.activations[ch]))}")
         topk = panel.layer_topk()

@@ -18,11 +18,10 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from convscope import events as ev
-from convscope.probes.saliency import METHODS, SaliencyResult, saliency
-from convscope.ui.panels.deepvis_grid import blend
-from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, MapView, graphics_widget
+from convscope.probes.saliency import METHOD_OPTIONS, METHODS, SaliencyResult, saliency
+from convscope.ui.panels.mapview import SEQUENTIAL_MAP, MapView, graphics_widget
 from convscope.ui.probe_runner import ProbeContext, ProbeRunner
-from convscope.viz.colormaps import colorize
+from convscope.viz.display import OVERLAY_OPACITY, saliency_overlay
 
 METHOD_TEXT = {
     "vanilla": "Vanilla gradient",
@@ -38,10 +37,7 @@ METHOD_TIPS = {
     "gradcam": "Last conv block's maps weighted by their mean gradient: where the class is seen",
     "occlusion": "Drop of the class score (its logit) when a grey square hides each region",
 }
-# A trained net's softmax is often saturated (p ≈ 1 with or without the region): the
-# logit still shows the drop.
-METHOD_OPTIONS: dict[str, dict[str, Any]] = {"occlusion": {"score": "logit"}}
-DEFAULT_OPACITY = 0.6
+DEFAULT_OPACITY = OVERLAY_OPACITY
 
 
 @dataclass(frozen=True)
@@ -87,6 +83,7 @@ class SaliencyView(QWidget):
         self.blended: np.ndarray | None = None
         self.error = ""
         self.generation = 0
+        self.stopped = False  # stop() cancelled the last request
         self._requested: SaliencyRequest | None = None
 
         self.method = QComboBox()
@@ -168,14 +165,27 @@ class SaliencyView(QWidget):
         return SaliencyRequest(self.generation, self.snapshot.step, self.method.currentData(), self.target.currentData(),
                                self.image.tobytes())
 
-    def request(self) -> bool:
-        """Compute for the current snapshot, image, method and class; False if nothing to do."""
+    def request(self, force: bool = False) -> bool:
+        """Compute for the current snapshot, image, method and class; False if nothing to
+        do (``force``: even if that was the last request)."""
         req = self._make_request()
-        if req is None or req == self._requested:
+        if req is None or (req == self._requested and not force):
             return False
         self._requested = req
+        self.stopped = False
         assert self.snapshot is not None and self.image is not None
         self.runner.submit((req, self.image), saliency_job(self.snapshot, self.image, req.method, req.target))
+        return True
+
+    def stop(self) -> bool:
+        """Cancel the running computation; True if there was one."""
+        if self.runner.idle():
+            return False
+        self.runner.cancel()
+        self.stopped = True
+        self.caption.setText("Saliency stopped.<br>Recompute starts it again.")
+        self.caption.setProperty("kind", "")
+        self._polish()
         return True
 
     # ----------------------------------------------------------------- results
@@ -206,8 +216,7 @@ class SaliencyView(QWidget):
         if result is None or image is None:
             return
         opacity = self.opacity.value() / 100.0
-        heat = colorize(result.heatmap, (0.0, 1.0), SEQUENTIAL)
-        self.blended = blend(image, heat, opacity)
+        self.blended = saliency_overlay(image, result.heatmap, opacity)
         self.view.show(self.blended, (0, 255))
         if self.view.bar is not None:
             self.view.bar.setLevels((0.0, 1.0))
