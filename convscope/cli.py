@@ -28,6 +28,10 @@ ARCH_KEYS = {
 }
 
 
+IMAGE_SIZE_HELP = ("image folders: resize every image to N×N (4..256); default: the most common "
+                   "size, its longer side capped at 64")
+
+
 class UsageError(Exception):
     """A problem with what the user asked for; printed as one line."""
 
@@ -99,12 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", help="data set to open: builtin:mnist, builtin:colors, an MNIST-family IDX folder, "
                     "CIFAR-10/100 (folder or .tar.gz), an image folder or an .npz; default: built-in digits")
     ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
+    ap.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("--data", dest="gui_data")
     gui.add_argument("--checkpoint", dest="gui_checkpoint")
+    gui.add_argument("--image-size", dest="gui_image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     tr = sub.add_parser("train", help="train headless into a run directory")
     tr.add_argument("--data", dest="train_data", help="data set (default: built-in digits)")
+    tr.add_argument("--image-size", dest="train_image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
+    tr.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the validation split of sets without a test split (default 0; its "
+                         "share is the val_fraction setting); recorded in the checkpoint for evaluate")
     budget = tr.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="number of training steps")
     budget.add_argument("--epochs", type=float, help="number of epochs (default 5)")
@@ -134,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     eva.add_argument("--val-fraction", type=float, help="validation share of sets without a test split "
                      "(default: the checkpoint's training config, so validation never overlaps training)")
     eva.add_argument("--split-seed", type=int, help="seed of that split (default: the checkpoint's)")
-    eva.add_argument("--image-size", type=int, help="image-folder sets: cap on the image side (as in training)")
+    eva.add_argument("--image-size", type=int, metavar="N",
+                     help="image folders: resize images to N×N (default: the model's input size, as in training)")
     eva.add_argument("--class", dest="eval_class", metavar="CLASS",
                      help="class (name or index) for the one-vs-rest files; default: the lowest F1")
     eva.add_argument("--threshold", type=float, default=0.5, help="p(class) threshold (default 0.5)")
@@ -185,9 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "landscape": cli_exports.cmd_landscape}[args.command](args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
+        image_size = getattr(args, "gui_image_size", None)
+        image_size = args.image_size if image_size is None else image_size
+        options = _load_options(0.1, 0, image_size)
         from convscope.ui.app import run_gui
 
-        return run_gui(data, ckpt)
+        return run_gui(data, ckpt, options)
     except UsageError as e:
         print(f"convscope: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -215,8 +229,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
     arch, config = build_configs(args.set)
+    options = _load_options(config.val_fraction, args.split_seed, args.train_image_size)
     try:
-        dataset = load_dataset(args.train_data, val_fraction=config.val_fraction, seed=config.seed)
+        dataset = load_dataset(args.train_data, val_fraction=options.val_fraction, seed=options.seed,
+                               image_size=options.image_size)
     except DataError as e:
         raise UsageError(str(e)) from e
     arch = _fit_to_data(arch, dataset)
@@ -232,8 +248,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     try:
         out.mkdir(parents=True, exist_ok=True)
+        split = list(dataset.val_split) if dataset.val_split is not None else None
         (out / "config.json").write_text(json.dumps(
-            {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary()}, indent=2))
+            {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary(),
+             "data_origin": dataset.origin, "val_split": split}, indent=2))
         metrics = (out / "metrics.jsonl").open("w", encoding="utf-8")
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
@@ -287,6 +305,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, "
           f"{wall:.1f} s; checkpoint {path}")
     return 0
+
+
+def _load_options(val_fraction: float, seed: int, image_size: int | None) -> Any:
+    """LoadOptions, with a bad value as a UsageError naming the flag."""
+    from convscope.data.dataset import LoadOptions
+
+    if not 0.0 < val_fraction <= 0.9:
+        raise UsageError(f"val_fraction must be in (0, 0.9], got {val_fraction!r}")
+    if not 0 <= seed < 2**31:
+        raise UsageError(f"--split-seed must be an integer in 0..2^31-1, got {seed}")
+    if image_size is not None and not 4 <= image_size <= 256:
+        raise UsageError(f"--image-size must be an integer in 4..256, got {image_size}")
+    return LoadOptions(val_fraction, seed, image_size)
 
 
 def _fit_to_data(arch: ArchSpec, dataset: Any) -> ArchSpec:

@@ -10,11 +10,15 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convscope.cli import UsageError
 from convscope.config import ArchSpec
+
+if TYPE_CHECKING:
+    from convscope.train.checkpoint import Checkpoint
 
 PNG_MIN_SIDE = 256  # layer PNGs are enlarged (nearest neighbour, integer factor) to about this
 PNG_MAX_ZOOM = 16
@@ -170,10 +174,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     try:
         ckpt = load_checkpoint(args.eval_checkpoint)
-        val_fraction = ckpt.config.val_fraction if args.val_fraction is None else args.val_fraction
-        split_seed = ckpt.config.seed if args.split_seed is None else args.split_seed
+        val_fraction, split_seed, split_from = training_split(ckpt)
+        if args.val_fraction is not None:
+            val_fraction, split_from = args.val_fraction, "--val-fraction"
+        if args.split_seed is not None:
+            split_seed, split_from = args.split_seed, "--split-seed"
+        # Image folders are resized to what the model was trained at: its input size.
+        image_size = args.image_size if args.image_size is not None else tuple(ckpt.arch.input_shape[:2])
         dataset = load_dataset(args.eval_data, val_fraction=val_fraction, seed=split_seed,
-                               image_size=args.image_size)
+                               image_size=image_size)
     except (CheckpointError, DataError, ValueError) as e:
         raise UsageError(str(e)) from e
     arch = ckpt.arch
@@ -194,6 +203,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ranking = evl.ClassRanking(result.probs, y, cls)
     meta = {"checkpoint": str(args.eval_checkpoint), "step": ckpt.step, "data": dataset.summary(),
             "split": args.split, "val_fraction": val_fraction, "split_seed": split_seed,
+            "split_from": split_from if dataset.val_split is not None else "the data set's own test split",
             "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
     try:
         files = export.write_report(out, result, ranking, args.threshold, x, names, meta, args.gallery)
@@ -202,6 +212,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(export.summary_line(result, ranking.at(args.threshold), ranking, names, args.split))
     print(f"predicted in {seconds:.1f} s (compilation included); wrote {len(files)} files to {out}")
     return 0
+
+
+def training_split(ckpt: Checkpoint) -> tuple[float, int, str]:
+    """(val_fraction, split seed, where they come from) of the split ``ckpt`` was trained
+    with, so that its validation images are not training images. A checkpoint without a
+    data record predates it; ``convscope train`` then split with the model's seed."""
+    if ckpt.data is None:
+        return ckpt.config.val_fraction, ckpt.config.seed, "the checkpoint's training config"
+    if ckpt.data.val_split is None:  # trained on a set with its own test split
+        return ckpt.config.val_fraction, 0, "the default split (the training set had its own test split)"
+    fraction, seed = ckpt.data.val_split
+    return fraction, seed, "the checkpoint's training split"
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:

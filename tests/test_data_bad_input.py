@@ -251,6 +251,48 @@ def test_folder_counts_skipped_files(tmp_path: Path) -> None:
     assert d.notes.startswith("2 file(s) skipped") and len(d.y_train) + len(d.y_val) == 6
 
 
+def _two_classes_of_three(root: Path) -> None:
+    for c in "ab":
+        for i in range(3):
+            save_png(root / c / f"{i}.png", np.full((4, 4), 40 * i, np.uint8))
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode"
+)
+def test_folder_skips_and_counts_an_image_it_may_not_read(tmp_path: Path) -> None:
+    _two_classes_of_three(tmp_path)
+    locked = tmp_path / "b" / "locked.png"
+    save_png(locked, np.zeros((4, 4), np.uint8))
+    locked.chmod(0)
+    try:
+        d = load_dataset(tmp_path)
+    finally:
+        locked.chmod(0o644)
+    assert d.notes.startswith("1 file(s) skipped") and "locked.png" in d.notes
+    assert len(d.y_train) + len(d.y_val) == 6
+
+
+def test_folder_skips_and_counts_broken_links_and_fifos(tmp_path: Path) -> None:
+    """Works as root too (chmod does not stop root): entries that are not regular files."""
+    _two_classes_of_three(tmp_path)
+    (tmp_path / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "b" / "pipe.png")  # opening it would block: it must not be opened
+    d = load_dataset(tmp_path)
+    count = 2 if hasattr(os, "mkfifo") else 1
+    assert d.notes.startswith(f"{count} file(s) skipped") and "gone.png" in d.notes
+    assert len(d.y_train) + len(d.y_val) == 6
+
+
+def test_broken_link_message_says_so(tmp_path: Path) -> None:
+    from convscope.data.images import ImageError, load_image
+
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ImageError, match="gone.png: is a broken link"):
+        load_image(tmp_path / "gone.png")
+
+
 # --- IDX through load_dataset ----------------------------------------------------------------------------
 
 

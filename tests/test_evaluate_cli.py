@@ -58,6 +58,14 @@ def test_evaluate_writes_metrics_that_match_an_independent_computation(checkpoin
     for t, p in zip(y, pred, strict=True):
         want[t, p] += 1
     np.testing.assert_array_equal(counts, want)
+    # confusion_normalized.csv: each row is that class's counts over its support.
+    with (out / "confusion_normalized.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["true \\ predicted", *[str(i) for i in range(10)]]
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(10)]
+    shares = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    np.testing.assert_allclose(shares, want / want.sum(axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0, atol=1e-5)
     # The default class is the one with the lowest F1 (defined ones, lowest index on ties).
     f1 = [2 * want[c, c] / (want[c].sum() + want[:, c].sum()) if want[c].sum() + want[:, c].sum() else np.inf
           for c in range(10)]

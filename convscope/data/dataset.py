@@ -140,26 +140,35 @@ def builtin_mnist() -> Dataset:
     )
 
 
+IMAGE_SIDE_RANGE = (4, 256)  # what an image folder's images may be resized to, per side
+
+
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load: the validation split for sets without a test split, and the image
-    side for image folders (``None``: the most common size, capped at 64)."""
+    """How to load: the validation split for sets without a test split, and the size
+    image folders' images are resized to: a side (square), a (height, width), or
+    ``None`` for the most common size, its longer side capped at 64."""
 
     val_fraction: float = 0.1
     seed: int = 0
-    image_size: int | None = None
+    image_size: int | tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.val_fraction, float | int) or not 0.0 < self.val_fraction <= 0.9:
             raise ValueError(f"val_fraction must be in (0, 0.9], got {self.val_fraction!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise ValueError(f"seed must be an integer in 0..2^31-1, got {self.seed!r}")
-        if self.image_size is not None and (
-            isinstance(self.image_size, bool)
-            or not isinstance(self.image_size, int)
-            or not 4 <= self.image_size <= 256
+        size = self.image_size
+        sides = (size,) if not isinstance(size, tuple) else size
+        lo, hi = IMAGE_SIDE_RANGE
+        if size is not None and (
+            len(sides) not in (1, 2)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in sides)
         ):
-            raise ValueError(f"image_size must be None or an integer in 4..256, got {self.image_size!r}")
+            raise ValueError(
+                f"image_size must be None, an integer in {lo}..{hi} or (height, width) in that range, "
+                f"got {self.image_size!r}"
+            )
 
 
 def assemble(
@@ -221,12 +230,13 @@ def load_dataset(
     *,
     val_fraction: float = 0.1,
     seed: int = 0,
-    image_size: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
 ) -> Dataset:
     """Load a data set: the built-in digits for ``None``, a built-in by name
     (``builtin:mnist``, ``builtin:colors``), else the set at ``path`` (see the module
     docstring for the kinds). ``val_fraction`` and ``seed`` make the validation split of
-    sets without a test split; ``image_size`` caps image-folder images (None: automatic).
+    sets without a test split; ``image_size`` is the size image-folder images are resized
+    to (a side, or (height, width); None: automatic, see ``LoadOptions``).
 
     Raises ``DataError`` naming the path when it does not exist, is not a kind of data
     set ConvScope knows, or holds broken files; ``ValueError`` for bad options.

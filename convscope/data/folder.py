@@ -2,10 +2,11 @@
 splits given as ``root/train/<class>/…`` and ``root/val/<class>/…`` (or ``test/``).
 
 Classes are the class folders' names, sorted. Every image is resized to one size: the
-``image_size`` asked for, else the most common size with its longer side capped at
-``DEFAULT_CAP``. The set is grayscale when every image is, else RGB (gray images are
-repeated into three channels). Files that are not images or cannot be decoded are
-skipped and counted in ``Dataset.notes``; hidden files (``.DS_Store`` …) are ignored.
+``image_size`` asked for (a side, or (height, width)), else the most common size with
+its longer side capped at ``DEFAULT_CAP``. The set is grayscale when every image is,
+else RGB (gray images are repeated into three channels). Files that are not images,
+cannot be read (no permission, a broken link, not a regular file) or cannot be decoded
+are skipped and counted in ``Dataset.notes``; hidden files (``.DS_Store`` …) are ignored.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def _split_roots(root: Path) -> tuple[Path, Path | None]:
 
 
 def _files_by_class(root: Path) -> dict[str, list[Path]]:
+    # Everything but folders: a broken link, a FIFO or a file this user may not read is
+    # offered to load_image, which refuses it, so it is counted as skipped, not lost.
     return {
-        d.name: sorted(f for f in d.rglob("*") if f.is_file() and not f.name.startswith("."))
+        d.name: sorted(f for f in d.rglob("*") if not f.is_dir() and not f.name.startswith("."))
         for d in _subfolders(root)
     }
 
@@ -75,7 +78,9 @@ def _decode(
     return images, labels, skipped
 
 
-def _target_size(images: list[np.ndarray], image_size: int | None) -> tuple[int, int]:
+def _target_size(images: list[np.ndarray], image_size: int | tuple[int, int] | None) -> tuple[int, int]:
+    if isinstance(image_size, tuple):
+        return image_size[0], image_size[-1]
     if image_size is not None:
         return image_size, image_size
     (h, w), _ = Counter(img.shape[:2] for img in images).most_common(1)[0]

@@ -92,6 +92,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image file")
     if not path.exists():
+        if path.is_symlink():
+            raise ImageError(f"{path}: is a broken link (its target does not exist)")
         raise ImageError(f"{path}: no such file")
     if not path.is_file():
         raise ImageError(f"{path}: is not a regular file")

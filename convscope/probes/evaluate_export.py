@@ -1,6 +1,8 @@
-"""Files of ``convscope evaluate``: confusion.csv, metrics.json, pr_curve.csv and one
-gallery PNG per outcome (TP, TN, FP, FN), each tile captioned with p(class) and the
-example's index, most confident first.
+"""Files of ``convscope evaluate``: confusion.csv (counts), confusion_normalized.csv
+(each row divided by its class's support, so a row reads as "of the images of this class,
+the share predicted as each class"; a class with no examples is a row of zeros),
+per_class.csv, metrics.json, pr_curve.csv and one gallery PNG per outcome (TP, TN, FP,
+FN), each tile captioned with p(class) and the example's index, most confident first.
 
 JSON has no NaN: an undefined ratio (see ``probes.evaluate``) is written as ``null``
 and an empty CSV field. Pillow is imported only where a PNG is drawn.
@@ -118,6 +120,14 @@ def write_report(
         w.writerow(["true \\ predicted", *names])
         for name, row in zip(names, ev.confusion.tolist(), strict=True):
             w.writerow([name, *row])
+    written.append(path)
+
+    path = out / "confusion_normalized.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["true \\ predicted", *names])
+        for name, row in zip(names, ev.normalized.tolist(), strict=True):
+            w.writerow([name, *(f"{v:.6g}" for v in row)])
     written.append(path)
 
     path = out / "per_class.csv"

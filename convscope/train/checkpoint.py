@@ -8,7 +8,15 @@ Format (readable by any NumPy program, ``allow_pickle=False``):
 * ``norm``: (2, C) float32, the per-channel mean and std (of pixels scaled to [0, 1])
   that inputs are standardised with before the first layer;
 * ``meta``: a 0-d unicode array holding JSON: ``{"format": "convscope-checkpoint",
-  "version": 1, "step": int, "arch": ArchSpec.to_dict(), "config": TrainConfig.to_dict()}``.
+  "version": 1, "step": int, "arch": ArchSpec.to_dict(), "config": TrainConfig.to_dict(),
+  "data": {...}}``. ``data`` (optional; absent in checkpoints written before it existed)
+  says what the weights were trained on: ``{"name": str, "origin": str, "val_split":
+  [fraction, seed] or null}``. ``origin`` is what ``load_dataset`` was given ("" when
+  unknown); ``val_split`` is the validation split cut off the training images, or null
+  when the set brought its own test split. ``convscope evaluate`` cuts the same split, so
+  it never evaluates on training images. Readers that do not know ``data`` ignore it.
+  The size image-folder images were resized to is the model's input size,
+  ``arch.input_shape``.
 
 The optimizer's moments are not stored: a resumed run restarts them from zero.
 """
@@ -37,6 +45,53 @@ class CheckpointError(ValueError):
 
 
 @dataclass(frozen=True)
+class DataRecord:
+    """The data set weights were trained on, as far as evaluating them again needs."""
+
+    name: str = ""
+    origin: str = ""  # what load_dataset was given ("" unknown)
+    val_split: tuple[float, int] | None = None  # (fraction, seed); None: the set's own test split
+
+    @classmethod
+    def of(cls, dataset: object) -> DataRecord:
+        """The record of a Dataset (or anything with its ``name``, ``origin``, ``val_split``)."""
+        split = getattr(dataset, "val_split", None)
+        return cls(
+            str(getattr(dataset, "name", "")),
+            str(getattr(dataset, "origin", "")),
+            (float(split[0]), int(split[1])) if split is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        split = list(self.val_split) if self.val_split is not None else None
+        return {"name": self.name, "origin": self.origin, "val_split": split}
+
+    @classmethod
+    def from_dict(cls, d: object) -> DataRecord:
+        """ValueError when ``d`` is not what ``to_dict`` writes."""
+        if not isinstance(d, dict):
+            raise ValueError(f"data must be an object, got {type(d).__name__}")
+        name, origin, split = d.get("name", ""), d.get("origin", ""), d.get("val_split")
+        if not isinstance(name, str) or not isinstance(origin, str):
+            raise ValueError("data name and origin must be strings")
+        if split is None:
+            return cls(name, origin, None)
+        ok = (
+            isinstance(split, list)
+            and len(split) == 2
+            and isinstance(split[0], int | float)
+            and not isinstance(split[0], bool)
+            and 0.0 < split[0] < 1.0
+            and isinstance(split[1], int)
+            and not isinstance(split[1], bool)
+            and 0 <= split[1] < 2**31
+        )
+        if not ok:
+            raise ValueError(f"data val_split must be null or [fraction in (0, 1), seed ≥ 0], got {split!r}")
+        return cls(name, origin, (float(split[0]), int(split[1])))
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     arch: ArchSpec
     config: TrainConfig
@@ -44,6 +99,7 @@ class Checkpoint:
     state: HostParams
     step: int
     norm: np.ndarray | None = None  # (2, C): the input mean and std the weights expect
+    data: DataRecord | None = None  # what it was trained on (None: not recorded)
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
@@ -58,6 +114,8 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "arch": ckpt.arch.to_dict(),
         "config": ckpt.config.to_dict(),
     }
+    if ckpt.data is not None:
+        meta["data"] = ckpt.data.to_dict()
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
     if ckpt.norm is not None:
         arrays["norm"] = np.asarray(ckpt.norm, np.float32)
@@ -113,12 +171,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         arch = ArchSpec.from_dict(meta["arch"])
         config = TrainConfig.from_dict(meta["config"])
+        data = DataRecord.from_dict(meta["data"]) if "data" in meta else None
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: invalid configuration in checkpoint ({e})") from e
     _check_shapes(path, arch, params, state)
     if norm is not None and norm.shape != (2, arch.input_shape[2]):
         raise CheckpointError(f"{path}: norm has shape {norm.shape}, expected {(2, arch.input_shape[2])}")
-    return Checkpoint(arch, config, params, state, int(meta.get("step", 0)), norm)
+    return Checkpoint(arch, config, params, state, int(meta.get("step", 0)), norm, data)
 
 
 def _check_shapes(path: Path, arch: ArchSpec, params: HostParams, state: HostParams) -> None:

@@ -21,7 +21,13 @@ from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.train.augment import normalization_norm
-from convscope.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from convscope.train.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    DataRecord,
+    load_checkpoint,
+    save_checkpoint,
+)
 from convscope.train.step import (
     STEPS_PER_CALL,
     StepFunctions,
@@ -154,7 +160,8 @@ class TrainingLoop:
         return ev.Snapshot(self.step, self.arch, params, state, self.norm.copy())
 
     def checkpoint(self) -> Checkpoint:
-        return Checkpoint(self.arch, self.config, to_host(self.params), to_host(self.state), self.step, self.norm)
+        params, state = to_host(self.params), to_host(self.state)
+        return Checkpoint(self.arch, self.config, params, state, self.step, self.norm, DataRecord.of(self.dataset))
 
     def started_event(self) -> ev.Started:
         return ev.Started(

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -29,6 +29,9 @@ from convscope.config import ArchSpec, TrainConfig
 from convscope.ui.main_window import MainWindow
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.worker import wait_for_stragglers
+
+if TYPE_CHECKING:
+    from convscope.data import LoadOptions
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +189,23 @@ def _install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> int:
-    """Open the ConvScope window; returns the process exit code (2: unusable data set)."""
-    from convscope.data import DataError, load_dataset
+def run_gui(
+    dataset_path: str | None = None, checkpoint: str | None = None, options: LoadOptions | None = None
+) -> int:
+    """Open the ConvScope window; returns the process exit code (2: unusable data set).
+
+    ``options`` (validation split, image-folder image size) load the first data set and
+    are what the Data panel starts with for the next."""
+    from convscope.data import DataError, LoadOptions, load_dataset
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     configure_app(app)
+    options = options or LoadOptions()
     try:
-        dataset = load_dataset(dataset_path)
+        dataset = load_dataset(
+            dataset_path, val_fraction=options.val_fraction, seed=options.seed, image_size=options.image_size
+        )
         arch = default_arch(dataset)
     except (DataError, OSError, ValueError) as exc:
         QMessageBox.critical(None, "ConvScope: cannot open the data set", str(exc))
@@ -206,7 +217,7 @@ def run_gui(dataset_path: str | None = None, checkpoint: str | None = None) -> i
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
     collector = GarbageCollector(interval=1.0)
-    window = MainWindow(dataset, arch, TrainConfig())
+    window = MainWindow(dataset, arch, TrainConfig(), load_options=options)
     screen = app.primaryScreen().availableGeometry() if app.primaryScreen() else None
     width, height = 1600, 1000
     if screen is not None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
+from convscope.data import LoadOptions
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.controls import HyperparameterControls
@@ -100,7 +101,10 @@ class MainWindow(QMainWindow):
         config: TrainConfig,
         loop_factory: LoopFactory | None = None,
         panels: list[type[QWidget]] | None = None,
+        load_options: LoadOptions | None = None,
     ) -> None:
+        """``load_options``: the validation split and image-folder image size that File ▸
+        Open Data Set and the Data panel start with (default: ``LoadOptions()``)."""
         super().__init__()
         if loop_factory is None:
             from convscope.train.loop import TrainingLoop
@@ -109,6 +113,8 @@ class MainWindow(QMainWindow):
         name = getattr(dataset, "name", "data set")
         self.setWindowTitle(f"ConvScope — {name}")
         self.session = Session(dataset, arch, config, loop_factory, parent=self)
+        if load_options is not None:  # before the panels, which show them
+            loader_for(self.session).options = load_options
         self.docks: dict[str, QDockWidget] = {}
         self.panels: dict[str, QWidget] = {}
         self.last_error = ""
@@ -178,7 +184,9 @@ class MainWindow(QMainWindow):
         }
         # One dock per tab group: sizes apply to the group, whichever tab is raised.
         for name, docks in by_area.items():
-            by_area[name] = [d for i, d in enumerate(docks) if not set(self.tabifiedDockWidgets(d)) & set(docks[:i])]
+            by_area[name] = [
+                d for i, d in enumerate(docks) if not set(self.tabifiedDockWidgets(d)) & set(docks[:i])
+            ]
         left, right, bottom = by_area["left"], by_area["right"], by_area["bottom"]
         if left and (right or bottom):
             # With no central widget, both sides must be named or Qt splits evenly.

@@ -159,3 +159,56 @@ def test_sample_grid_ignores_labels_beyond_the_images() -> None:
         and (grid[1:5, 1:5] == 0).all()
         and (grid[1:5, 6:10] == 255).all()
     )
+
+
+def write_image_folder(root: Path, size: tuple[int, int] = (20, 30), per_class: int = 6) -> Path:
+    """Two classes of gray PNGs, ``size`` = (height, width)."""
+    from PIL import Image
+
+    for c, value in (("dark", 40), ("light", 200)):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(np.full(size, value + i, np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_file_menu_open_uses_the_panels_split_and_image_size(window, loops, qtbot, tmp_path, monkeypatch) -> None:
+    panel = window.panels["Data"]
+    panel.fraction_spin.setValue(0.25)
+    panel.seed_spin.setValue(7)
+    npz = write_npz(tmp_path / "nosplit.npz", test=False)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(npz), ""))
+    window.open_data_file_action.trigger()
+    qtbot.waitUntil(lambda: len(loops) == 2 and window.session.state == "paused", timeout=10000)
+    assert window.session.dataset.val_split == (0.25, 7) and len(window.session.dataset.y_val) == 8
+    assert "25%, seed 7" in panel.sizes_label.text()
+
+    folder = write_image_folder(tmp_path / "pics")
+    panel.size_spin.setValue(16)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    window.open_data_folder_action.trigger()
+    qtbot.waitUntil(lambda: len(loops) == 3 and window.session.state == "paused", timeout=10000)
+    data = window.session.dataset
+    assert data.image_shape == (16, 16, 1) and loops[-1].arch.input_shape == (16, 16, 1)
+    assert data.val_split == (0.25, 7) and "resized to 16×16" in data.notes
+
+    panel.size_spin.setValue(panel.size_spin.minimum())  # automatic: the folder's own 20×30
+    assert panel.size_spin.text() == "automatic" and panel.resplit_button.isEnabled()
+    panel.resplit_button.click()
+    qtbot.waitUntil(lambda: len(loops) == 4 and window.session.state == "paused", timeout=10000)
+    assert window.session.dataset.image_shape == (20, 30, 1)
+
+
+def test_the_window_starts_with_the_given_load_options(qtbot) -> None:
+    from conftest import FAKE_DATASET, FakeLoop
+
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data import LoadOptions
+    from convscope.ui.main_window import MainWindow
+
+    options = LoadOptions(0.3, 5, 24)
+    window = MainWindow(FAKE_DATASET, ArchSpec(), TrainConfig(), loop_factory=FakeLoop, load_options=options)
+    qtbot.addWidget(window)  # never shown: no loop starts
+    panel = window.panels["Data"]
+    assert (panel.fraction_spin.value(), panel.seed_spin.value(), panel.size_spin.value()) == (0.3, 5, 24)
+    assert panel.loader.options == LoadOptions(0.3, 5, 24)

@@ -1,10 +1,13 @@
 """Data panel: what the model trains on — name, source, sizes, classes with their counts,
-a grid of samples per class — and the controls to change it: the built-in sets, and
-the validation fraction and split seed of sets without a test split.
+a grid of samples per class — and the controls to change it: the built-in sets, and how
+the next set is loaded: the validation fraction and split seed of sets without a test
+split, and the size image folders' images are resized to.
 
 Loading runs on a worker thread (:class:`DatasetLoader`, one per session): a large
 folder of images takes seconds to decode. A set that fails to load leaves the current
 one, and its training, as they were; the loader's ``failed`` signal carries the message.
+The loader holds the load options (``DatasetLoader.options``); the panel's controls set
+them, and File ▸ Open Data Set uses them too.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from convscope.data import LoadOptions
 from convscope.ui.panels.mapview import heading
 from convscope.ui.session import Session
 
@@ -42,6 +46,7 @@ BUILTINS = (
     ("Digits (MNIST, built-in)", "builtin:mnist"),
     ("Colours (shapes and textures, built-in)", "builtin:colors"),
 )
+AUTO_SIZE = 3  # the image-size spin's "automatic" (one below the smallest side allowed)
 SAMPLES_PER_CLASS = 8
 MAX_GRID_CLASSES = 20
 GRID_SCALE = 3
@@ -101,13 +106,18 @@ class DatasetLoader(QObject):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.session = session
+        # How a set is loaded unless a load says otherwise (the Data panel sets them).
+        self.options = LoadOptions()
         self._token = 0
         self.busy = False
         self._done.connect(self._on_done)
 
-    def load(self, spec: str | Path, *, val_fraction: float = 0.1, seed: int = 0) -> None:
-        """Load ``spec`` (a path or ``builtin:…``) on a thread; the last request wins."""
+    def load(self, spec: str | Path, options: LoadOptions | None = None) -> None:
+        """Load ``spec`` (a path or ``builtin:…``) on a thread with ``options`` (default:
+        ``self.options``); the last request wins."""
         from convscope.data import load_dataset
+
+        options = self.options if options is None else options
 
         self._token += 1
         token = self._token
@@ -117,7 +127,12 @@ class DatasetLoader(QObject):
 
         def work() -> None:
             try:
-                data = load_dataset(target, val_fraction=val_fraction, seed=seed)
+                data = load_dataset(
+                    target,
+                    val_fraction=float(options.val_fraction),
+                    seed=options.seed,
+                    image_size=options.image_size,
+                )
             except (ValueError, OSError, MemoryError) as exc:  # DataError is a ValueError
                 self._done.emit(token, None, str(exc) or type(exc).__name__)
                 return
@@ -147,7 +162,8 @@ def loader_for(session: Session) -> DatasetLoader:
 
 
 def ask_and_open(parent: QWidget, session: Session, folder: bool) -> str:
-    """Ask for a data set folder (or file) and start loading it; returns the choice or ""."""
+    """Ask for a data set folder (or file) and start loading it with the loader's options
+    (the Data panel's split and image size); returns the choice or ""."""
     if folder:
         path = QFileDialog.getExistingDirectory(parent, "Open data set folder")
     else:
@@ -155,6 +171,13 @@ def ask_and_open(parent: QWidget, session: Session, folder: bool) -> str:
     if path:
         loader_for(session).load(path)
     return path or ""
+
+
+def _set_quietly(spin: QSpinBox | QDoubleSpinBox, value: float) -> None:
+    """Show ``value`` without emitting valueChanged (nothing loops back)."""
+    spin.blockSignals(True)
+    spin.setValue(value)
+    spin.blockSignals(False)
 
 
 class DatasetPanel(QWidget):
@@ -190,8 +213,19 @@ class DatasetPanel(QWidget):
         self.seed_spin = QSpinBox(
             minimum=0, maximum=2**31 - 1, value=0, toolTip="Seed of the validation split"
         )
-        self.resplit_button = QPushButton("Split again", toolTip="Reload with this fraction and seed")
+        self.size_spin = QSpinBox(minimum=AUTO_SIZE, maximum=256, value=AUTO_SIZE, suffix=" px")
+        self.size_spin.setSpecialValueText("automatic")
+        self.size_spin.setToolTip(
+            "Image folders: resize every image to this many pixels square; automatic: the most "
+            "common size, its longer side capped at 64"
+        )
+        self.resplit_button = QPushButton(
+            "Reload", toolTip="Load the current set again with this split and image size; training restarts"
+        )
         self.resplit_button.clicked.connect(self.resplit)
+        self._show_options(self.loader.options)
+        for spin in (self.fraction_spin, self.seed_spin, self.size_spin):
+            spin.valueChanged.connect(self._options_edited)
 
         self.class_table = QTableWidget(0, 3)
         self.class_table.setHorizontalHeaderLabels(["Class", "Train", "Val"])
@@ -218,9 +252,13 @@ class DatasetPanel(QWidget):
         split_row.addWidget(self.fraction_spin)
         split_row.addWidget(QLabel("seed"))
         split_row.addWidget(self.seed_spin)
-        split_row.addWidget(self.resplit_button)
         split_row.addStretch(1)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size_spin)
+        size_row.addWidget(self.resplit_button)
+        size_row.addStretch(1)
         split.addRow("Validation split:", split_row)
+        split.addRow("Image size (folders):", size_row)
         # Two columns, so that the panel reads well both short and wide (it shares the
         # bottom of the window with the layer table): what the set is on the left, its
         # pictures on the right.
@@ -265,13 +303,12 @@ class DatasetPanel(QWidget):
         self.sizes_label.setText(
             f"{len(y_train):,} training / {len(y_val):,} validation images ({held}) · {shape} · {k} classes"
         )
-        can_split = split is not None and bool(getattr(data, "origin", ""))
-        for w in (self.fraction_spin, self.seed_spin, self.resplit_button):
-            w.setEnabled(can_split)
-        if split:
-            self.fraction_spin.setValue(split[0])
-            self.seed_spin.setValue(split[1])
         origin = getattr(data, "origin", "")
+        self.resplit_button.setEnabled(bool(origin) and not origin.startswith("builtin:"))
+        if split:  # what this set was split with is what the next load uses
+            _set_quietly(self.fraction_spin, float(split[0]))
+            _set_quietly(self.seed_spin, int(split[1]))
+            self._options_edited()
         index = self.builtin_combo.findData(origin)
         if index >= 0:
             self.builtin_combo.setCurrentIndex(index)
@@ -300,10 +337,25 @@ class DatasetPanel(QWidget):
         bar = self.grid_scroll.verticalScrollBar().sizeHint().width()
         self.grid_scroll.setFixedWidth(pixmap.width() + bar + 2 * self.grid_scroll.frameWidth() + 2)
 
+    def shown_options(self) -> LoadOptions:
+        """The load options the controls show."""
+        size = self.size_spin.value()
+        return LoadOptions(
+            round(self.fraction_spin.value(), 2), self.seed_spin.value(), None if size == AUTO_SIZE else size
+        )
+
+    def _show_options(self, options: LoadOptions) -> None:
+        size = options.image_size
+        side = size if isinstance(size, int) else (size[0] if size and size[0] == size[-1] else None)
+        _set_quietly(self.fraction_spin, float(options.val_fraction))
+        _set_quietly(self.seed_spin, options.seed)
+        _set_quietly(self.size_spin, AUTO_SIZE if side is None else side)
+
+    def _options_edited(self) -> None:
+        self.loader.options = self.shown_options()
+
     def resplit(self) -> None:
-        """Reload the current set with the fraction and seed shown."""
+        """Reload the current set with the split and image size shown."""
         origin = getattr(self.session.dataset, "origin", "")
         if origin:
-            self.loader.load(
-                origin, val_fraction=round(self.fraction_spin.value(), 2), seed=self.seed_spin.value()
-            )
+            self.loader.load(origin, self.shown_options())
