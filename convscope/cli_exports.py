@@ -10,15 +10,11 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convscope.cli import UsageError
 from convscope.config import ArchSpec
-
-if TYPE_CHECKING:
-    from convscope.train.checkpoint import Checkpoint
 
 PNG_MIN_SIDE = 256  # layer PNGs are enlarged (nearest neighbour, integer factor) to about this
 PNG_MAX_ZOOM = 16
@@ -158,7 +154,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on a split; the files are ``probes.evaluate_export``'s."""
     from convscope.data import DataError
-    from convscope.data.dataset import load_dataset
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UsageError(f"--threshold must be in [0, 1], got {args.threshold}")
@@ -171,20 +166,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from convscope.probes import evaluate_export as export
     from convscope.probes.inspect import default_norm
     from convscope.train.checkpoint import CheckpointError, load_checkpoint
+    from convscope.train.trained_on import load_training_data
 
     try:
         ckpt = load_checkpoint(args.eval_checkpoint)
-        val_fraction, split_seed, split_from = training_split(ckpt)
-        if args.val_fraction is not None:
-            val_fraction, split_from = args.val_fraction, "--val-fraction"
-        if args.split_seed is not None:
-            split_seed, split_from = args.split_seed, "--split-seed"
-        # Image folders are resized to what the model was trained at: its input size.
-        image_size = args.image_size if args.image_size is not None else tuple(ckpt.arch.input_shape[:2])
-        dataset = load_dataset(args.eval_data, val_fraction=val_fraction, seed=split_seed,
-                               image_size=image_size)
+        trained_on = load_training_data(ckpt, args.eval_data, val_fraction=args.val_fraction,
+                                        split_seed=args.split_seed, image_size=args.image_size)
     except (CheckpointError, DataError, ValueError) as e:
         raise UsageError(str(e)) from e
+    dataset = trained_on.dataset
+    val_fraction, split_seed, split_from = trained_on.val_fraction, trained_on.split_seed, trained_on.split_from
     arch = ckpt.arch
     if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:
         raise UsageError(
@@ -202,6 +193,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     ranking = evl.ClassRanking(result.probs, y, cls)
     meta = {"checkpoint": str(args.eval_checkpoint), "step": ckpt.step, "data": dataset.summary(),
+            "data_from": trained_on.data_from,
             "split": args.split, "val_fraction": val_fraction, "split_seed": split_seed,
             "split_from": split_from if dataset.val_split is not None else "the data set's own test split",
             "class_chosen_by": "--class" if args.eval_class is not None else "lowest F1"}
@@ -212,18 +204,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(export.summary_line(result, ranking.at(args.threshold), ranking, names, args.split))
     print(f"predicted in {seconds:.1f} s (compilation included); wrote {len(files)} files to {out}")
     return 0
-
-
-def training_split(ckpt: Checkpoint) -> tuple[float, int, str]:
-    """(val_fraction, split seed, where they come from) of the split ``ckpt`` was trained
-    with, so that its validation images are not training images. A checkpoint without a
-    data record predates it; ``convscope train`` then split with the model's seed."""
-    if ckpt.data is None:
-        return ckpt.config.val_fraction, ckpt.config.seed, "the checkpoint's training config"
-    if ckpt.data.val_split is None:  # trained on a set with its own test split
-        return ckpt.config.val_fraction, 0, "the default split (the training set had its own test split)"
-    fraction, seed = ckpt.data.val_split
-    return fraction, seed, "the checkpoint's training split"
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:

@@ -161,3 +161,43 @@ def test_image_size_may_be_height_and_width(tmp_path) -> None:
     assert load_dataset(folder, image_size=(10, 15)).image_shape == (10, 15, 1)
     with pytest.raises(ValueError, match="image_size must be None, an integer in 4..256"):
         load_dataset(folder, image_size=(10, 300))
+
+
+@pytest.mark.slow
+def test_evaluate_and_landscape_without_data_open_the_set_the_checkpoint_records(
+    tmp_path, spy, monkeypatch, capsys
+) -> None:
+    """Trained from a relative path, judged from another folder without --data: the
+    recorded set (made absolute) is opened and split as in training; once it is gone,
+    one line says so."""
+    write_npz(tmp_path / "set.npz")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "set.npz", "--split-seed", "4", "--steps", "2", "--out", "run", "--quiet",
+                 "--set", "filters=2", "--set", "dense=4", "--set", "batch_size=8",
+                 "--set", "val_fraction=0.25"]) == 0  # fmt: skip
+    trained = spy[-1]
+    ckpt = tmp_path / "run" / "checkpoints" / "final.npz"
+    assert load_checkpoint(ckpt).data.origin == str(tmp_path / "set.npz")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--out", "eval", "--gallery", "0"]) == 0
+    np.testing.assert_array_equal(spy[-1].x_val, trained.x_val)
+    assert not rows(spy[-1].x_val) & rows(trained.x_train)
+    metrics = json.loads((elsewhere / "eval" / "metrics.json").read_text())
+    assert metrics["data_from"] == "the checkpoint's data record" and metrics["examples"] == 10
+
+    assert main(["landscape", "--checkpoint", str(ckpt), "--resolution", "3", "--examples", "8",
+                 "--split", "val", "--out", "land"]) == 0  # fmt: skip
+    np.testing.assert_array_equal(spy[-1].x_val, trained.x_val)
+    assert (elsewhere / "land" / "landscape.npz").is_file()
+
+    (tmp_path / "set.npz").rename(tmp_path / "moved.npz")
+    capsys.readouterr()
+    for argv in (["evaluate", "--checkpoint", str(ckpt), "--out", "eval2"],
+                 ["landscape", "--checkpoint", str(ckpt), "--resolution", "3", "--out", "land2"]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "set.npz, which is not there any more: give its new place with --data" in err
+    assert not (elsewhere / "eval2").exists() and not (elsewhere / "land2").exists()

@@ -45,7 +45,6 @@ def export_landscape(checkpoint: str | os.PathLike, out: str | os.PathLike, *, d
     grid's α axis) on ``examples`` images of each non-empty split, into the .npz and
     ``out``/landscape_line.png. Returns (grid, one summary line)."""
     from convscope.data import DataError
-    from convscope.data.dataset import load_dataset
     from convscope.probes.landscape_eval import compute_landscape, direction_line
     from convscope.probes.landscape_io import (
         LandscapeIOError,
@@ -56,6 +55,7 @@ def export_landscape(checkpoint: str | os.PathLike, out: str | os.PathLike, *, d
     from convscope.probes.landscape_svg import write_landscape_svg
     from convscope.train.checkpoint import CheckpointError, load_checkpoint
     from convscope.train.loop import channel_stats
+    from convscope.train.trained_on import load_training_data
 
     lo, hi = RESOLUTIONS
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not lo <= resolution <= hi \
@@ -80,8 +80,9 @@ def export_landscape(checkpoint: str | os.PathLike, out: str | os.PathLike, *, d
         raise LandscapeError(f"--out {out}: exists and is not a directory")
     try:
         ckpt = load_checkpoint(checkpoint)
-        dataset = load_dataset(data)
-    except (CheckpointError, DataError) as e:
+        # The set it was trained on, split as it was trained: "val" is never training images.
+        dataset = load_training_data(ckpt, data).dataset
+    except (CheckpointError, DataError, ValueError) as e:
         raise LandscapeError(str(e)) from e
     arch = ckpt.arch
     if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:

@@ -11,8 +11,9 @@ Format (readable by any NumPy program, ``allow_pickle=False``):
   "version": 1, "step": int, "arch": ArchSpec.to_dict(), "config": TrainConfig.to_dict(),
   "data": {...}}``. ``data`` (optional; absent in checkpoints written before it existed)
   says what the weights were trained on: ``{"name": str, "origin": str, "val_split":
-  [fraction, seed] or null}``. ``origin`` is what ``load_dataset`` was given ("" when
-  unknown); ``val_split`` is the validation split cut off the training images, or null
+  [fraction, seed] or null}``. ``origin`` is what ``load_dataset`` was given, a path made
+  absolute ("" when unknown); ``convscope evaluate`` and ``landscape`` open it when no
+  ``--data`` is given; ``val_split`` is the validation split cut off the training images, or null
   when the set brought its own test split. ``convscope evaluate`` cuts the same split, so
   it never evaluates on training images. Readers that do not know ``data`` ignore it.
   The size image-folder images were resized to is the model's input size,
@@ -56,9 +57,12 @@ class DataRecord:
     def of(cls, dataset: object) -> DataRecord:
         """The record of a Dataset (or anything with its ``name``, ``origin``, ``val_split``)."""
         split = getattr(dataset, "val_split", None)
+        origin = str(getattr(dataset, "origin", ""))
+        if origin and not origin.lower().startswith("builtin:"):
+            origin = os.path.abspath(origin)  # evaluate may run from another folder
         return cls(
             str(getattr(dataset, "name", "")),
-            str(getattr(dataset, "origin", "")),
+            origin,
             (float(split[0]), int(split[1])) if split is not None else None,
         )
 
