@@ -83,6 +83,7 @@ def main() -> int:
     window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
     window.resize(1600, 1000)
     window.show()
+    wait(app, 1.0)  # the window arranges its docks once shown
     landscape = raise_dock(app, window, "Loss landscape")
     controls = landscape.controls
     controls.kind.setCurrentIndex(controls.kind.findData("pca"))

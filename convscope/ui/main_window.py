@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSizePolicy,
     QStyle,
+    QTabBar,
     QToolBar,
     QWidget,
 )
@@ -173,11 +174,33 @@ class MainWindow(QMainWindow):
             self.docks[tab_with].raise_()
         self.docks[title] = dock
         self.panels[title] = panel
+        dock.visibilityChanged.connect(self._soon_hide_stale_tab_bars)
         self.view_menu.addAction(dock.toggleViewAction())
         return dock
 
+    def _soon_hide_stale_tab_bars(self, _visible: bool = True) -> None:
+        QTimer.singleShot(0, self, self._hide_stale_tab_bars)  # after Qt's own relayout
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the dock tab bars Qt left behind. The tab bars of tab groups that were
+        split or re-grouped while the window was built (two copies of "Training | Feature
+        maps", one of "Architecture | Kernel playground") stay visible at their old places,
+        and once a dock is raised they show through it, over its contents. A live tab bar
+        sits beside its docks, never on one, so a bar lying on a shown dock is stale."""
+        docks = [d for d in self.docks.values() if d.isVisible() and not d.isFloating()]
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is not self or not bar.isVisible():
+                continue
+            box = bar.geometry()
+            for dock in docks:
+                overlap = box.intersected(dock.geometry())
+                if overlap.height() > 4 and overlap.width() > 4:
+                    bar.hide()
+                    break
+
     def _arrange(self) -> None:
         """Readable proportions for 1600×1000: controls left, curves large, table below."""
+        self._soon_hide_stale_tab_bars()
         by_area = {
             name: [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
             for name, area in AREAS.items()

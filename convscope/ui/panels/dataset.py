@@ -259,19 +259,30 @@ class DatasetPanel(QWidget):
         size_row.addStretch(1)
         split.addRow("Validation split:", split_row)
         split.addRow("Image size (folders):", size_row)
-        # Two columns, so that the panel reads well both short and wide (it shares the
-        # bottom of the window with the layer table): what the set is on the left, its
-        # pictures on the right.
+        # Three columns, so that the panel reads well both short and wide (it shares the
+        # bottom of the window with the layer table): what the set is and the controls on
+        # the left, the class counts at full height, its pictures (a row a class) right.
+        split.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         info = QVBoxLayout()
         for widget in (self.heading, self.source_label, self.sizes_label, self.notes_label):
             info.addWidget(widget)
         info.addLayout(choose)
         info.addLayout(split)
         info.addWidget(self.status_label)
-        info.addWidget(self.class_table, stretch=1)
+        info.addStretch(1)
+        # Scrolls when the dock is short rather than squeezing the controls.
+        info_box = QWidget()
+        info_box.setLayout(info)
+        info.setContentsMargins(0, 0, 4, 0)
+        info_scroll = QScrollArea(widgetResizable=True)
+        info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        info_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        info_scroll.setWidget(info_box)
+        self.info_scroll = info_scroll
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(info, stretch=1)
+        layout.addWidget(info_scroll, stretch=1)
+        layout.addWidget(self.class_table)
         layout.addWidget(grid_scroll)
         self.grid_scroll = grid_scroll
 

@@ -247,7 +247,10 @@ class LinePlot:
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", x_label, **LABEL_STYLE)
         self.plot.setLabel("left", "loss", **LABEL_STYLE)
-        self.legend = self.plot.addLegend(offset=(6, 4), labelTextSize="10pt")
+        # Side by side at the top centre: a loss line through the weights is a valley, so
+        # its curves rise at the ends and leave the top middle free.
+        self.legend = self.plot.addLegend(labelTextSize="10pt", colCount=2)
+        self.legend.anchor(itemPos=(0.5, 0.0), parentPos=(0.5, 0.0), offset=(0, 2))
         self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.curves = {
             "train": self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2.5), name="train batch"),
@@ -270,7 +273,7 @@ class LinePlot:
         for x, text in positions:
             mark = pg.InfiniteLine(
                 x, angle=90, pen=pg.mkPen("#888", width=1, style=Qt.PenStyle.DotLine),
-                label=text, labelOpts={"position": 0.06, "color": "#555"},
+                label=text, labelOpts={"position": 0.7, "color": "#555", "anchors": [(0, 0.5), (0, 0.5)]},
             )  # fmt: skip
             self.plot.addItem(mark, ignoreBounds=True)
             self.marks.append(mark)
