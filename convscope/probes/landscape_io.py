@@ -216,16 +216,20 @@ def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = 12, lo
     return np.concatenate([img, gap, bar], axis=1)
 
 
-def write_landscape_png(path: str | os.PathLike, grid: LandscapeGrid, **kw: Any) -> Path:
-    """:func:`landscape_rgba` written as a PNG."""
+def _write_rgba_png(path: str | os.PathLike, rgba: np.ndarray) -> Path:
     from PIL import Image
 
     path = Path(path)
     try:
-        Image.fromarray(landscape_rgba(grid, **kw)).save(path, format="PNG")
+        Image.fromarray(rgba).save(path, format="PNG")
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path
+
+
+def write_landscape_png(path: str | os.PathLike, grid: LandscapeGrid, **kw: Any) -> Path:
+    """:func:`landscape_rgba` written as a PNG."""
+    return _write_rgba_png(path, landscape_rgba(grid, **kw))
 
 
 LINE_COLORS = {"train": (31, 119, 180), "val": (230, 85, 13)}  # as on the Training panel
@@ -276,11 +280,4 @@ def line_rgba(line: Any, *, width: int = 560, height: int = 360) -> np.ndarray:
 
 def write_line_png(path: str | os.PathLike, line: Any, **kw: Any) -> Path:
     """:func:`line_rgba` written as a PNG."""
-    from PIL import Image
-
-    path = Path(path)
-    try:
-        Image.fromarray(line_rgba(line, **kw)).save(path, format="PNG")
-    except OSError as e:
-        raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
-    return path
+    return _write_rgba_png(path, line_rgba(line, **kw))
