@@ -271,3 +271,42 @@ def test_normalization_mode_reaches_snapshots_and_checkpoints():
     np.testing.assert_array_equal(loop.norm, [[0.0], [1.0]])
     commands.put(ev.Stop())
     drain(gen, ev.Finished)
+
+
+def test_opening_a_checkpoint_says_when_it_was_trained_on_other_data_or_another_split(tmp_path):
+    """Evaluating on validation images the weights trained on is the quiet failure: the
+    loop says so when the checkpoint's data record differs from the loaded set."""
+    from convscope.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    for name in ("a.npz", "b.npz"):
+        np.savez(tmp_path / name, x_train=rng.integers(0, 256, (60, 8, 8, 1), dtype=np.uint8),
+                 y_train=np.arange(60) % 2)  # fmt: skip
+    arch = ArchSpec(convs=(ConvLayer(filters=2, kernel=3),), dense=(), input_shape=(8, 8, 1), num_classes=2)
+    config = TrainConfig(batch_size=8, eval_every=5)
+
+    def notice_on_load(dataset, path):
+        loop = TrainingLoop(arch, config, dataset, max_steps=None)
+        commands: queue.Queue = queue.Queue()
+        gen = loop.events(commands, start_paused=True)
+        drain(gen, ev.Paused)
+        commands.put(ev.Load(path))
+        notice, _ = drain(gen, ev.Notice)
+        commands.put(ev.Stop())
+        drain(gen, ev.Finished)
+        return notice
+
+    trained = TrainingLoop(arch, config, load_dataset(tmp_path / "a.npz", val_fraction=0.1, seed=0), max_steps=None)
+    trained.reinitialise()
+    from convscope.train.checkpoint import save_checkpoint
+
+    path = str(save_checkpoint(tmp_path / "ck.npz", trained.checkpoint()))
+
+    same = notice_on_load(load_dataset(tmp_path / "a.npz", val_fraction=0.1, seed=0), path)
+    assert same.level == "info" and same.message.startswith("Opened checkpoint")
+    resplit = notice_on_load(load_dataset(tmp_path / "a.npz", val_fraction=0.25, seed=7), path)
+    assert resplit.level == "warning"
+    assert "10% validation, seed 0" in resplit.message and "25% validation, seed 7" in resplit.message
+    assert "include some the weights were trained on" in resplit.message
+    other = notice_on_load(load_dataset(tmp_path / "b.npz"), path)
+    assert other.level == "warning" and f"({tmp_path / 'a.npz'}), not the loaded b" in other.message

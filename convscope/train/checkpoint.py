@@ -95,6 +95,26 @@ class DataRecord:
         return cls(name, origin, (float(split[0]), int(split[1])))
 
 
+def data_mismatch(record: DataRecord | None, dataset: object) -> str:
+    """"" when ``dataset`` is what the weights were trained on (or that is not recorded),
+    else one sentence on what differs: another data set, or the same set split another
+    way, whose validation images then include some the weights were trained on."""
+    if record is None or not record.origin:
+        return ""
+    here = DataRecord.of(dataset)
+    if here.origin != record.origin:
+        return (f"it was trained on {record.name or record.origin} ({record.origin}), not the loaded "
+                f"{here.name or 'data set'}")
+    if here.val_split != record.val_split:
+        def split(s: tuple[float, int] | None) -> str:
+            return "its own test split" if s is None else f"{s[0]:.0%} validation, seed {s[1]}"
+
+        return (f"it was trained with {split(record.val_split)}; the loaded set is split {split(here.val_split)}, "
+                "so its validation images include some the weights were trained on (the Data panel "
+                "reloads it with the checkpoint's split)")
+    return ""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     arch: ArchSpec

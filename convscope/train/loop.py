@@ -25,6 +25,7 @@ from convscope.train.checkpoint import (
     Checkpoint,
     CheckpointError,
     DataRecord,
+    data_mismatch,
     load_checkpoint,
     save_checkpoint,
 )
@@ -424,7 +425,11 @@ class TrainingLoop:
         yield self.started_event()
         yield self.eval_event()
         yield self.snapshot()
-        yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step})")
+        mismatch = data_mismatch(ckpt.data, self.dataset)
+        if mismatch:
+            yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")
+        else:
+            yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step})")
         yield ev.Paused(self.step, "checkpoint opened")
 
 
