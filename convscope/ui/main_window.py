@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSizePolicy,
     QStyle,
-    QTabBar,
     QToolBar,
     QWidget,
 )
@@ -31,9 +30,11 @@ from PySide6.QtWidgets import (
 from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
+from convscope.ui import dock_layout
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.controls import HyperparameterControls
+from convscope.ui.dock_layout import AREAS
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
@@ -71,12 +72,6 @@ PANELS: list[type[QWidget]] = [
     EvaluationPanel,
 ]
 
-AREAS = {
-    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
-    "right": Qt.DockWidgetArea.RightDockWidgetArea,
-    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
-    "top": Qt.DockWidgetArea.TopDockWidgetArea,
-}
 # Placements that override a panel's own ``area`` when the panel named is present:
 # with the image column beside Training, the layer table goes under Training so that
 # the column can take the full height.
@@ -179,62 +174,11 @@ class MainWindow(QMainWindow):
         return dock
 
     def _soon_hide_stale_tab_bars(self, _visible: bool = True) -> None:
-        QTimer.singleShot(0, self, self._hide_stale_tab_bars)  # after Qt's own relayout
-
-    def _hide_stale_tab_bars(self) -> None:
-        """Hide the dock tab bars Qt left behind. The tab bars of tab groups that were
-        split or re-grouped while the window was built (two copies of "Training | Feature
-        maps", one of "Architecture | Kernel playground") stay visible at their old places,
-        and once a dock is raised they show through it, over its contents. A live tab bar
-        sits beside its docks, never on one, so a bar lying on a shown dock is stale."""
-        docks = [d for d in self.docks.values() if d.isVisible() and not d.isFloating()]
-        for bar in self.findChildren(QTabBar):
-            if bar.parent() is not self or not bar.isVisible():
-                continue
-            box = bar.geometry()
-            for dock in docks:
-                overlap = box.intersected(dock.geometry())
-                if overlap.height() > 4 and overlap.width() > 4:
-                    bar.hide()
-                    break
+        QTimer.singleShot(0, self, lambda: dock_layout.hide_stale_tab_bars(self))  # after Qt's relayout
 
     def _arrange(self) -> None:
-        """Readable proportions for 1600×1000: controls left, curves large, table below."""
+        dock_layout.arrange(self)
         self._soon_hide_stale_tab_bars()
-        by_area = {
-            name: [d for d in self.docks.values() if self.dockWidgetArea(d) == area and not d.isFloating()]
-            for name, area in AREAS.items()
-        }
-        # One dock per tab group: sizes apply to the group, whichever tab is raised.
-        for name, docks in by_area.items():
-            by_area[name] = [
-                d for i, d in enumerate(docks) if not set(self.tabifiedDockWidgets(d)) & set(docks[:i])
-            ]
-        left, right, bottom = by_area["left"], by_area["right"], by_area["bottom"]
-        if left and (right or bottom):
-            # With no central widget, both sides must be named or Qt splits evenly.
-            other = (right or bottom)[0]
-            width = max(360, min(440, self.width() // 3))
-            self.resizeDocks([left[0], other], [width, self.width() - width], Qt.Orientation.Horizontal)
-        if len(left) > 1:
-            heights = [d.widget().sizeHint().height() + 40 for d in left]
-            heights[-1] = max(200, self.height() - sum(heights[:-1]))  # the last takes the rest
-            self.resizeDocks(left, heights, Qt.Orientation.Vertical)
-        if right and bottom:
-            table = max(260, int(self.height() * 0.42))
-            self.resizeDocks([right[0], bottom[0]], [self.height() - table, table], Qt.Orientation.Vertical)
-        # The image column beside the big tabbed area, the layer table under that area.
-        image, prediction = self.docks.get("Image"), self.docks.get("Prediction")
-        training, table = self.docks.get("Training"), self.docks.get("Architecture")
-        if image in right and training in right:
-            column = max(380, min(440, self.width() // 4))
-            self.resizeDocks([training, image], [self.width(), column], Qt.Orientation.Horizontal)
-            if prediction in right:
-                top = min(image.widget().sizeHint().height() + 30, int(0.62 * self.height()))
-                self.resizeDocks([image, prediction], [top, self.height() - top], Qt.Orientation.Vertical)
-            if table in right:
-                rows = max(240, int(self.height() * 0.34))
-                self.resizeDocks([training, table], [self.height() - rows, rows], Qt.Orientation.Vertical)
 
     # ----------------------------------------------------------------- chrome
     def _build_actions(self) -> None:
