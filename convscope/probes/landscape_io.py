@@ -163,10 +163,16 @@ def _dot(img: np.ndarray, x: float, y: float, r: float, color: tuple[int, int, i
     img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = color
 
 
-def _heatmap(grid: LandscapeGrid, size: int, log: bool, fill: bool) -> tuple[np.ndarray, tuple[float, float]]:
+def display_loss(grid: LandscapeGrid, log: bool, fill: bool = True) -> np.ndarray:
+    """What the files' colours and contours show, on the grid: the loss or its log₁₀,
+    filled from the coarse lattice if ``fill``; NaN where nothing finite is known."""
     loss = fill_from_coarse(grid.loss) if fill else grid.loss.copy()
     v = np.log10(np.maximum(loss, 1e-12)) if log else loss
-    v = np.where(np.isfinite(v), v, np.nan)
+    return np.where(np.isfinite(v), v, np.nan)
+
+
+def _heatmap(grid: LandscapeGrid, size: int, log: bool, fill: bool) -> tuple[np.ndarray, tuple[float, float]]:
+    v = display_loss(grid, log, fill)
     xs = np.linspace(grid.alphas[0], grid.alphas[-1], size)
     ys = np.linspace(grid.betas[-1], grid.betas[0], size)
     img_v = _resample(v, xs, ys, grid.alphas, grid.betas)

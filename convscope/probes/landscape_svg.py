@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from convscope.probes.landscape import LandscapeGrid
-from convscope.probes.landscape_io import LandscapeIOError, fill_from_coarse, heatmap_rgba
+from convscope.probes.landscape_io import LandscapeIOError, display_loss, heatmap_rgba
 from convscope.viz.colormaps import sequential_lut
 
 CONTOURS = 10  # as on the panel
@@ -99,8 +99,7 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
         return TOP + (b1 - beta) / (b1 - b0) * PLOT if b1 != b0 else TOP + PLOT / 2
 
     rgba, (lo, hi) = heatmap_rgba(grid, size=PLOT, log=log)
-    values = fill_from_coarse(grid.loss)
-    values = np.log10(np.maximum(values, 1e-12)) if log else values
+    values = display_loss(grid, log)
     width, height = LEFT + PLOT + RIGHT, TOP + PLOT + BOTTOM
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
