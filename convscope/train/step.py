@@ -49,7 +49,9 @@ def make_optimizers() -> tuple[optax.GradientTransformation, ...]:
         "sgd": optax.inject_hyperparams(optax.sgd)(learning_rate=1e-2),
         "momentum": optax.inject_hyperparams(optax.sgd)(learning_rate=1e-2, momentum=0.9),
         "adam": optax.inject_hyperparams(optax.adam)(learning_rate=1e-3),
-        "rmsprop": optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-3),
+        # momentum given (not None) so that optax chains its trace and the slider's value
+        # is an injected hyperparameter; 0 is plain RMSprop.
+        "rmsprop": optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-3, momentum=0.9),
     }
     return tuple(table[name] for name in OPTIMIZERS)
 
@@ -69,6 +71,30 @@ def live_hparams(config: TrainConfig) -> dict[str, Array]:
 def _decay_mask(params: Params) -> Params:
     """Weight decay applies to conv and dense kernels only, never biases or batch norm."""
     return {name: {k: k == "w" for k in layer} for name, layer in params.items()}
+
+
+def optimizer_update(
+    optimizers: tuple[optax.GradientTransformation, ...], opt_states: tuple, grads: Params, params: Params,
+    hp: dict[str, Array],
+) -> tuple[Params, tuple]:
+    """The update of the optimizer ``hp["opt_index"]`` picks, with the traced learning rate
+    and momentum injected; only that optimizer's state advances."""
+
+    def branch(i):
+        def run(operand):
+            grads, opt_states, params = operand
+            st = opt_states[i]
+            hyper = dict(st.hyperparams)
+            hyper["learning_rate"] = hp["lr"]
+            if "momentum" in hyper:  # SGD + momentum and RMSprop (Adam has its own β₁)
+                hyper["momentum"] = hp["momentum"]
+            st = st._replace(hyperparams=hyper)
+            updates, st = optimizers[i].update(grads, st, params)
+            return updates, tuple(st if j == i else s for j, s in enumerate(opt_states))
+
+        return run
+
+    return lax.switch(hp["opt_index"], [branch(i) for i in range(len(optimizers))], (grads, opt_states, params))
 
 
 @dataclass
@@ -105,23 +131,7 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
         mask = _decay_mask(params)
         grads = jax.tree.map(lambda g, p, m: g + hp["weight_decay"] * p if m else g, grads, params, mask)
 
-        def branch(i):
-            def run(operand):
-                grads, opt_states, params = operand
-                st = opt_states[i]
-                hyper = dict(st.hyperparams)
-                hyper["learning_rate"] = hp["lr"]
-                if "momentum" in hyper:
-                    hyper["momentum"] = hp["momentum"]
-                st = st._replace(hyperparams=hyper)
-                updates, st = optimizers[i].update(grads, st, params)
-                return updates, tuple(st if j == i else s for j, s in enumerate(opt_states))
-
-            return run
-
-        updates, opt_states = lax.switch(
-            hp["opt_index"], [branch(i) for i in range(len(optimizers))], (grads, opt_states, params)
-        )
+        updates, opt_states = optimizer_update(optimizers, opt_states, grads, params, hp)
         params = optax.apply_updates(params, updates)
         return params, new_state, opt_states, loss, acc
 
