@@ -99,7 +99,7 @@ def run(name: str, batch: int, windows: int, calls: int) -> None:
 
     def steps(hp) -> None:
         for i in range(calls):
-            carry[0], carry[1], carry[2], loss, _ = fns.train_chunk(*carry, x, y, idx[i], active, norm, hp, keys)
+            carry[0], carry[1], carry[2], loss, *_ = fns.train_chunk(*carry, x, y, idx[i], active, norm, hp, keys)
         jax.block_until_ready(loss)
 
     aug_ms, step_ms = {}, {label: [] for label in SETTINGS}

@@ -87,7 +87,7 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
     for _ in range(windows):
         t = time.perf_counter()
         for i in range(calls):
-            params, state, opt, loss, _ = fns.train_chunk(params, state, opt, x, y, idx[i], active, norm, hp, keys)
+            params, state, opt, loss, *_ = fns.train_chunk(params, state, opt, x, y, idx[i], active, norm, hp, keys)
         jax.block_until_ready(loss)
         rates.append(calls * k * batch / (time.perf_counter() - t))
     evaluate(fns, params, state, x[:512], y[:512], norm, chunk=512)

@@ -192,6 +192,36 @@ def test_non_finite_loss_pauses_restores_and_names_the_cause():
     drain(gen, ev.Finished)
 
 
+def test_an_update_that_overflows_with_a_finite_loss_is_caught_and_undone():
+    """Issue 11.7: a step's loss is computed before its update, so an update that overflows
+    on the last step of a chunk has a finite loss; the weights it leaves must not be kept
+    as "good". Here the learning rate is made infinite (traced, so no recompile): the loss
+    of that step is finite, the weights after it are not."""
+    loop = make_loop(optimizer="sgd", learning_rate=0.05)
+    for _ in range(2):
+        loop._one_step()  # noqa: SLF001
+    good = [np.asarray(a).copy() for a in jax.tree.leaves((loop.params, loop.state, loop.opt_states))]
+    good_step, good_seen = loop.step, loop.examples_seen
+    loop._hp["lr"] = jax.numpy.float32(np.inf)  # noqa: SLF001
+    events = list(loop.train_chunk(1))  # exactly one step: the last (and only) of its chunk
+    notices = [e for e in events if isinstance(e, ev.Notice)]
+    assert notices and notices[0].level == "error", events
+    assert "weights became non-finite" in notices[0].message, "the loss stayed finite: the weights gave it away"
+    assert "training paused and the last good weights restored" in notices[0].message
+    assert isinstance(events[-1], ev.Paused) and events[-1].reason == "non-finite loss"
+    assert not any(isinstance(e, ev.StepMetrics) for e in events)
+    now = [np.asarray(a) for a in jax.tree.leaves((loop.params, loop.state, loop.opt_states))]
+    assert len(now) == len(good)
+    for a, b in zip(now, good, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loop.step == good_step and loop.examples_seen == good_seen
+    # The compiled call itself never carries a non-finite step forward either.
+    loop._dispatch(1)  # noqa: SLF001
+    for a, b in zip(jax.tree.leaves(loop.params), jax.tree.leaves(good[: len(jax.tree.leaves(loop.params))]),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
 def test_likely_cause_names_the_learning_rate_or_momentum():
     assert "too high for adam" in likely_cause(TrainConfig(optimizer="adam", learning_rate=0.5))
     assert "momentum" in likely_cause(TrainConfig(optimizer="momentum", learning_rate=0.1, momentum=0.99))

@@ -204,25 +204,26 @@ class TrainingLoop:
         self._pos += bs
         return idx.astype(np.int32)
 
-    def _dispatch(self, n: int) -> tuple[jax.Array, jax.Array, int]:
+    def _dispatch(self, n: int) -> tuple[jax.Array, jax.Array, jax.Array, int]:
         """Dispatch one call running ``n`` (1..STEPS_PER_CALL) steps; returns the device
-        arrays of per-step losses and accuracies (only the first ``n`` count) and ``n``."""
+        arrays of per-step losses, accuracies and finiteness (only the first ``n`` count)
+        and ``n``."""
         k = STEPS_PER_CALL
         rows = [self._next_indices() for _ in range(n)]
         rows += [rows[0]] * (k - n)
         active = np.arange(k) < n
         self._key, sub = jax.random.split(self._key)
         keys = jax.random.split(sub, k)
-        self.params, self.state, self.opt_states, losses, accs = self.fns.train_chunk(
+        self.params, self.state, self.opt_states, losses, accs, finite = self.fns.train_chunk(
             self.params, self.state, self.opt_states, self._x, self._y, np.stack(rows), active,
             self._norm, self._hp, keys,
         )
         self.step += n
         self.examples_seen += n * len(rows[0])
-        return losses, accs, n
+        return losses, accs, finite, n
 
     def _one_step(self) -> tuple[jax.Array, jax.Array]:
-        losses, accs, _ = self._dispatch(1)
+        losses, accs, _, _ = self._dispatch(1)
         return losses[0], accs[0]
 
     def evaluate(self) -> tuple[float, float]:
@@ -248,7 +249,7 @@ class TrainingLoop:
         """Run up to ``max_steps`` steps (fewer when CHUNK_SECONDS pass); yield their events."""
         bs = self.config.batch_size
         good = (self.params, self.state, self.opt_states)
-        calls: list[tuple[jax.Array, jax.Array, int]] = []
+        calls: list[tuple[jax.Array, jax.Array, jax.Array, int]] = []
         if bs not in self.fns.batch_sizes:
             yield ev.Compiling(f"training step for batch size {bs}")
             self.warm_up()
@@ -267,17 +268,19 @@ class TrainingLoop:
                 break
         if not calls:
             return
-        fetched = jax.device_get([(c[0], c[1]) for c in calls])
-        loss_v = np.concatenate([np.asarray(lo)[: c[2]] for (lo, _), c in zip(fetched, calls, strict=True)])
-        acc_v = np.concatenate([np.asarray(a)[: c[2]] for (_, a), c in zip(fetched, calls, strict=True)])
+        fetched = jax.device_get([c[:3] for c in calls])
+        loss_v, acc_v, ok_v = (
+            np.concatenate([np.asarray(f[j])[: c[3]] for f, c in zip(fetched, calls, strict=True)]) for j in range(3)
+        )
         elapsed = self.clock() - t0
         self.train_time += elapsed
-        if not np.all(np.isfinite(loss_v)):
+        if not np.all(ok_v):
             self.params, self.state, self.opt_states = good
             self.running = False
+            what = "loss" if not np.all(np.isfinite(loss_v)) else "weights"
             yield ev.Notice(
                 "error",
-                f"The loss became non-finite near step {self.step}: training paused and the last "
+                f"The {what} became non-finite near step {self.step}: training paused and the last "
                 f"good weights restored. Likely cause: {likely_cause(self.config)}.",
             )
             self.step -= done

@@ -97,6 +97,12 @@ def optimizer_update(
     return lax.switch(hp["opt_index"], [branch(i) for i in range(len(optimizers))], (grads, opt_states, params))
 
 
+def all_finite(tree: Any) -> Array:
+    """True where every floating-point leaf of ``tree`` is finite (counts, indices skipped)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
 @dataclass
 class StepFunctions:
     """The compiled functions of one architecture, and how often they were traced."""
@@ -136,24 +142,29 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
         return params, new_state, opt_states, loss, acc
 
     def train_chunk(params, state, opt_states, x_all, y_all, idxs, active, norm, hp, keys):
-        """``STEPS_PER_CALL`` steps; step i is kept only where ``active[i]``.
+        """``STEPS_PER_CALL`` steps; step i is kept only where ``active[i]`` and it was finite.
 
         idxs: (STEPS_PER_CALL, batch) int32 indices into x_all; active: (STEPS_PER_CALL,) bool.
-        Returns the new (params, state, opt_states) and per-step losses and accuracies.
+        Returns the new (params, state, opt_states), per-step losses and accuracies, and
+        per-step ``finite``: the loss *and* the weights, batch-norm statistics and
+        optimizer state after the update are all finite. A loss is computed before its
+        update, so an update that overflows has a finite loss; a non-finite step is
+        discarded here, so the carry is always the last finite state.
         """
         traces["train"] += 1  # runs only while tracing: counts compilations
 
         # A Python loop unrolls at trace time: no while loop reaches XLA at all (a scan
         # of length 1 stays a rolled loop, the slow path even with unroll=True).
         carry = (params, state, opt_states)
-        losses, accs = [], []
+        losses, accs, finite = [], [], []
         for i in range(idxs.shape[0]):
             new = train_step(*carry, x_all, y_all, idxs[i], norm, hp, keys[i])
-            carry = jax.tree.map(lambda n, o, on=active[i]: jnp.where(on, n, o), new[:3], carry)
+            ok = jnp.isfinite(new[3]) & all_finite(new[:3])
+            carry = jax.tree.map(lambda n, o, on=active[i] & ok: jnp.where(on, n, o), new[:3], carry)
             losses.append(new[3])
             accs.append(new[4])
-        losses, accs = jnp.stack(losses), jnp.stack(accs)
-        return (*carry, losses, accs)
+            finite.append(ok)
+        return (*carry, jnp.stack(losses), jnp.stack(accs), jnp.stack(finite))
 
     def eval_chunk(params, state, x, y, valid, norm):
         traces["eval"] += 1
