@@ -19,6 +19,7 @@ from typing import Any
 from convscope.config import ArchSpec, TrainConfig, parse_assignment
 
 EXIT_USAGE = 2
+EXIT_DIVERGED = 1  # train: the loss or weights became non-finite (last good weights saved)
 
 # --set keys that shape the architecture (passed to ArchSpec.uniform); the rest are
 # TrainConfig fields.
@@ -239,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from convscope import events as ev
     from convscope.train.checkpoint import CheckpointError, save_checkpoint
-    from convscope.train.loop import TrainingLoop, run_to_completion
+    from convscope.train.loop import TrainingLoop, diverged, run_to_completion
 
     epochs = args.epochs if args.steps is None and args.epochs is not None else (5.0 if args.steps is None else None)
     try:
@@ -292,16 +293,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("  ".join(parts), flush=True)
 
     try:
-        run_to_completion(loop, on_event)
+        events = run_to_completion(loop, on_event)
     finally:
         metrics.close()
     if tty:
         print()
+    failed = diverged(events)
     try:
-        path = save_checkpoint(out / "checkpoints" / "final.npz", loop.checkpoint())
+        path = save_checkpoint(out / "checkpoints" / ("last_good.npz" if failed else "final.npz"), loop.checkpoint())
     except CheckpointError as e:
         raise UsageError(str(e)) from e
     wall = time.perf_counter() - t_start
+    if failed:  # the loop's notice (on stderr) said why and what to change
+        print(f"convscope: training diverged; stopped at step {loop.step} after {wall:.1f} s; "
+              f"the last good weights are in {path}", file=sys.stderr)
+        return EXIT_DIVERGED
     print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, "
           f"{wall:.1f} s; checkpoint {path}")
     return 0

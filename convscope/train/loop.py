@@ -40,6 +40,7 @@ from convscope.train.step import (
 )
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
+NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
 
 
 def device_description() -> str:
@@ -285,7 +286,7 @@ class TrainingLoop:
             )
             self.step -= done
             self.examples_seen -= done * bs
-            yield ev.Paused(self.step, "non-finite loss")
+            yield ev.Paused(self.step, NON_FINITE)
             return
         examples = self.examples_seen - start_examples
         yield ev.StepMetrics(
@@ -443,7 +444,11 @@ def count_params_guess(arch: ArchSpec) -> str:
 
 
 def run_to_completion(loop: TrainingLoop, on_event: Callable[[ev.Event], None] | None = None) -> list[ev.Event]:
-    """Drive a loop with no commands until its step/epoch budget is reached (headless)."""
+    """Drive a loop with no commands until its step/epoch budget is reached (headless).
+
+    A pause the loop takes by itself (divergence: the last good weights restored) would
+    wait for a Resume nobody can send, so it ends the run: the loop is stopped and the
+    events end with ``Finished(reason="stopped")`` after the ``Paused`` that says why."""
     if loop.max_steps is None and loop.max_epochs is None:
         raise ValueError("a headless run needs max_steps or max_epochs")
     commands: queue.Queue = queue.Queue()
@@ -452,6 +457,13 @@ def run_to_completion(loop: TrainingLoop, on_event: Callable[[ev.Event], None] |
         if on_event is not None:
             on_event(event)
         seen.append(event)
+        if isinstance(event, ev.Paused):
+            commands.put(ev.Stop())
     return seen
+
+
+def diverged(events: list[ev.Event]) -> bool:
+    """Whether a headless run ended because its loss or weights became non-finite."""
+    return any(isinstance(e, ev.Paused) and e.reason == NON_FINITE for e in events)
 
 
