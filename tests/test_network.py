@@ -14,6 +14,12 @@ from test_layers_reference import NP_ACTIVATIONS, np_batch_norm, np_conv2d, np_p
 from convscope.config import ArchSpec, ConvLayer
 from convscope.model.network import apply, init
 
+# jax.enable_x64 is jax 0.8's name; the oldest jax pyproject allows (0.4.30) has only the
+# experimental one (deprecated in newer jax, so it is not used there).
+enable_x64 = getattr(jax, "enable_x64", None)
+if enable_x64 is None:
+    from jax.experimental import enable_x64
+
 # --- gradients against central finite differences ----------------------------------------
 
 GRAD_SPECS = {
@@ -49,7 +55,7 @@ def _cross_entropy(spec: ArchSpec, params, state, x, y) -> jax.Array:
 def test_gradient_matches_finite_differences(name: str) -> None:
     spec = GRAD_SPECS[name]
     rng = np.random.default_rng(3)
-    with jax.enable_x64(True):
+    with enable_x64(True):
         params, state = init(spec, 1)
         params = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
         state = jax.tree.map(lambda a: np.asarray(a, np.float64), state)
