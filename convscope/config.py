@@ -23,6 +23,10 @@ OPTIMIZER_LABELS = {
     "adam": "Adam",
     "rmsprop": "RMSprop",
 }
+# Learning rates above which an optimizer tends to diverge on the built-in models: the
+# adaptive ones normalise each step to about the learning rate itself, so 1e-2 is already
+# large for them. The controls warn past these, and a diverged run names them.
+LR_TOO_HIGH = {"sgd": 0.3, "momentum": 0.3, "adam": 1e-2, "rmsprop": 1e-2}
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
-from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.config import LIVE_FIELDS, LR_TOO_HIGH, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.train.augment import normalization_norm
@@ -61,9 +61,8 @@ def channel_stats(x: np.ndarray) -> np.ndarray:
 def likely_cause(config: TrainConfig) -> str:
     """A plain-language guess at which hyperparameter made the loss non-finite."""
     lr, opt = config.learning_rate, config.optimizer
-    adaptive = opt in ("adam", "rmsprop")
-    if (adaptive and lr > 1e-2) or (not adaptive and lr > 0.3):
-        suggestion = "1e-3" if adaptive else "0.01–0.1"
+    if lr > LR_TOO_HIGH[opt]:
+        suggestion = "1e-3" if opt in ("adam", "rmsprop") else "0.01–0.1"
         return f"the learning rate ({lr:g}) is too high for {opt}; try about {suggestion}"
     if opt == "momentum" and config.momentum > 0.95:
         return f"the momentum ({config.momentum:g}) is very high with learning rate {lr:g}; lower either"

@@ -1,8 +1,15 @@
 """Hyperparameter controls: every change reaches the running loop at once, no restart.
 
-Sliders move over lists of readable values (1e-3, 1.5e-3, 2e-3, 3e-3 …) rather than
+Sliders move over lists of readable values (1e-3, 1.2e-3, 1.5e-3, 2e-3 …) rather than
 raw floats, so what a teacher reads off the label is what the loop gets. Controls that
 are set from the loop's configuration block their signals, so nothing echoes back.
+
+The learning rate, the one setting that can ruin a trained network in a single step,
+has stops at most 1.33× apart, applies a drag only where it is released (the box
+beside it shows the value under the thumb meanwhile), takes a typed value (``3e-4``),
+and warns in the status bar when a change is large enough to diverge: above the
+optimizer's ``LR_TOO_HIGH`` (Adam and RMSprop 1e-2, SGD 0.3), or ten times or more
+the previous rate at once.
 
 The Augmentation group (its checkbox is the master switch) holds one slider per
 strength, all live (traced in the step, so none recompiles), and a preview grid of
@@ -22,6 +29,8 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QMainWindow,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -29,31 +38,50 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from convscope.config import NORMALIZATION_LABELS, NORMALIZATIONS, OPTIMIZER_LABELS, OPTIMIZERS, TrainConfig
+from convscope.config import (
+    LR_TOO_HIGH,
+    NORMALIZATION_LABELS,
+    NORMALIZATIONS,
+    OPTIMIZER_LABELS,
+    OPTIMIZERS,
+    TrainConfig,
+)
 from convscope.ui.panels.augment_preview import AugmentPreview
 from convscope.ui.panels.training import format_value
 from convscope.ui.session import Session
 
 SEND_EVERY_MS = 150  # a drag sends at most ~7 updates a second, and always its last value
 NICE_MANTISSAS = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+FINE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)  # neighbours ≤ 1.33× apart
+JUMP_WARNING = 10.0  # a learning rate this many times the previous one at once is warned about
 
 
-def log_values(lo_exp: int, hi_exp: int, zero: bool = False) -> list[float]:
-    """1, 1.5, 2, 3, 5, 7 per decade from 10**lo_exp to 10**hi_exp (optionally 0 first)."""
+def log_values(
+    lo_exp: int, hi_exp: int, zero: bool = False, mantissas: Sequence[float] = NICE_MANTISSAS
+) -> list[float]:
+    """1, 1.5, 2, 3, 5, 7 (or ``mantissas``) per decade from 10**lo_exp to 10**hi_exp
+    (optionally 0 first)."""
     values = [0.0] if zero else []
     for e in range(lo_exp, hi_exp):
-        values += [float(f"{m}e{e}") for m in NICE_MANTISSAS]
+        values += [float(f"{m:g}e{e}") for m in mantissas]
     values.append(float(f"1e{hi_exp}"))
     return values
 
 
-LEARNING_RATES = log_values(-5, 0)
+LEARNING_RATES = log_values(-5, 0, mantissas=FINE_MANTISSAS)
 WEIGHT_DECAYS = log_values(-6, -1, zero=True)
 MOMENTA = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99]
 DROPOUTS = [round(0.05 * i, 2) for i in range(19)]  # 0 … 0.9
 BATCH_SIZES = [2**k for k in range(4, 11)]  # 16 … 1024
 # Optimizers that use the momentum setting (Adam has its own β₁).
 USES_MOMENTUM = ("momentum", "rmsprop")
+OPTIMIZER_TIPS = {
+    "sgd": "Plain gradient descent: learning rate (and weight decay) only; the momentum slider does not apply.",
+    "momentum": "SGD with heavy-ball momentum: uses the momentum slider.",
+    "adam": "Adam (β₁ 0.9, β₂ 0.999, ε 1e-8): the momentum slider does not apply. Learning rates above 1e-2 often diverge.",
+    "rmsprop": "RMSprop (decay 0.9, ε 1e-8) with the momentum slider's momentum (0: plain RMSprop). "
+               "Learning rates above 1e-2 often diverge.",
+}
 SHIFTS = list(range(9))  # whole pixels
 FLIPS = [round(0.1 * i, 1) for i in range(11)]
 ROTATIONS = [0.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 90.0, 180.0]  # degrees
@@ -132,6 +160,63 @@ class ValueSlider(QWidget):
         self.label.setText(self._fmt(self._value))
 
 
+class LearningRateControl(ValueSlider):
+    """The learning-rate slider with a box that shows its value and takes a typed one.
+
+    A drag applies where it is released (the box follows the thumb meanwhile): a learning
+    rate passed over on the way is never sent. A typed value is used exactly, the slider
+    going to the nearest stop; ``rejected`` says why a text is not a learning rate.
+    """
+
+    rejected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(LEARNING_RATES, tracking=False, parent=parent)
+        self.entry = QLineEdit()
+        self.entry.setObjectName("learningRateEntry")
+        self.entry.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.entry.setMaximumWidth(self.entry.fontMetrics().horizontalAdvance("0.000000") + 16)
+        self.entry.setToolTip("Type a learning rate (3e-4, 0.002) and press Enter.")
+        self.layout().replaceWidget(self.label, self.entry)
+        self.label.hide()
+        self.slider.sliderMoved.connect(lambda i: self.entry.setText(self._fmt(self.values[i])))
+        self.entry.editingFinished.connect(self._on_typed)
+        self._show()
+
+    def _show(self) -> None:
+        super()._show()
+        if hasattr(self, "entry"):
+            self.entry.setText(self._fmt(self._value))
+
+    def _on_typed(self) -> None:
+        text = self.entry.text().strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value > 0 and value != float("inf")):
+            self._show()
+            self.rejected.emit(f"learning rate: {text!r} is not a positive number (type e.g. 3e-4 or 0.01)")
+            return
+        if value == self._value:
+            return
+        self.setValue(value)
+        self.valueChanged.emit(value)
+
+
+def learning_rate_warning(optimizer: str, old: float, new: float) -> str:
+    """Why the change ``old`` → ``new`` may make training diverge ("" if it should not)."""
+    label = OPTIMIZER_LABELS[optimizer]
+    ceiling = LR_TOO_HIGH[optimizer]
+    if new > ceiling:
+        return (f"Learning rate {format_value(new)} is high for {label} (above {format_value(ceiling)} "
+                f"training often diverges or leaves units dead for good). Lower it if the loss jumps.")
+    if old > 0 and new >= JUMP_WARNING * old:
+        return (f"Learning rate raised {new / old:.0f}× at once ({format_value(old)} → {format_value(new)}): "
+                f"a jump this large can throw a trained network off for good. Raise it in smaller steps.")
+    return ""
+
+
 class HyperparameterControls(QWidget):
     """Learning rate, optimizer, momentum, weight decay, dropout, batch size, input
     normalization, and the augmentation strengths with their preview."""
@@ -142,7 +227,7 @@ class HyperparameterControls(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.learning_rate = ValueSlider(LEARNING_RATES)
+        self.learning_rate = LearningRateControl()
         self.optimizer = QComboBox()
         for name in OPTIMIZERS:
             self.optimizer.addItem(OPTIMIZER_LABELS[name], name)
@@ -174,8 +259,16 @@ class HyperparameterControls(QWidget):
         layout.addWidget(self.error)
         layout.addStretch(1)
 
-        self.learning_rate.setToolTip("Step size of each update (log scale). Applied at the next step.")
-        self.momentum.setToolTip("Fraction of the previous update kept (SGD + momentum, RMSprop).")
+        self.learning_rate.setToolTip(
+            "Step size of each update (log scale). A drag applies where it is released; "
+            "or type a value in the box. Applied at the next step."
+        )
+        for i, name in enumerate(OPTIMIZERS):
+            self.optimizer.setItemData(i, OPTIMIZER_TIPS[name], Qt.ItemDataRole.ToolTipRole)
+        self.momentum.setToolTip(
+            "Fraction of the previous update kept (SGD + momentum, RMSprop). "
+            "SGD has none; Adam keeps its own (β₁ 0.9)."
+        )
         self.weight_decay.setToolTip("L2 penalty pulling every weight towards zero.")
         self.dropout.setToolTip("Fraction of dense activations zeroed at random while training.")
         self.batch_size.setToolTip("Examples per step. A size used for the first time compiles once.")
@@ -190,6 +283,7 @@ class HyperparameterControls(QWidget):
             self._throttled[name] = send
             getattr(self, name).valueChanged.connect(send)
         self.batch_size.valueChanged.connect(lambda v: self._send("batch_size", int(v)))
+        self.learning_rate.rejected.connect(self._show_error)
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
         self.normalization.currentIndexChanged.connect(
             lambda _i: self._send("normalization", self.normalization.currentData())
@@ -296,7 +390,26 @@ class HyperparameterControls(QWidget):
         self._send("optimizer", name)
 
     def _send(self, name: str, value: Any) -> None:
-        self._show_error(self.session.set_hyperparams(**{name: value}))
+        before = self.session.config
+        error = self.session.set_hyperparams(**{name: value})
+        self._show_error(error)
+        if error or name not in ("learning_rate", "optimizer"):
+            return
+        # A switch of optimizer keeps the rate, so only the new optimizer's ceiling applies
+        # (SGD's 0.1 is ten times Adam's).
+        after = self.session.config
+        warning = learning_rate_warning(after.optimizer, before.learning_rate, after.learning_rate)
+        if warning:
+            self._warn(warning)
+
+    def _warn(self, message: str) -> None:
+        """A warning in the window's status bar (its notice line where it has one)."""
+        window = self.window()
+        show_notice = getattr(window, "show_notice", None)
+        if callable(show_notice):
+            show_notice("warning", message)
+        elif isinstance(window, QMainWindow):
+            window.statusBar().showMessage(message, 10000)
 
     def _show_error(self, message: str) -> None:
         self.error.setText(message)
