@@ -244,7 +244,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from convscope import events as ev
     from convscope.train.checkpoint import CheckpointError, save_checkpoint
-    from convscope.train.loop import TrainingLoop, diverged, run_to_completion
+    from convscope.train.headless import diverged, run_to_completion
+    from convscope.train.loop import TrainingLoop
 
     epochs = args.epochs if args.steps is None and args.epochs is not None else (
         DEFAULT_EPOCHS if args.steps is None else None)

@@ -5,8 +5,7 @@ the same weights, batches and keys) and two Steps, and the weights after them mu
 differ from those before the change. Two steps, because the first update of a
 momentum method does not depend on the momentum (its trace starts at zero): RMSprop's
 momentum was ignored (issue 11.1) and a single step could not have shown it.
-Augmentation and normalization are covered in test_augment_controls.py and
-tests/test_train_loop.py.
+Each augmentation strength's effect on the step is in tests/test_train_loop.py.
 """
 
 from __future__ import annotations
@@ -100,6 +99,14 @@ def test_each_live_control_changes_what_the_engine_computes(qtbot, tiny_data) ->
     controls.dropout.slider.setValue(controls.dropout.values.index(0.5))
     applied("dropout", 0.5)
     changed("the dropout")
+
+    controls.augmentation.setChecked(True)  # the group's switch, with the default ±2 px shift
+    applied("augment", True)
+    changed("the augmentation switch")
+
+    controls.normalization.setCurrentIndex(controls.normalization.findData("none"))
+    applied("normalization", "none")
+    changed("the input normalization")
 
     controls.batch_size.slider.setValue(controls.batch_size.values.index(32))
     applied("batch_size", 32)
