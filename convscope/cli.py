@@ -199,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         image_size = getattr(args, "gui_image_size", None)
         image_size = args.image_size if image_size is None else image_size
         options = _load_options(0.1, 0, image_size)
+        if ckpt:
+            _check_checkpoint(ckpt)
         from convscope.ui.app import run_gui
 
         return run_gui(data, ckpt, options)
@@ -318,6 +320,16 @@ def _load_options(val_fraction: float, seed: int, image_size: int | None) -> Any
     if image_size is not None and not 4 <= image_size <= 256:
         raise UsageError(f"--image-size must be an integer in 4..256, got {image_size}")
     return LoadOptions(val_fraction, seed, image_size)
+
+
+def _check_checkpoint(path: str) -> None:
+    """Refuse an unreadable or hostile checkpoint before the window opens (UsageError)."""
+    from convscope.train.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        load_checkpoint(path)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from e
 
 
 def _fit_to_data(arch: ArchSpec, dataset: Any) -> ArchSpec:
