@@ -290,8 +290,8 @@ class MainWindow(QMainWindow):
 
     def _on_started(self, event: ev.Started) -> None:
         self.device_label.setText(event.device)
-        self.step_label.setText("step 0")
-        self.epoch_label.setText("epoch 0.00")
+        self.step_label.setText(f"step {event.step:,}")  # a checkpoint's, or 0
+        self.epoch_label.setText(f"epoch {event.epoch:.2f}")
         self.speed_label.setText("– examples/s")
         self.statusBar().showMessage(
             f"Model ready: {event.num_params:,} parameters · {event.train_size:,} training / "
