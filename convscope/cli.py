@@ -134,9 +134,13 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--data", dest="inspect_data", metavar="PATH",
                      help="with --deepvis: the data set whose validation images give the top-k patches "
                           "(default: the built-in digits, fitted to the model's input)")
+    ins.add_argument("--saliency", action="store_true",
+                     help="also write saliency maps of the image for every method (saliency_<method>.png, "
+                          "_overlay.png, .npy, _raw.npy, saliency.json), without --deepvis's synthetic images "
+                          "and top-k")
     ins.add_argument("--class", dest="inspect_class", metavar="K",
-                     help="with --deepvis: the class the saliency maps explain, an index 0..classes-1 "
-                          "(or a class name of --data); default: the predicted class")
+                     help="with --saliency or --deepvis: the class the saliency maps explain, an index "
+                          "0..classes-1 or a class name; default: the predicted class")
     eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
