@@ -369,7 +369,8 @@ class MainWindow(QMainWindow):
 
     def _on_dataset(self, data: Any) -> None:
         self.setWindowTitle(f"ConvScope — {data.name}")
-        self.show_notice("info", f"Now training on {data.summary()}")
+        notes = getattr(data, "notes", "")  # e.g. what was resized or skipped
+        self.show_notice("info", f"Now training on {data.summary()}" + (f" ({notes})" if notes else ""))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
