@@ -28,8 +28,8 @@ ARCH_KEYS = {
 }
 
 
-IMAGE_SIZE_HELP = ("image folders: resize every image to N×N (4..256); default: the most common "
-                   "size, its longer side capped at 64")
+IMAGE_SIZE_HELP = ("image folders (and any set whose images exceed 256 px a side): resize every image "
+                   "to N×N (4..256); default: the most common size, its longer side capped at 64")
 
 
 class UsageError(Exception):
