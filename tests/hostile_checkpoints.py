@@ -98,6 +98,17 @@ def _many_entries(path: Path) -> None:
     np.savez(path, **arrays)
 
 
+def _unknown_compression(path: Path) -> None:
+    """A zip whose members claim compression method 99 (zipfile: NotImplementedError)."""
+    data = bytearray(_good_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + offset : start + offset + 2] = (99).to_bytes(2, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+
+
 HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "complex weights": (_with_entry("params/conv1/w", np.zeros((3, 3, 1, 4), np.complex64)), "complex64"),
     "string weights": (_with_entry("params/conv1/b", np.array(["a", "b", "c", "d"])), "real floating"),
@@ -130,6 +141,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], None], str]] = {
     "tens of GiB architecture": (_huge_architecture, "would need about"),
     "too many entries": (_many_entries, "entries; a checkpoint has at most"),
     "truncated file": (lambda p: p.write_bytes(_good_bytes()[:300]), "not a readable checkpoint"),
+    "unknown compression": (_unknown_compression, "not a readable checkpoint"),
 }
 
 

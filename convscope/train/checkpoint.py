@@ -204,7 +204,9 @@ def load_checkpoint(path: str | os.PathLike, memory_budget: int = MEMORY_BUDGET_
         raise CheckpointError(f"{path}: no such file") from e
     except MemoryError as e:
         raise CheckpointError(f"{path}: not enough memory to read the checkpoint") from e
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:  # BadZipFile: truncated
+    # BadZipFile: truncated; NotImplementedError: an unknown compression; RuntimeError: encrypted
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
 
 
