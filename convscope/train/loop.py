@@ -173,8 +173,7 @@ class TrainingLoop:
             num_params=count_params(self.params),
             train_size=len(self.dataset.y_train),
             val_size=len(self.dataset.y_val),
-            step=self.step,
-            epoch=self.epoch,
+            step=self.step, epoch=self.epoch,
         )
 
     def set_hyperparams(self, changes: dict) -> dict:

@@ -4,7 +4,6 @@ the set is resized as it loads, the window says so, and nothing fails."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
