@@ -68,6 +68,9 @@ def test_training_memory_estimate_by_hand() -> None:
     from convscope.train.checkpoint import MEMORY_BUDGET_BYTES
 
     assert training_memory_bytes(ArchSpec(), 128) < MEMORY_BUDGET_BYTES / 20
+    # And so is the default model (ui.app.default_arch) on the largest images a set is
+    # resized to (--image-size 256): its checkpoints reopen.
+    assert training_memory_bytes(ArchSpec(input_shape=(256, 256, 3)), 128) < MEMORY_BUDGET_BYTES
 
 
 @pytest.mark.parametrize(

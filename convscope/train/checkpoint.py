@@ -46,9 +46,11 @@ FORMAT = "convscope-checkpoint"
 VERSION = 1
 
 # What a checkpoint may ask for. The budget bounds the estimate of training memory
-# (convscope.shapes.training_memory_bytes): far above any model the panels can show
-# (the default digits model needs about 0.1 GiB), far below a file built to exhaust memory.
-MEMORY_BUDGET_BYTES = 4 * 2**30
+# (convscope.shapes.training_memory_bytes): above any model the app builds for the sets it
+# loads (the default digits model needs about 0.1 GiB; the default model on 256×256 colour
+# images, the largest --image-size, about 8 GiB at batch 128), below a file built to
+# exhaust memory (tens of GiB and up).
+MEMORY_BUDGET_BYTES = 16 * 2**30
 MAX_META_CHARS = 1 << 20
 MAX_ENTRIES = 1000
 MAX_STEP = 2**53  # steps and examples stay exact as JSON numbers
