@@ -32,8 +32,8 @@ ARCH_KEYS = {
 }
 
 
-IMAGE_SIZE_HELP = ("image folders: resize every image to N×N (4..256); default: the most common "
-                   "size, its longer side capped at 64")
+IMAGE_SIZE_HELP = ("image folders (and any set whose images exceed 256 px a side): resize every image "
+                   "to N×N (4..256); default: the most common size, its longer side capped at 64")
 
 
 class UsageError(Exception):
@@ -139,9 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--data", dest="inspect_data", metavar="PATH",
                      help="with --deepvis: the data set whose validation images give the top-k patches "
                           "(default: the built-in digits, fitted to the model's input)")
+    ins.add_argument("--saliency", action="store_true",
+                     help="also write saliency maps of the image for every method (saliency_<method>.png, "
+                          "_overlay.png, .npy, _raw.npy, saliency.json), without --deepvis's synthetic images "
+                          "and top-k")
     ins.add_argument("--class", dest="inspect_class", metavar="K",
-                     help="with --deepvis: the class the saliency maps explain, an index 0..classes-1 "
-                          "(or a class name of --data); default: the predicted class")
+                     help="with --saliency or --deepvis: the class the saliency maps explain, an index "
+                          "0..classes-1 or a class name; default: the predicted class")
     eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
     eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
@@ -204,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         image_size = getattr(args, "gui_image_size", None)
         image_size = args.image_size if image_size is None else image_size
         options = _load_options(0.1, 0, image_size)
+        if ckpt:
+            _check_checkpoint(ckpt)
         from convscope.ui.app import run_gui
 
         return run_gui(data, ckpt, options)
@@ -330,6 +336,16 @@ def _load_options(val_fraction: float, seed: int, image_size: int | None) -> Any
     if image_size is not None and not 4 <= image_size <= 256:
         raise UsageError(f"--image-size must be an integer in 4..256, got {image_size}")
     return LoadOptions(val_fraction, seed, image_size)
+
+
+def _check_checkpoint(path: str) -> None:
+    """Refuse an unreadable or hostile checkpoint before the window opens (UsageError)."""
+    from convscope.train.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        load_checkpoint(path)
+    except CheckpointError as e:
+        raise UsageError(str(e)) from e
 
 
 def _fit_to_data(arch: ArchSpec, dataset: Any) -> ArchSpec:

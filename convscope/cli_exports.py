@@ -94,16 +94,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                              f"{'×'.join(map(str, arch.input_shape))} images")
         pool = (data.x_val, f"{data.name} validation split")
         data_names = [str(n) for n in data.class_names]
+    # The checkpoint's class names (older files: --data's, else the indices).
     classes = [str(i) for i in range(arch.num_classes)]
+    if ckpt_path is not None and ckpt.class_names is not None:
+        classes = list(ckpt.class_names)
+    elif len(data_names) == arch.num_classes:
+        classes = data_names
     target = None  # the class saliency explains; None: the predicted one
     if args.inspect_class is not None:
         from convscope.probes.evaluate_export import resolve_class
 
-        if args.deepvis is None:
-            raise UsageError("--class is used only with --deepvis")
+        if args.deepvis is None and not args.saliency:
+            raise UsageError("--class is used only with --deepvis or --saliency")
         try:
-            names = data_names if len(data_names) == arch.num_classes else classes
-            target = resolve_class(args.inspect_class, names)
+            target = resolve_class(args.inspect_class, classes)
         except ValueError as e:
             raise UsageError(str(e)) from e
     image = fit_image(original, arch.input_shape)
@@ -113,6 +117,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "classes": classes,
         "probabilities": [float(p) for p in result.probs],
         "top": classes[top],
+        "top_index": top,
         "checkpoint": str(ckpt_path) if ckpt_path is not None else None,
         "seed": seed,
         "step": step,
@@ -142,6 +147,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             except DataError as e:
                 raise UsageError(str(e)) from e
             print(f"deepvis {args.deepvis}: wrote {len(extra)} more files (synthetic images, top-k, saliency)")
+        elif args.saliency:
+            from convscope.probes.deepvis_export import export_saliency
+
+            extra, summary = export_saliency(out, arch, params, state, norm, image, _write_png, target)
+            (out / "saliency.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            print(f"saliency: wrote {len(extra) + 1} more files ({', '.join(summary)}) for class "
+                  f"{classes[summary['vanilla']['target_class']]}")
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
     print(f"model: {source}")

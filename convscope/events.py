@@ -35,6 +35,8 @@ class Started:
     num_params: int
     train_size: int
     val_size: int
+    step: int = 0  # where the model starts: 0, or a checkpoint's step
+    epoch: float = 0.0  # epochs of training behind it
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,47 @@ def layer_table(spec: ArchSpec) -> list[LayerInfo]:
 
 def total_params(spec: ArchSpec) -> int:
     return sum(row.params for row in layer_table(spec))
+
+
+def param_shapes(spec: ArchSpec) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict[str, dict[str, tuple[int, ...]]]]:
+    """The shapes of ``model.init(spec)``'s parameters and batch-norm state, by layer and
+    name, without building them (so a file's arrays can be checked before any is read)."""
+    params: dict[str, dict[str, tuple[int, ...]]] = {}
+    state: dict[str, dict[str, tuple[int, ...]]] = {}
+    d = spec.input_shape[2]
+    for i, conv in enumerate(spec.convs, start=1):
+        f, k = conv.kernel, conv.filters
+        params[f"conv{i}"] = {"w": (f, f, d, k), "b": (k,)}
+        if spec.batch_norm:
+            params[f"bn{i}"] = {"gamma": (k,), "beta": (k,)}
+            state[f"bn{i}"] = {"mean": (k,), "var": (k,)}
+        d = k
+    units = next(row.shape[0] for row in layer_table(spec) if row.kind == "flatten")
+    for j, width in enumerate(spec.dense, start=1):
+        params[f"dense{j}"] = {"w": (units, width), "b": (width,)}
+        units = width
+    params["logits"] = {"w": (units, spec.num_classes), "b": (spec.num_classes,)}
+    return params, state
+
+
+def activation_values(spec: ArchSpec) -> int:
+    """Values every layer outputs for one example (the input included): what a forward
+    pass keeps per example for the backward pass, and what the panels' taps hold."""
+    return sum(math.prod(row.shape) for row in layer_table(spec))
+
+
+# Float32 copies of the weights that training holds: weights, gradients, the update,
+# and the optimizer states kept for every optimizer a slider can switch to (momentum 1,
+# Adam 2, RMSprop 1 and its momentum 1).
+PARAM_COPIES = 8
+# Per example in a batch: every layer's output and its gradient.
+ACTIVATION_COPIES = 2
+
+
+def training_memory_bytes(spec: ArchSpec, batch_size: int) -> int:
+    """An estimate of the memory (bytes, float32) training ``spec`` on batches of
+    ``batch_size`` needs: ``4 · (8 · parameters + 2 · activation values · batch)``.
+    Exact integers, so an absurd architecture gives an absurd number, not an overflow."""
+    p, s = param_shapes(spec)
+    weights = sum(math.prod(shape) for tree in (p, s) for leaves in tree.values() for shape in leaves.values())
+    return 4 * (PARAM_COPIES * weights + ACTIVATION_COPIES * activation_values(spec) * batch_size)

@@ -1,7 +1,8 @@
 """convscope.data.images: every supported mode and format converted correctly, every bad
 input refused with a one-line ImageError naming the file, and fit/transform geometry.
 
-Fixtures are generated here with Pillow; the real photos come from ../shared/data/images.
+Fixtures are generated here with Pillow; the real photo is tests/data/chelsea.png (shipped,
+see tests/data/PROVENANCE.md).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from convscope.data.images import (
     transform_image,
 )
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
-PHOTO_SHAPES = {"astronaut.png": (512, 512, 3), "chelsea.png": (300, 451, 3), "coffee.png": (400, 600, 3)}
+PHOTOS = Path(__file__).resolve().parent / "data"
+PHOTO_SHAPES = {"chelsea.png": (300, 451, 3)}
 
 
 def _rgb_pattern(h: int = 12, w: int = 16) -> np.ndarray:
@@ -188,12 +189,8 @@ def test_lossless_formats_round_trip(tmp_path: Path, fmt: str, suffix: str, kwar
 
 
 def test_real_photos(tmp_path: Path) -> None:
-    if not PHOTOS.is_dir():
-        pytest.skip(f"real photos not found at {PHOTOS}")
     for name, shape in PHOTO_SHAPES.items():
         src = PHOTOS / name
-        if not src.exists():
-            pytest.skip(f"{src} missing")
         dst = tmp_path / name
         shutil.copyfile(src, dst)
         got = load_image(dst)

@@ -18,7 +18,7 @@ from convscope.shapes import layer_table
 from convscope.train.checkpoint import Checkpoint, save_checkpoint
 from convscope.train.step import to_host
 
-PHOTO = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "chelsea.png"
+PHOTO = Path(__file__).resolve().parent / "data" / "chelsea.png"  # shipped: tests/data/PROVENANCE.md
 RGB_ARCH = ArchSpec(
     input_shape=(12, 12, 3), convs=(ConvLayer(4, 3),), dense=(8,), num_classes=4, batch_norm=True
 )
@@ -63,8 +63,6 @@ def _check_outputs(out: Path, arch: ArchSpec) -> dict:
 
 
 def test_inspect_a_real_photo_with_a_fresh_model(tmp_path: Path, capsys) -> None:
-    if not PHOTO.exists():
-        pytest.skip(f"real photo not found at {PHOTO}")
     photo = tmp_path / PHOTO.name
     shutil.copyfile(PHOTO, photo)
     out = tmp_path / "out"

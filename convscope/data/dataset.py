@@ -182,8 +182,15 @@ def assemble(
     origin: str = "",
 ) -> Dataset:
     """A Dataset from a train split and an optional test split; without a test split,
-    the validation split is cut from ``train`` by ``split_validation``."""
+    the validation split is cut from ``train`` by ``split_validation``. Images too large
+    for a model are resized first (``oversize.shrink_oversized``; the notes say so)."""
+    from convscope.data.oversize import shrink_oversized
+
     x, y = train
+    x, x_test, resized = shrink_oversized(x, test[0] if test is not None else None, options.image_size)
+    if resized:
+        notes = f"{notes}; {resized}" if notes else resized
+        test = (x_test, test[1]) if test is not None and x_test is not None else test
     if test is not None:
         return Dataset(name, x, y, test[0], test[1], class_names, source, notes, origin)
     if len(y) < 2:

@@ -88,7 +88,9 @@ def _target_size(images: list[np.ndarray], image_size: int | tuple[int, int] | N
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def _stack(images: list[np.ndarray], size: tuple[int, int], channels: int) -> np.ndarray:
+def resize_stack(images: list[np.ndarray] | np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+    """uint8 images (each (h, w, c)) → one (N, *size, channels) array: resized with
+    Lanczos where their size differs, gray repeated into colour where ``channels`` is 3."""
     from PIL import Image
 
     h, w = size
@@ -132,9 +134,9 @@ def load_image_folder(path: Path, options: LoadOptions) -> Dataset:
 
     size = _target_size(train_imgs + held_imgs, options.image_size)
     channels = 1 if all(img.shape[2] == 1 for img in train_imgs + held_imgs) else 3
-    x_train = _stack(train_imgs, size, channels)
+    x_train = resize_stack(train_imgs, size, channels)
     train = (x_train, np.asarray(train_labels, np.int32))
-    test = (_stack(held_imgs, size, channels), np.asarray(held_labels, np.int32)) if held_imgs else None
+    test = (resize_stack(held_imgs, size, channels), np.asarray(held_labels, np.int32)) if held_imgs else None
 
     notes = []
     if skipped:

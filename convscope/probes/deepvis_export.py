@@ -108,19 +108,53 @@ def export_deepvis(out: Path, arch: ArchSpec, params: HostParams, state: HostPar
                  "rows": "one row per channel, strongest first"},
         "saliency": {},
     }
-    for method in METHODS:
-        opts = METHOD_OPTIONS.get(method, {})
-        res = saliency(arch, params, state, norm, image, method, target_class, **opts)
-        save_png(f"saliency_{method}.png", heatmap_rgba(res.heatmap))
-        save_png(f"saliency_{method}_overlay.png", saliency_overlay(image, res.heatmap))
-        save_np(f"saliency_{method}.npy", heatmap=res.heatmap)
-        if res.raw is not None:
-            save_np(f"saliency_{method}_raw.npy", raw=res.raw)
-        summary["saliency"][method] = {"target_class": res.target_class,  # type: ignore[index]
-                                       "predicted_class": int(np.argmax(res.probabilities)),
-                                       "seconds": round(res.seconds, 4), "layer": res.layer,
-                                       "options": dict(opts)}
+    files, summary["saliency"] = export_saliency(out, arch, params, state, norm, image, write_png, target_class)
+    written += files
     path = out / f"deepvis_{layer}.json"
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     written.append(path)
     return written
+
+
+def export_saliency(out: Path, arch: ArchSpec, params: HostParams, state: HostParams, norm: np.ndarray,
+                    image: np.ndarray, write_png: WritePng,
+                    target_class: int | None = None) -> tuple[list[Path], dict[str, object]]:
+    """Saliency maps of ``image`` for every method (the panel's options): per method
+    ``saliency_<method>.png`` (the heatmap in viridis), ``_overlay.png`` (blended over the
+    image), ``saliency_<method>.npy`` (the heatmap, (H, W) in [0, 1]) and
+    ``saliency_<method>_raw.npy`` (the signed map behind it). Returns the paths written
+    and a summary per method."""
+    if target_class is not None and not (isinstance(target_class, (int, np.integer))
+                                         and 0 <= target_class < arch.num_classes):
+        raise ValueError(f"the class must be in [0, {arch.num_classes - 1}], got {target_class!r}")
+    written: list[Path] = []
+    summary: dict[str, object] = {}
+    for method in METHODS:
+        opts = METHOD_OPTIONS.get(method, {})
+        res = saliency(arch, params, state, norm, image, method, target_class, **opts)
+        for name, picture in ((f"saliency_{method}.png", heatmap_rgba(res.heatmap)),
+                              (f"saliency_{method}_overlay.png", saliency_overlay(image, res.heatmap))):
+            write_png(out / name, picture)
+            written.append(out / name)
+        np.save(out / f"saliency_{method}.npy", res.heatmap)
+        written.append(out / f"saliency_{method}.npy")
+        if res.raw is not None:
+            np.save(out / f"saliency_{method}_raw.npy", res.raw)
+            written.append(out / f"saliency_{method}_raw.npy")
+        summary[method] = {"target_class": res.target_class, "predicted_class": int(np.argmax(res.probabilities)),
+                           "seconds": round(res.seconds, 4), "layer": res.layer, "options": dict(opts),
+                           "raw": RAW_MEANING[method]}
+    return written, summary
+
+
+# What saliency_<method>_raw.npy holds (the heatmap is made from it).
+RAW_MEANING = {
+    "vanilla": "(H, W, C) float32: d logit / d pixel, pixels scaled to [0, 1]",
+    "smoothgrad": "(H, W, C) float32: that gradient averaged over the noisy copies",
+    "guided": "(H, W, C) float32: the guided-backprop gradient (passed back through an activation only where its "
+               "input and the gradient are positive)",
+    "gradcam": "(h, w) float32: the class-activation map at the Grad-CAM layer's resolution, before ReLU "
+               "and upsampling",
+    "occlusion": "(H, W) float32: the mean drop of the class logit over the windows covering each pixel "
+                 "(negative: hiding the region raised it)",
+}

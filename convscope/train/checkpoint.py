@@ -17,7 +17,11 @@ Format (readable by any NumPy program, ``allow_pickle=False``):
   when the set brought its own test split. ``convscope evaluate`` cuts the same split, so
   it never evaluates on training images. Readers that do not know ``data`` ignore it.
   The size image-folder images were resized to is the model's input size,
-  ``arch.input_shape``.
+  ``arch.input_shape``. Optional too: ``examples`` (int, training examples seen, so
+  that the epoch counter goes on where it stopped) and ``class_names`` (one string per
+  output).
+
+Reading checks every value before it is used (see :func:`load_checkpoint`).
 
 The optimizer's moments are not stored: a resumed run restarts them from zero.
 """
@@ -28,15 +32,29 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from convscope.config import ArchSpec, TrainConfig
+from convscope.shapes import param_shapes, total_params, training_memory_bytes
 
 FORMAT = "convscope-checkpoint"
 VERSION = 1
+
+# What a checkpoint may ask for. The budget bounds the estimate of training memory
+# (convscope.shapes.training_memory_bytes): above any model the app builds for the sets it
+# loads (the default digits model needs about 0.1 GiB; the default model on 256×256 colour
+# images, the largest --image-size, about 8 GiB at batch 128), below a file built to
+# exhaust memory (tens of GiB and up).
+MEMORY_BUDGET_BYTES = 16 * 2**30
+MAX_META_CHARS = 1 << 20
+MAX_ENTRIES = 1000
+MAX_STEP = 2**53  # steps and examples stay exact as JSON numbers
+MAX_NAME_CHARS = 1000
 
 HostParams = dict[str, dict[str, np.ndarray]]
 
@@ -124,6 +142,8 @@ class Checkpoint:
     step: int
     norm: np.ndarray | None = None  # (2, C): the input mean and std the weights expect
     data: DataRecord | None = None  # what it was trained on (None: not recorded)
+    examples: int | None = None  # training examples seen (epochs × training images); None: not recorded
+    class_names: tuple[str, ...] | None = None  # one per output; None: not recorded
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
@@ -140,6 +160,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     }
     if ckpt.data is not None:
         meta["data"] = ckpt.data.to_dict()
+    if ckpt.examples is not None:
+        meta["examples"] = int(ckpt.examples)
+    if ckpt.class_names is not None:
+        meta["class_names"] = [str(n) for n in ckpt.class_names]
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
     if ckpt.norm is not None:
         arrays["norm"] = np.asarray(ckpt.norm, np.float32)
@@ -164,61 +188,133 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError if it is not one."""
+def load_checkpoint(path: str | os.PathLike, memory_budget: int = MEMORY_BUDGET_BYTES) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; CheckpointError if it is not
+    one. Every value is checked before it is used, and an array before it is read (its
+    header): the meta entry's size and types, the architecture's training memory against
+    ``memory_budget`` (:func:`convscope.shapes.training_memory_bytes`), then each array's
+    dtype (real floating point) and shape against the architecture, and its values (finite)."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
-            if "meta" not in z.files:
-                raise CheckpointError(f"{path}: not a ConvScope checkpoint (no 'meta' entry)")
-            meta = json.loads(str(z["meta"]))
-            params: HostParams = {}
-            state: HostParams = {}
-            norm = z["norm"] if "norm" in z.files else None
-            for key in z.files:
-                parts = key.split("/")
-                if len(parts) == 3 and parts[0] in ("params", "state"):
-                    tree = params if parts[0] == "params" else state
-                    tree.setdefault(parts[1], {})[parts[2]] = z[key]
+            return _read(path, z, memory_budget)
     except CheckpointError:
         raise
     except FileNotFoundError as e:
         raise CheckpointError(f"{path}: no such file") from e
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
+    except MemoryError as e:
+        raise CheckpointError(f"{path}: not enough memory to read the checkpoint") from e
+    # BadZipFile: truncated; NotImplementedError: an unknown compression; RuntimeError: encrypted
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
+
+
+def _header(z: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the .npz entry ``key``, from its header alone (nothing allocated)."""
+    with z.zip.open(f"{key}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{key}: unsupported .npy version {version}")
+    return tuple(shape), dtype
+
+
+def _read_floats(path: Path, z: Any, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The float32 values of entry ``key``, which must be real floating point of ``shape``
+    and finite; checked on the header before the data is read."""
+    if key not in z.files:
+        raise CheckpointError(f"{path}: missing {key}")
+    got, dtype = _header(z, key)
+    if dtype.kind != "f" or dtype.fields is not None or dtype.subdtype is not None:
+        raise CheckpointError(f"{path}: {key} holds {dtype} values; real floating-point numbers expected")
+    if got != tuple(shape):
+        raise CheckpointError(f"{path}: {key} has shape {got}, expected {tuple(shape)}")
+    values = np.asarray(z[key], np.float32)
+    if not np.all(np.isfinite(values)):
+        raise CheckpointError(f"{path}: {key} holds non-finite values (NaN or infinity)")
+    return values
+
+
+def _read_meta(path: Path, z: Any) -> dict[str, Any]:
+    if "meta" not in z.files:
+        raise CheckpointError(f"{path}: not a ConvScope checkpoint (no 'meta' entry)")
+    shape, dtype = _header(z, "meta")
+    if shape != () or dtype.kind != "U":
+        raise CheckpointError(f"{path}: its meta entry is a {dtype} array of shape {shape}, not a JSON string")
+    if dtype.itemsize // 4 > MAX_META_CHARS:
+        raise CheckpointError(
+            f"{path}: its meta entry holds {dtype.itemsize // 4:,} characters; at most {MAX_META_CHARS:,} expected")
+    try:
+        meta = json.loads(str(z["meta"]))
+    except RecursionError as e:
+        raise CheckpointError(f"{path}: its meta JSON is nested too deeply") from e
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its meta entry is not valid JSON ({e})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a ConvScope checkpoint")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not supported")
+    if meta.get("version") != VERSION or isinstance(meta.get("version"), bool):
+        raise CheckpointError(f"{path}: checkpoint version {str(meta.get('version'))[:40]} is not supported")
+    for key, kinds in (("arch", dict), ("config", dict), ("data", dict), ("step", int), ("examples", int),
+                       ("class_names", list)):
+        if key in meta and (not isinstance(meta[key], kinds) or isinstance(meta[key], bool)):
+            raise CheckpointError(
+                f"{path}: meta {key} must be {'an object' if kinds is dict else 'a list' if kinds is list else 'an integer'}, "
+                f"got {type(meta[key]).__name__} {str(meta[key])[:40]!r}")
+    for key in ("step", "examples"):
+        if not 0 <= meta.get(key, 0) <= MAX_STEP:
+            raise CheckpointError(f"{path}: meta {key} must be in 0..{MAX_STEP}, got {meta[key]}")
+    if "arch" not in meta or "config" not in meta:
+        raise CheckpointError(f"{path}: its meta entry has no {'arch' if 'arch' not in meta else 'config'}")
+    return meta
+
+
+def _read(path: Path, z: Any, memory_budget: int) -> Checkpoint:
+    if len(z.files) > MAX_ENTRIES:
+        raise CheckpointError(f"{path}: {len(z.files):,} entries; a checkpoint has at most {MAX_ENTRIES}")
+    meta = _read_meta(path, z)
     try:
         arch = ArchSpec.from_dict(meta["arch"])
         config = TrainConfig.from_dict(meta["config"])
         data = DataRecord.from_dict(meta["data"]) if "data" in meta else None
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: invalid configuration in checkpoint ({e})") from e
-    _check_shapes(path, arch, params, state)
-    if norm is not None and norm.shape != (2, arch.input_shape[2]):
-        raise CheckpointError(f"{path}: norm has shape {norm.shape}, expected {(2, arch.input_shape[2])}")
-    return Checkpoint(arch, config, params, state, int(meta.get("step", 0)), norm, data)
-
-
-def _check_shapes(path: Path, arch: ArchSpec, params: HostParams, state: HostParams) -> None:
-    """The stored arrays must be exactly the ones the ArchSpec calls for."""
-    import jax
-
-    from convscope.model.network import init
-
-    want_p, want_s = jax.eval_shape(lambda: init(arch, 0))
-    for label, want, got in (("params", want_p, params), ("state", want_s, state)):
+        names = _class_names(meta.get("class_names"), arch.num_classes)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: invalid configuration in checkpoint ({str(e)[:300]})") from e
+    need = training_memory_bytes(arch, config.batch_size)
+    if need > memory_budget:
+        raise CheckpointError(
+            f"{path}: its architecture ({total_params(arch):,} parameters, "
+            f"{'×'.join(map(str, arch.input_shape))} inputs) would need about {_gib(need)} to train at batch "
+            f"size {config.batch_size}; ConvScope opens models up to {_gib(memory_budget)}")
+    want_p, want_s = param_shapes(arch)
+    params: HostParams = {}
+    state: HostParams = {}
+    for prefix, want, tree in (("params", want_p, params), ("state", want_s, state)):
         for layer, leaves in want.items():
-            for name, spec in leaves.items():
-                arr = got.get(layer, {}).get(name)
-                if arr is None:
-                    raise CheckpointError(f"{path}: missing {label}/{layer}/{name}")
-                if tuple(arr.shape) != tuple(spec.shape):
-                    raise CheckpointError(
-                        f"{path}: {label}/{layer}/{name} has shape {tuple(arr.shape)}, "
-                        f"expected {tuple(spec.shape)}"
-                    )
+            for name, shape in leaves.items():
+                tree.setdefault(layer, {})[name] = _read_floats(path, z, f"{prefix}/{layer}/{name}", shape)
+    for layer, leaves in state.items():
+        if np.any(leaves["var"] < 0):
+            raise CheckpointError(f"{path}: state/{layer}/var holds negative variances")
+    norm = _read_floats(path, z, "norm", (2, arch.input_shape[2])) if "norm" in z.files else None
+    if norm is not None and not np.all(norm[1] > 0):
+        raise CheckpointError(f"{path}: norm's standard deviations (its second row) must be positive")
+    return Checkpoint(arch, config, params, state, meta.get("step", 0), norm, data, meta.get("examples"), names)
+
+
+def _class_names(names: object, num_classes: int) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if (not isinstance(names, list) or len(names) != num_classes
+            or not all(isinstance(n, str) and len(n) <= MAX_NAME_CHARS for n in names)):
+        raise ValueError(f"class_names must be {num_classes} strings of at most {MAX_NAME_CHARS} characters")
+    return tuple(names)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"

@@ -162,7 +162,8 @@ class TrainingLoop:
 
     def checkpoint(self) -> Checkpoint:
         params, state = to_host(self.params), to_host(self.state)
-        return Checkpoint(self.arch, self.config, params, state, self.step, self.norm, DataRecord.of(self.dataset))
+        return Checkpoint(self.arch, self.config, params, state, self.step, self.norm, DataRecord.of(self.dataset),
+                          self.examples_seen, tuple(str(n) for n in self.dataset.class_names))
 
     def started_event(self) -> ev.Started:
         return ev.Started(
@@ -172,6 +173,7 @@ class TrainingLoop:
             num_params=count_params(self.params),
             train_size=len(self.dataset.y_train),
             val_size=len(self.dataset.y_val),
+            step=self.step, epoch=self.epoch,
         )
 
     def set_hyperparams(self, changes: dict) -> dict:
@@ -424,6 +426,8 @@ class TrainingLoop:
             self.norm = normalization_norm(self.stats, self.config.normalization)
         self._norm = jnp.asarray(self.norm)
         self.step = ckpt.step
+        # The epoch counter goes on from the checkpoint's (older files: step × batch size).
+        self.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
         self.warm_up()
         yield self.started_event()
         yield self.eval_event()

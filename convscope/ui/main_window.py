@@ -290,8 +290,8 @@ class MainWindow(QMainWindow):
 
     def _on_started(self, event: ev.Started) -> None:
         self.device_label.setText(event.device)
-        self.step_label.setText("step 0")
-        self.epoch_label.setText("epoch 0.00")
+        self.step_label.setText(f"step {event.step:,}")  # a checkpoint's, or 0
+        self.epoch_label.setText(f"epoch {event.epoch:.2f}")
         self.speed_label.setText("– examples/s")
         self.statusBar().showMessage(
             f"Model ready: {event.num_params:,} parameters · {event.train_size:,} training / "
@@ -369,7 +369,8 @@ class MainWindow(QMainWindow):
 
     def _on_dataset(self, data: Any) -> None:
         self.setWindowTitle(f"ConvScope — {data.name}")
-        self.show_notice("info", f"Now training on {data.summary()}")
+        notes = getattr(data, "notes", "")  # e.g. what was resized or skipped
+        self.show_notice("info", f"Now training on {data.summary()}" + (f" ({notes})" if notes else ""))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):

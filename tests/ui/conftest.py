@@ -83,7 +83,8 @@ class FakeLoop:
 
     # ------------------------------------------------------------ the contract
     def _started(self) -> ev.Started:
-        return ev.Started(self.arch, self.config, "FakeDevice", total_params(self.arch), 64, 16)
+        return ev.Started(self.arch, self.config, "FakeDevice", total_params(self.arch), 64, 16,
+                          self.step, self.step / 10)  # where the model starts: 0, or the "checkpoint's" 42
 
     def _snapshot(self) -> ev.Snapshot:
         return ev.Snapshot(self.step, self.arch, {}, {}, np.zeros((2, 1), np.float32))

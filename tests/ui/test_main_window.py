@@ -100,6 +100,7 @@ def test_save_and_open_checkpoint_send_commands_and_report(window, loop, qtbot, 
     window.open_checkpoint(path)
     qtbot.waitUntil(lambda: "Opened checkpoint" in window.notice_label.text(), timeout=3000)
     assert loop.seen(ev.Load) == [ev.Load(path)]
+    assert (window.step_label.text(), window.epoch_label.text()) == ("step 42", "epoch 4.20")  # its step
     # The checkpoint's configuration shows in the controls, and nothing is sent back.
     controls = window.panels["Hyperparameters"]
     assert controls.learning_rate.label.text() == "0.05"
