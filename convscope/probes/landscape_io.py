@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from convscope.atomic import atomic_write
 from convscope.probes.landscape import LandscapeGrid, lattice_indices
 from convscope.viz.colormaps import colorize, sequential_lut
 
@@ -65,15 +65,7 @@ def save_landscape_npz(path: str | os.PathLike, grid: LandscapeGrid, line: Any =
             arrays[f"line/loss/{name}"] = line.loss[name]
             arrays[f"line/accuracy/{name}"] = line.accuracy[name]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path
@@ -227,7 +219,7 @@ def _write_rgba_png(path: str | os.PathLike, rgba: np.ndarray) -> Path:
 
     path = Path(path)
     try:
-        Image.fromarray(rgba).save(path, format="PNG")
+        atomic_write(path, lambda f: Image.fromarray(rgba).save(f, format="PNG"))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path

@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from convscope.atomic import atomic_write_bytes
 from convscope.probes.landscape import LandscapeGrid
 from convscope.probes.landscape_io import LandscapeIOError, display_loss, heatmap_rgba
 from convscope.viz.colormaps import sequential_lut
@@ -173,7 +174,7 @@ def write_landscape_svg(
     """:func:`landscape_svg` written to ``path``."""
     path = Path(path)
     try:
-        path.write_text(landscape_svg(grid, log=log, title=title), encoding="utf-8")
+        atomic_write_bytes(path, landscape_svg(grid, log=log, title=title).encode("utf-8"))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path
