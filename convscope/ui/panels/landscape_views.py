@@ -286,6 +286,7 @@ class LinePlot:
             else:
                 curve.setData([], [])
         self.note.setText("" if line is not None else empty_text)
+        self.note.setVisible(line is None and bool(empty_text))  # nothing left behind the legend
         self.legend.setVisible(line is not None)
         if line is not None:
             self.plot.enableAutoRange()
@@ -382,7 +383,10 @@ class LandscapePlots(QStackedWidget):
     def draw(
         self, source: tuple | None, live: np.ndarray | None, lines: dict[str, Any], log_scale: bool
     ) -> None:
-        """``source``: (alphas, betas, loss, accuracy, trajectory) or None."""
+        """``source``: (alphas, betas, loss, accuracy, trajectory) or None. The lines are
+        drawn whether or not the map has anything yet (they arrive first)."""
+        self.line_interp.show(lines.get("interpolation"), "after a few steps")
+        self.line_dir.show(lines.get("direction"), "")
         if source is None:
             self.map.clear()
             return
@@ -391,5 +395,3 @@ class LandscapePlots(QStackedWidget):
         self.map.show_path(trajectory, live)
         if self.surface is not None and self.currentWidget() is self.surface and self.map.shown is not None:
             self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
-        self.line_interp.show(lines.get("interpolation"), "after a few steps")
-        self.line_dir.show(lines.get("direction"), "")
