@@ -781,3 +781,39 @@ def test_follow_waits_while_the_panel_is_hidden(qtbot, panel) -> None:
     with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
         panel.show()  # on screen again: it catches up with the latest weights
     assert panel.grid.step == 1
+
+
+def test_the_panel_and_the_files_draw_the_same_picture_of_a_grid_with_inf_and_nan(qtbot, panel, tmp_path) -> None:
+    """One display transform: the panel's image values, colour range and contours are
+    the PNG's colours and the SVG's contours, for a grid with +inf (overflow) and a NaN
+    (no number) among finite losses."""
+    import re
+
+    from convscope.probes.landscape import LandscapeGrid
+    from convscope.probes.landscape_io import heatmap_rgba
+    from convscope.probes.landscape_svg import landscape_svg
+    from convscope.viz.colormaps import colorize, sequential_lut
+
+    axis = np.linspace(-1.0, 1.0, 9)
+    loss = 0.3 + axis[None, :] ** 2 + 2.0 * axis[:, None] ** 2
+    loss[0, 0] = np.inf
+    loss[8, 7] = np.inf
+    loss[4, 6] = np.nan
+    grid = LandscapeGrid(axis, axis, loss, np.full_like(loss, 0.5), float(loss[4, 4]), 0.5, "random", (0, 1),
+                         None, 64, "train", 0, 1.0)  # fmt: skip
+    for log in (True, False):
+        panel.plots.draw((axis, axis, loss, grid.accuracy, None), None, {}, log)
+        shown = np.asarray(panel.map.image.image, np.float64)
+        levels = tuple(panel.map.image.levels)
+        assert np.isfinite(shown).all()
+        assert shown[0, 0] == shown.max() == levels[1]  # +inf: the highest colour, not a hole
+        # The PNG: sampled at the grid points (size 8·k + 1), the same colours.
+        rgba, file_levels = heatmap_rgba(grid, size=8 * 5 + 1, log=log)
+        assert file_levels == pytest.approx(levels)
+        at_points = rgba[::5, ::5][::-1]  # the file's row 0 is the highest β
+        np.testing.assert_array_equal(at_points, colorize(shown, levels, sequential_lut()))
+        # The SVG: the same contour segments (count per picture) as on the panel.
+        xs, _ys = panel.map.contours.getData()
+        svg = landscape_svg(grid, log=log)
+        d = re.search(r'class="contours" d="([^"]*)"', svg).group(1)
+        assert d.count("M") == int(np.isnan(xs).sum()) > 0
