@@ -40,6 +40,7 @@ from convscope.probes.topk import DEFAULT_K, TopK
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import RegularizerControls
 from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
+from convscope.ui.panels.deepvis_large import ChannelLargeView
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
     ExportButton,
@@ -57,6 +58,7 @@ TICK_MS = 250
 REDRAW_MS = 200
 TOPK_IMAGES = 1000  # validation images searched for the top-k patches
 TRAINING_SHARE = 0.5  # while training, the probes compute at most half the time
+ACTMAX_PROGRESS = "maximizing: %v / %m steps"  # activation maximization (the bar's tooltip says so)
 
 
 def default_layer(layers: list[str]) -> str:
@@ -120,15 +122,21 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
-        self.progress.setFixedWidth(190)
-        self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization")
+        # As wide as its longest text ("activation maximization: 8 / 128 steps" was cut off),
+        # and no wider: the panel's minimum width is the window's.
+        longest = ACTMAX_PROGRESS.replace("%v", "10000").replace("%m", "10000")  # the Steps control's largest
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 24)
+        self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization "
+                                 "(\"maximizing\": its gradient-ascent steps)")
         self.status = QLabel("")  # errors, and what is being computed
         self.status.setWordWrap(True)
         self.status.hide()
 
         self.grid = ChannelGrid()
-        self.grid.clicked.connect(self.select_channel)
+        self.grid.clicked.connect(self.open_large)
         self.detail = ChannelDetail()
+        self.detail.clicked.connect(lambda: self.open_large(self.channel))
+        self.large: ChannelLargeView | None = None  # made on the first click
         names = tuple(getattr(self.controller.dataset, "class_names", ()))
         self.saliency = SaliencyView(names)
 
@@ -350,7 +358,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.request_redraw()
             self.progress.setRange(0, tag.settings.steps)
             self.progress.setValue(0)
-            self.progress.setFormat("activation maximization: %v / %m steps")
+            self.progress.setFormat(ACTMAX_PROGRESS)
         else:
             self.progress.setValue(payload[1])
 
@@ -409,6 +417,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def redraw(self) -> None:
         if self._dirty:
             self._draw_grid()
+        if self.detail._dirty and self.large is not None and self.large.isVisible():
+            self.large.draw(self)
         self.detail.redraw(self)
 
     def _draw_grid(self) -> None:
@@ -439,7 +449,20 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def select_channel(self, channel: int) -> None:
         self.channel = channel
         self.detail.mark_dirty()
+        if self.large is not None and self.large.isVisible():
+            self.large.draw(self)
         self.detail.redraw(self)
+
+    def open_large(self, channel: int) -> None:
+        """Choose ``channel`` and show it large (synthetic input, top-k, saliency) in the
+        large view's window, opened or raised."""
+        if self.large is None:
+            self.large = ChannelLargeView(self)
+            self.saliency.computed.connect(lambda _r: self.large.draw(self) if self.large.isVisible() else None)
+        self.select_channel(channel)
+        self.large.draw(self)
+        self.large.show()
+        self.large.raise_()
 
     def _join_runners(self) -> None:
         for runner in (self.runner, self.saliency.runner):
