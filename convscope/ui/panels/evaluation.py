@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QStyle,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -144,8 +145,9 @@ class EvaluationPanel(QWidget):
         if getattr(self, "_split_touched", False):
             return
         total = sum(self.ovr_split.sizes()) or self.ovr_split.width()
-        inner = self.gallery_area.widget()
-        need = inner.sizeHint().width() + self.gallery_area.verticalScrollBar().sizeHint().width()
+        title = next(iter(self.gallery_titles.values())).width()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        need = title + max(g.row_width() for g in self.galleries.values()) + bar + 16  # + spacing, margins
         self.ovr_split.setSizes([max(total - need, self.pr_widget.minimumWidth()), need])
 
     def _take_dataset(self, data: Any, k: int) -> None:

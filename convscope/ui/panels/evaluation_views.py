@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
 )
@@ -278,7 +279,7 @@ def thumbnail(img: np.ndarray, side: int) -> QIcon:
 
 class Gallery(QListWidget):
     """Thumbnails with p written under each, left to right and wrapping, a scroll bar for
-    the rows below; clicking one emits its example index. Its size hint is one row of
+    the rows below; clicking one emits its example index. ``row_width()`` is one row of
     ``ROW`` thumbnails: laid out one gallery per row, a panel shows that many of each."""
 
     example_clicked = Signal(int)
@@ -299,7 +300,7 @@ class Gallery(QListWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # the width does not jump
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)  # height: a row, or what is left
         self.empty_for(image_side)
         self.itemClicked.connect(lambda item: self.example_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
 
@@ -316,23 +317,25 @@ class Gallery(QListWidget):
         what it takes to show ``ROW`` of them side by side."""
         width = self.viewport().width() if self.isVisible() else self.ROW * (self.icon_side + self.PAD_PX)
         side = max(min(self.icon_side, width // self.ROW - self.PAD_PX), min(self.MIN_PX, self.icon_side))
-        if side != self.iconSize().width():
+        if side != self.iconSize().width() or not hasattr(self, "_hint"):
             self.setIconSize(QSize(side, side))
             self.setGridSize(QSize(side + self.PAD_PX, side + self.TEXT_PX))
             # One whole row, never less: a row cut in half was all a gallery showed.
-            self.setMinimumHeight(self.gridSize().height() + 2 * self.frameWidth() + 2)
+            height = side + self.TEXT_PX + 2 * self.frameWidth() + 2
+            self.setMinimumHeight(height)
+            bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+            self._hint = (self.ROW * (self.icon_side + self.PAD_PX) + bar + 2 * self.frameWidth() + 2, height)
             self.updateGeometry()
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._fit_row()
 
-    def sizeHint(self) -> QSize:
-        bar = self.verticalScrollBar().sizeHint().width()
-        return QSize(self.ROW * (self.icon_side + self.PAD_PX) + bar + 2 * self.frameWidth() + 2, self.minimumHeight())
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(2 * self.gridSize().width(), self.minimumHeight())
+    def row_width(self) -> int:
+        """The width that shows ``ROW`` thumbnails at their full size, scroll bar included.
+        (Not a sizeHint override: Qt asks for hints while it tears a window down, and a
+        Python override called then crashed the process.)"""
+        return self._hint[0]
 
     def show_examples(self, indices: np.ndarray, images: np.ndarray, scores: np.ndarray,
                       tips: list[str]) -> None:
