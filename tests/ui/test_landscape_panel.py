@@ -817,3 +817,17 @@ def test_the_panel_and_the_files_draw_the_same_picture_of_a_grid_with_inf_and_na
         svg = landscape_svg(grid, log=log)
         d = re.search(r'class="contours" d="([^"]*)"', svg).group(1)
         assert d.count("M") == int(np.isnan(xs).sum()) > 0
+
+
+def test_the_1d_legends_sit_above_every_curve(qtbot, panel) -> None:
+    """Each line plot's legend is drawn in headroom above its highest point (the
+    interpolation line starts high at t < 0, under the legend's left entry before)."""
+    emit(panel, snapshot(0))
+    emit(panel, snapshot(10))
+    compute_and_wait(qtbot, panel)
+    qtbot.wait(50)
+    for plot in (panel.line_interp, panel.line_dir):
+        vb = plot.plot.vb
+        legend_bottom = vb.mapSceneToView(plot.legend.mapToScene(plot.legend.boundingRect().bottomLeft())).y()
+        top = max(float(np.nanmax(c.getData()[1])) for c in plot.curves.values())
+        assert legend_bottom > top, (legend_bottom, top)

@@ -39,7 +39,7 @@ from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
 from convscope.probes.topk import DEFAULT_K, TopK
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import RegularizerControls
-from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
+from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, default_layer, map_layers
 from convscope.ui.panels.deepvis_large import ChannelLargeView
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
@@ -59,13 +59,6 @@ REDRAW_MS = 200
 TOPK_IMAGES = 1000  # validation images searched for the top-k patches
 TRAINING_SHARE = 0.5  # while training, the probes compute at most half the time
 ACTMAX_PROGRESS = "maximizing: %v / %m steps"  # activation maximization (the bar's tooltip says so)
-
-
-def default_layer(layers: list[str]) -> str:
-    """The last conv block's activation: its channels see the most of the image (the
-    first layer's 3×3 patches say little); the last layer of all if there is none."""
-    acts = [n for n in layers if n.startswith("act")]
-    return acts[-1] if acts else (layers[-1] if layers else "")
 
 
 class DeepVisPanel(ThrottledRedraw, QWidget):

@@ -36,6 +36,7 @@ TRAIN_COLOR = "#1f77b4"  # as on the Training panel
 VAL_COLOR = "#e6550d"
 PATH_COLOR = "#ff7f0e"
 LABEL_STYLE = {"font-size": "11pt"}
+LEGEND_HEADROOM = 0.45  # the 1D plots' y range reaches this share of the data's span above it
 
 
 # What is drawn (values, colour range, contours) is viz.landscape_display's, as in the files.
@@ -223,7 +224,13 @@ class LinePlot:
         self.note.setVisible(line is None and bool(empty_text))  # nothing left behind the legend
         self.legend.setVisible(line is not None)
         if line is not None:
-            self.plot.enableAutoRange()
+            self.plot.enableAutoRange(axis="x")
+            values = np.concatenate([np.asarray(v, np.float64).ravel() for v in line.loss.values()] or [np.zeros(0)])
+            values = values[np.isfinite(values)]
+            if values.size:  # headroom above the curves for the legend (a line rises at its ends)
+                lo, hi = float(values.min()), float(values.max())
+                span = hi - lo if hi > lo else 1.0
+                self.plot.setYRange(lo - 0.05 * span, hi + LEGEND_HEADROOM * span, padding=0)
         else:
             self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             self.note.setPos(0.5, 0.5)
