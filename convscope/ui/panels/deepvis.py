@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -115,10 +116,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
-        # As wide as its longest text ("activation maximization: 8 / 128 steps" was cut off),
-        # and no wider: the panel's minimum width is the window's.
-        longest = ACTMAX_PROGRESS.replace("%v", "10000").replace("%m", "10000")  # the Steps control's largest
-        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 24)
+        # As wide as its longest text when there is room ("activation maximization: 8 / 128
+        # steps" was cut off in 190 px), narrower only when the panel is: a fixed width
+        # would raise the panel's minimum width, which is the window's.
+        longest = ACTMAX_PROGRESS.replace("%v", "1000").replace("%m", "1000")
+        self.progress.setMaximumWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 24)
+        self.progress.setMinimumWidth(120)
+        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization "
                                  "(\"maximizing\": its gradient-ascent steps)")
         self.status = QLabel("")  # errors, and what is being computed
@@ -153,7 +157,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         layout.addLayout(top)
         settings_row = QHBoxLayout()
         settings_row.addWidget(self.controls, stretch=1)
-        settings_row.addWidget(self.progress, alignment=Qt.AlignmentFlag.AlignTop)
+        settings_row.addWidget(self.progress, stretch=1)
         layout.addWidget(self.status)
         layout.addLayout(settings_row)
         layout.addWidget(self.body, stretch=1)
