@@ -133,8 +133,9 @@ class Inspector:
         params, state = jax.device_put(params), jax.device_put(state)
         n = images.shape[0]
         if n == 0:
-            _, taps_shapes = jax.eval_shape(fn, params, state, norm, np.zeros((1, *images.shape[1:]), np.uint8))
-            empty = {name: np.zeros((0, *taps_shapes[name].shape[1:]), np.float32) for name in names}
+            one = np.zeros((1, *images.shape[1:]), np.uint8)
+            _, shapes = jax.eval_shape(fn, params, state, norm, one)
+            empty = {name: np.zeros((0, *shapes[name].shape[1:]), np.float32) for name in names}
             return empty, np.zeros((0, self.arch.num_classes), np.float32)
 
         def call(batch: np.ndarray) -> tuple:

@@ -22,7 +22,7 @@ from convscope.atomic import atomic_write_bytes
 from convscope.probes.landscape import LandscapeGrid
 from convscope.probes.landscape_io import LandscapeIOError, heatmap_rgba
 from convscope.viz.colormaps import sequential_lut
-from convscope.viz.landscape_display import (  # noqa: F401 - CONTOURS, contour_segments: also this module's API
+from convscope.viz.landscape_display import (  # noqa: F401 - CONTOURS, contour_segments: this module's too
     CONTOURS,
     contour_levels,
     contour_segments,

@@ -183,7 +183,7 @@ def test_the_last_grid_stays_until_the_next_ones_coarse_lattice_is_whole(qtbot, 
     assert panel.map.values.shape == (11, 11)
     panel.controls.resolution.setValue(41)
     seen = []
-    panel.runner.progressed.connect(on_grid(lambda payload: seen.append((payload.coarse_done, panel.showing_partial()))))
+    panel.runner.progressed.connect(on_grid(lambda p: seen.append((p.coarse_done, panel.showing_partial()))))
     assert panel.compute()
     qtbot.waitUntil(lambda: len(seen) > 0, timeout=WAIT_MS)
     panel.redraw()
@@ -554,7 +554,7 @@ def test_a_control_changed_mid_grid_replaces_it_and_the_new_grid_refines_to_the_
     emit(panel, snapshot(0))
     grids, levels = [], []
     panel.runner.finished.connect(lambda _tag, result: grids.append(result.grid))
-    panel.runner.progressed.connect(on_grid(lambda payload: levels.append((payload.request.span, payload.progress.level))))
+    panel.runner.progressed.connect(on_grid(lambda p: levels.append((p.request.span, p.progress.level))))
     assert panel.compute()
     qtbot.waitUntil(lambda: len(levels) > 0, timeout=WAIT_MS)
     panel.controls.span.setValue(0.5)  # while the first grid is still computing
@@ -783,7 +783,7 @@ def test_follow_waits_while_the_panel_is_hidden(qtbot, panel) -> None:
     assert panel.grid.step == 1
 
 
-def test_the_panel_and_the_files_draw_the_same_picture_of_a_grid_with_inf_and_nan(qtbot, panel, tmp_path) -> None:
+def test_the_panel_and_the_files_draw_the_same_picture_of_a_grid_with_inf_and_nan(qtbot, panel) -> None:
     """One display transform: the panel's image values, colour range and contours are
     the PNG's colours and the SVG's contours, for a grid with +inf (overflow) and a NaN
     (no number) among finite losses."""

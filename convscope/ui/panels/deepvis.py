@@ -40,7 +40,13 @@ from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
 from convscope.probes.topk import DEFAULT_K, TopK
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import RegularizerControls
-from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, default_layer, map_layers
+from convscope.ui.panels.deepvis_job import (
+    DeepVisRequest,
+    DeepVisResult,
+    deepvis_job,
+    default_layer,
+    map_layers,
+)
 from convscope.ui.panels.deepvis_large import ChannelLargeView
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
@@ -450,12 +456,16 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.large.draw(self)
         self.detail.redraw(self)
 
+    def _on_saliency(self, _result: object) -> None:
+        if self.large is not None and self.large.isVisible():
+            self.large.draw(self)
+
     def open_large(self, channel: int) -> None:
         """Choose ``channel`` and show it large (synthetic input, top-k, saliency) in the
         large view's window, opened or raised."""
         if self.large is None:
             self.large = ChannelLargeView(self)
-            self.saliency.computed.connect(lambda _r: self.large.draw(self) if self.large.isVisible() else None)
+            self.saliency.computed.connect(self._on_saliency)
         self.select_channel(channel)
         self.large.draw(self)
         self.large.show()

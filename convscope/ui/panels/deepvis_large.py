@@ -43,7 +43,8 @@ class PixelPicture(QWidget):
         else:
             self.data = np.ascontiguousarray(to_rgb8(rgb))
             h, w = self.data.shape[:2]
-            self._image = QImage(self.data.data, w, h, self.data.strides[0], QImage.Format.Format_RGB888).copy()
+            fmt = QImage.Format.Format_RGB888
+            self._image = QImage(self.data.data, w, h, self.data.strides[0], fmt).copy()
         self.update()
 
     def drawn_rect(self) -> QRect:
@@ -76,8 +77,8 @@ class ChannelLargeView(QDialog):
         self.titles = [QLabel(), QLabel(), QLabel()]
         self.captions = [QLabel(), QLabel(), QLabel()]
         layout = QGridLayout(self)
-        for col, (title, picture, caption) in enumerate(zip(self.titles, (self.synth, self.patches, self.saliency),
-                                                            self.captions, strict=True)):  # fmt: skip
+        columns = zip(self.titles, (self.synth, self.patches, self.saliency), self.captions, strict=True)
+        for col, (title, picture, caption) in enumerate(columns):
             title.setAlignment(Qt.AlignmentFlag.AlignCenter)
             title.setStyleSheet("font-size: 13pt; font-weight: bold")
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -99,7 +100,8 @@ class ChannelLargeView(QDialog):
         if actmax is not None and 0 <= ch < len(actmax.images):
             self.synth.set_image(synthetic_display(actmax.images[ch : ch + 1])[0])
             self.titles[0].setText(f"{layer} ch {ch}: synthetic input")
-            self.captions[0].setText(f"the channel's activation for it: {format_number(float(actmax.activations[ch]))}")
+            value = format_number(float(actmax.activations[ch]))
+            self.captions[0].setText(f"the channel's activation for it: {value}")
         else:
             self.synth.set_image(None)
             self.titles[0].setText(f"{layer} ch {ch}: synthetic input")

@@ -300,7 +300,8 @@ class Gallery(QListWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # the width does not jump
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)  # height: a row, or what is left
+        # Height: a row at least (minimumHeight), else what is left; not Qt's default hint.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.empty_for(image_side)
         self.itemClicked.connect(lambda item: self.example_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
 

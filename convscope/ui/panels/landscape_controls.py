@@ -129,11 +129,12 @@ class LandscapeControls(QWidget):
         self.new_button = QPushButton("New directions")
         self.new_button.setToolTip("Draw two other random directions (the next seeds)")
         self.seed_label = QLabel()
-        self.resolution = QSpinBox(minimum=11, maximum=51, singleStep=2, value=DEFAULT_RESOLUTION, suffix=" pts")
+        res = DEFAULT_RESOLUTION
+        self.resolution = QSpinBox(minimum=11, maximum=51, singleStep=2, value=res, suffix=" pts")
         self.resolution.setToolTip(
-            f"Grid points per axis (odd, so the current weights are a grid point); default {DEFAULT_RESOLUTION}: "
-            f"{DEFAULT_RESOLUTION}×{DEFAULT_RESOLUTION} × {DEFAULT_BATCH} images takes ~4 s on the default model "
-            "with the CPU to itself, 21×21 about 3.6 times as long"
+            f"Grid points per axis (odd, so the current weights are a grid point); default {res}: "
+            f"{res}×{res} × {DEFAULT_BATCH} images takes ~4 s on the default model with the CPU "
+            "to itself, 21×21 about 3.6 times as long"
         )
         self.span = QDoubleSpinBox(
             minimum=0.05, maximum=5.0, singleStep=0.25, value=1.0, decimals=2, prefix="±"

@@ -225,7 +225,8 @@ class LinePlot:
         self.legend.setVisible(line is not None)
         if line is not None:
             self.plot.enableAutoRange(axis="x")
-            values = np.concatenate([np.asarray(v, np.float64).ravel() for v in line.loss.values()] or [np.zeros(0)])
+            curves = [np.asarray(v, np.float64).ravel() for v in line.loss.values()]
+            values = np.concatenate(curves or [np.zeros(0)])
             values = values[np.isfinite(values)]
             if values.size:  # headroom above the curves for the legend (a line rises at its ends)
                 lo, hi = float(values.min()), float(values.max())
