@@ -2,9 +2,10 @@
 
 For every channel of the chosen spatial layer, side by side: the synthetic input that
 excites it most (activation maximization, all channels in one batched call) and the
-top-k validation patches (its receptive field around the strongest response). Click a
-channel for the large view: its synthetic input, its patches, and its feature map for
-the inspected image. Below that, saliency for the inspected image (saliency_view.py).
+top-k validation patches (its receptive field around the strongest response). Beside it
+the chosen channel's detail (its feature map for the inspected image too) over saliency
+for the inspected image (saliency_view.py); a click on a channel opens the large view,
+its pictures ≥ 256 px in a window of their own (deepvis_large.py).
 
 Nothing heavy runs on the GUI thread: the probes run on ProbeRunners (latest request
 wins; a progress bar counts the steps). While training, the panel recomputes at most
@@ -27,8 +28,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -47,7 +46,7 @@ from convscope.ui.panels.deepvis_job import (
     default_layer,
     map_layers,
 )
-from convscope.ui.panels.deepvis_large import ChannelLargeView
+from convscope.ui.panels.deepvis_large import ChannelLargeView, progress_bar
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
     ExportButton,
@@ -119,16 +118,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.export_button = ExportButton(self.export, "deep-visualization.png")
         self.controls = RegularizerControls()
         self.controls.changed.connect(self._on_settings)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        # As wide as its longest text when there is room ("activation maximization: 8 / 128
-        # steps" was cut off in 190 px), narrower only when the panel is: a fixed width
-        # would raise the panel's minimum width, which is the window's.
-        longest = ACTMAX_PROGRESS.replace("%v", "1000").replace("%m", "1000")
-        self.progress.setMaximumWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 24)
-        self.progress.setMinimumWidth(120)
-        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.progress = progress_bar(ACTMAX_PROGRESS)
         self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization "
                                  "(\"maximizing\": its gradient-ascent steps)")
         self.status = QLabel("")  # errors, and what is being computed
@@ -139,9 +129,9 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.grid.clicked.connect(self.open_large)
         self.detail = ChannelDetail()
         self.detail.clicked.connect(lambda: self.open_large(self.channel))
-        self.large: ChannelLargeView | None = None  # made on the first click
         names = tuple(getattr(self.controller.dataset, "class_names", ()))
         self.saliency = SaliencyView(names)
+        self.large = ChannelLargeView(self)  # its own window, shown on a click
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -420,8 +410,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def redraw(self) -> None:
         if self._dirty:
             self._draw_grid()
-        if self.detail._dirty and self.large is not None and self.large.isVisible():
-            self.large.draw(self)
+        if self.detail._dirty:
+            self.large.refresh()
         self.detail.redraw(self)
 
     def _draw_grid(self) -> None:
@@ -452,24 +442,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def select_channel(self, channel: int) -> None:
         self.channel = channel
         self.detail.mark_dirty()
-        if self.large is not None and self.large.isVisible():
-            self.large.draw(self)
+        self.large.refresh()
         self.detail.redraw(self)
 
-    def _on_saliency(self, _result: object) -> None:
-        if self.large is not None and self.large.isVisible():
-            self.large.draw(self)
-
     def open_large(self, channel: int) -> None:
-        """Choose ``channel`` and show it large (synthetic input, top-k, saliency) in the
-        large view's window, opened or raised."""
-        if self.large is None:
-            self.large = ChannelLargeView(self)
-            self.saliency.computed.connect(self._on_saliency)
+        """Choose ``channel`` and show it large (synthetic input, top-k, saliency)."""
         self.select_channel(channel)
-        self.large.draw(self)
-        self.large.show()
-        self.large.raise_()
+        self.large.open_view()
 
     def _join_runners(self) -> None:
         for runner in (self.runner, self.saliency.runner):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QImage, QPainter
-from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from convscope.ui.panels.deepvis_grid import cell_geometry, patch_square
 from convscope.ui.panels.mapview import format_number
@@ -66,11 +66,28 @@ class PixelPicture(QWidget):
         painter.end()
 
 
-class ChannelLargeView(QDialog):
-    """Synthetic input, top-k patches and saliency of the panel's chosen channel, large."""
+def progress_bar(widest_format: str) -> QProgressBar:
+    """The panel's progress bar: as wide as ``widest_format`` at 1000 steps when there is
+    room ("activation maximization: 8 / 128 steps" was cut off in a fixed 190 px),
+    narrower only when the panel is (a fixed width raises the panel's minimum width,
+    which is the window's)."""
+    bar = QProgressBar()
+    bar.setTextVisible(True)
+    bar.setFormat("idle")
+    longest = widest_format.replace("%v", "1000").replace("%m", "1000")
+    bar.setMaximumWidth(bar.fontMetrics().horizontalAdvance(longest) + 24)
+    bar.setMinimumWidth(120)
+    bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    return bar
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+
+class ChannelLargeView(QDialog):
+    """Synthetic input, top-k patches and saliency of ``panel``'s chosen channel, large.
+    ``open_view()`` shows (or raises) it; ``refresh()`` redraws it while it is shown."""
+
+    def __init__(self, panel: Any) -> None:
+        super().__init__(panel)
+        self.panel = panel
         self.setWindowTitle("Deep visualization: one channel, large")
         self.setModal(False)
         self.synth, self.patches, self.saliency = PixelPicture(), PixelPicture(), PixelPicture()
@@ -90,6 +107,16 @@ class ChannelLargeView(QDialog):
         layout.setRowStretch(1, 1)
         self.channel = -1
         self.layer = ""
+        panel.saliency.computed.connect(self.refresh)
+
+    def open_view(self) -> None:
+        self.draw(self.panel)
+        self.show()
+        self.raise_()
+
+    def refresh(self, *_args: object) -> None:
+        if self.isVisible():
+            self.draw(self.panel)
 
     def draw(self, panel: Any) -> None:
         """Channel ``panel.channel`` of ``panel.layer`` from what the panel holds."""
