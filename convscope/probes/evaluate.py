@@ -25,7 +25,6 @@ anywhere. Conventions, used by the CLI, the panel and the tests alike:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,27 +32,14 @@ import jax
 import numpy as np
 
 from convscope.config import ArchSpec
-from convscope.model.network import apply, preprocess
+from convscope.probes.chunked import CHUNK, Cancelled, logits_forward, run_chunks, softmax  # noqa: F401
 
 HostParams = dict[str, dict[str, np.ndarray]]
 
-PREDICT_CHUNK = 256  # images per jitted call; the last chunk is zero-padded to this
-
-
-class Cancelled(Exception):
-    """``predict_probs`` stopped because its progress callback returned False."""
+PREDICT_CHUNK = CHUNK  # images per jitted call (probes.chunked: one size for every probe)
 
 
 # ------------------------------------------------------------------ the forward pass
-@functools.lru_cache(maxsize=8)
-def _probs_fn(arch: ArchSpec) -> Callable:
-    def forward(params, state, norm, images):
-        logits, _, _ = apply(arch, params, state, preprocess(images, norm[0], norm[1]), train=False)
-        return jax.nn.softmax(logits, axis=-1)
-
-    return jax.jit(forward)
-
-
 def predict_probs(
     arch: ArchSpec,
     params: HostParams,
@@ -80,28 +66,13 @@ def predict_probs(
         raise ValueError(f"predict_probs: norm must have shape (2, {want[2]}), got {norm.shape}")
     if chunk < 1:
         raise ValueError(f"predict_probs: chunk must be at least 1, got {chunk}")
-    n = len(images)
-    out = np.empty((n, arch.num_classes), np.float32)
-    if n == 0:
-        return out
-    fn = _probs_fn(arch)
+    if len(images) == 0:
+        return np.empty((0, arch.num_classes), np.float32)
+    fn = logits_forward(arch)
     params, state = jax.device_put((params, state))  # once, not once per chunk
-    pending: tuple[int, int, jax.Array] | None = None
-    for start in [*range(0, n, chunk), None]:
-        launched = None
-        if start is not None:  # dispatch the next chunk before waiting for the last one
-            batch = images[start : start + chunk]
-            m = len(batch)
-            if m < chunk:
-                batch = np.concatenate([batch, np.zeros((chunk - m, *want), np.uint8)])
-            launched = (start, m, fn(params, state, norm, batch))
-        if pending is not None:
-            s, m_prev, probs = pending
-            out[s : s + m_prev] = np.asarray(jax.device_get(probs))[:m_prev]
-            if progress is not None and progress(s + m_prev, n) is False:
-                raise Cancelled
-        pending = launched
-    return out
+    parts = run_chunks(lambda batch: fn(params, state, norm, batch), images, chunk=chunk, progress=progress)
+    assert parts is not None  # (no should_stop)
+    return softmax(np.concatenate(parts))
 
 
 # ------------------------------------------------------------------ whole-split metrics

@@ -13,16 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from convscope.config import ArchSpec
 from convscope.model.network import apply, preprocess
+from convscope.probes.chunked import CHUNK, run_chunks, softmax, taps_forward
 from convscope.shapes import layer_table
 
 HostParams = dict[str, dict[str, np.ndarray]]
 
-BATCH_CHUNK = 64  # run_batch pads every chunk to this size, so it compiles once
+BATCH_CHUNK = CHUNK  # run_batch: the probes' shared chunks and forward (probes.chunked)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ class Inspector:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Taps (with the batch axis) and probabilities (N, K) for uint8 (N, H, W, C) images.
 
-        Runs in chunks of ``BATCH_CHUNK`` (the last one zero-padded) so any N compiles
+        Runs the probes' shared forward (``chunked.taps_forward``) in chunks of
+        ``BATCH_CHUNK`` (the last one zero-padded), so any N and any ``layers`` compile
         once. ``layers`` restricts the taps returned (and transferred), e.g. to the
         pre-activations that ``unit_stats`` needs; default: all, in forward order.
         """
@@ -127,20 +128,22 @@ class Inspector:
             raise ValueError(
                 f"Inspector: unknown layer(s) {', '.join(unknown)}; known: {', '.join(self.names)}"
             )
-        fn = _forward(self.arch, names)
-        norm = jnp.asarray(self._norm(norm))
-        params = jax.device_put(params)
-        state = jax.device_put(state)
+        fn = taps_forward(self.arch)
+        norm = np.asarray(self._norm(norm), np.float32)
+        params, state = jax.device_put(params), jax.device_put(state)
         n = images.shape[0]
-        chunks: list[tuple] = []
-        for start in range(0, max(n, 1), BATCH_CHUNK):
-            part = images[start : start + BATCH_CHUNK]
-            if part.shape[0] < BATCH_CHUNK:
-                fill = np.zeros((BATCH_CHUNK - part.shape[0], *part.shape[1:]), np.uint8)
-                part = np.concatenate([part, fill])
-            _, taps, _, probs = fn(params, state, norm, part)
-            chunks.append((taps, probs))  # dispatched asynchronously; fetched below
-        host = jax.device_get(chunks)
-        taps_out = {name: np.concatenate([c[0][i] for c in host])[:n] for i, name in enumerate(names)}
-        probs_out = np.concatenate([c[1] for c in host])[:n]
+        if n == 0:
+            one = np.zeros((1, *images.shape[1:]), np.uint8)
+            _, shapes = jax.eval_shape(fn, params, state, norm, one)
+            empty = {name: np.zeros((0, *shapes[name].shape[1:]), np.float32) for name in names}
+            return empty, np.zeros((0, self.arch.num_classes), np.float32)
+
+        def call(batch: np.ndarray) -> tuple:
+            logits, taps = fn(params, state, norm, batch)
+            return logits, {name: taps[name] for name in names}  # only these are read back
+
+        parts = run_chunks(call, images)
+        assert parts is not None
+        taps_out = {name: np.concatenate([p[1][name] for p in parts]) for name in names}
+        probs_out = softmax(np.concatenate([p[0] for p in parts]))
         return taps_out, probs_out

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from convscope.viz.landscape_display import lattice_indices  # noqa: F401 - also this module's API
+
 HostParams = dict[str, dict[str, np.ndarray]]
 PointFn = Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]
 
@@ -178,13 +180,6 @@ def fit_axes(coords: Any, resolution: int, margin: float = 0.25) -> tuple[np.nda
         axes.append(np.linspace(lo - pad, hi + pad, resolution))
     grid_axis(resolution, 1.0)  # the same resolution rule as a square grid
     return axes[0], axes[1]
-
-
-def lattice_indices(n: int, stride: int) -> np.ndarray:
-    """Indices ≡ centre (mod stride), plus both ends: a coarse axis that keeps the centre."""
-    c = n // 2
-    idx = {i for i in range(n) if (i - c) % stride == 0} | {0, n - 1}
-    return np.array(sorted(idx), dtype=np.int64)
 
 
 def coarse_to_fine_order(n_rows: int, n_cols: int) -> list[tuple[int, np.ndarray]]:

@@ -32,6 +32,7 @@ import optax
 
 from convscope.config import ArchSpec
 from convscope.model.network import apply, preprocess
+from convscope.probes.chunked import CHUNK, padded
 from convscope.probes.landscape import (
     Directions,
     LandscapeError,
@@ -48,7 +49,7 @@ from convscope.probes.landscape import (
 
 STRATEGIES = ("loop", "batched")
 AUTO_STRATEGY = {"cpu": "loop"}  # measured (see above); unmeasured backends: "loop"
-EVAL_CHUNK = 512  # examples per call; larger batches are split into chunks of this size
+EVAL_CHUNK = CHUNK  # examples per call (probes.chunked's); a smaller batch is one chunk of its own size
 
 
 def auto_strategy(backend: str | None = None) -> str:
@@ -146,9 +147,7 @@ class LandscapeEvaluator:
             m = len(xb)
             valid = np.zeros(size, np.float32)
             valid[:m] = 1.0
-            if m < size:
-                xb = np.concatenate([xb, np.zeros((size - m, *xb.shape[1:]), np.uint8)])
-                yb = np.concatenate([yb, np.zeros(size - m, np.int32)])
+            xb, yb = padded(xb, size), padded(yb, size)
             self._chunks.append((jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(valid)))
 
     def points(self, a: np.ndarray, b: np.ndarray) -> tuple[jax.Array, jax.Array]:

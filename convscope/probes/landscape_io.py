@@ -17,15 +17,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convscope.probes.landscape import LandscapeGrid, lattice_indices
+from convscope.atomic import atomic_write
+from convscope.probes.landscape import LandscapeGrid
 from convscope.viz.colormaps import colorize, sequential_lut
+from convscope.viz.landscape_display import (  # noqa: F401 - fill_from_coarse: also this module's API
+    CONTOURS,
+    contour_levels,
+    display_levels,
+    display_loss,
+    fill_from_coarse,
+)
 
 FORMAT = "convscope-landscape"
 VERSION = 1
@@ -65,15 +72,7 @@ def save_landscape_npz(path: str | os.PathLike, grid: LandscapeGrid, line: Any =
             arrays[f"line/loss/{name}"] = line.loss[name]
             arrays[f"line/accuracy/{name}"] = line.accuracy[name]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path
@@ -122,23 +121,6 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
 
 
 # ------------------------------------------------------------------ drawing
-def fill_from_coarse(values: np.ndarray) -> np.ndarray:
-    """A complete surface from a partial one: the finest coarse-to-fine lattice
-    (stride 1, 2 or 4, see ``landscape.coarse_to_fine_order``) that is fully computed,
-    interpolated bilinearly onto every point; the input unchanged if none is complete."""
-    v = np.asarray(values, np.float64)
-    n_rows, n_cols = v.shape
-    for stride in (1, 2, 4):
-        rows, cols = lattice_indices(n_rows, stride), lattice_indices(n_cols, stride)
-        sub = v[np.ix_(rows, cols)]
-        if np.all(np.isfinite(sub)):
-            if stride == 1:
-                return v.copy()
-            across = np.stack([np.interp(np.arange(n_cols), cols, r) for r in sub])  # (len(rows), n_cols)
-            return np.stack([np.interp(np.arange(n_rows), rows, c) for c in across.T], axis=1)
-    return v.copy()
-
-
 def _resample(v: np.ndarray, xs: np.ndarray, ys: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
     """Bilinear resampling of v (B, A) at the coordinates xs (alpha), ys (beta)."""
     if len(alphas) > 1:
@@ -163,22 +145,13 @@ def _dot(img: np.ndarray, x: float, y: float, r: float, color: tuple[int, int, i
     img[(xx - x) ** 2 + (yy - y) ** 2 <= r * r] = color
 
 
-def display_loss(grid: LandscapeGrid, log: bool, fill: bool = True) -> np.ndarray:
-    """What the files' colours and contours show, on the grid: the loss or its log₁₀,
-    filled from the coarse lattice if ``fill``; NaN where nothing finite is known."""
-    loss = fill_from_coarse(grid.loss) if fill else grid.loss.copy()
-    v = np.log10(np.maximum(loss, 1e-12)) if log else loss
-    return np.where(np.isfinite(v), v, np.nan)
-
-
 def _heatmap(grid: LandscapeGrid, size: int, log: bool, fill: bool) -> tuple[np.ndarray, tuple[float, float]]:
-    v = display_loss(grid, log, fill)
+    """The display values (``viz.landscape_display``, as on the panel) resampled to
+    ``size`` × ``size``, and the colour range of the grid's own values (the panel's)."""
+    v = display_loss(grid.loss, log, fill)
     xs = np.linspace(grid.alphas[0], grid.alphas[-1], size)
     ys = np.linspace(grid.betas[-1], grid.betas[0], size)
-    img_v = _resample(v, xs, ys, grid.alphas, grid.betas)
-    finite = img_v[np.isfinite(img_v)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return img_v, (lo, hi)
+    return _resample(v, xs, ys, grid.alphas, grid.betas), display_levels(v)
 
 
 def heatmap_rgba(grid: LandscapeGrid, *, size: int = 384, log: bool = True,
@@ -189,16 +162,17 @@ def heatmap_rgba(grid: LandscapeGrid, *, size: int = 384, log: bool = True,
     return colorize(img_v, levels, sequential_lut()), levels
 
 
-def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = 12, log: bool = True,
+def landscape_rgba(grid: LandscapeGrid, *, size: int = 384, levels: int = CONTOURS, log: bool = True,
                    fill: bool = True) -> np.ndarray:
-    """(size, size + bar, 4) uint8: the (log) loss through viridis with ``levels`` iso-lines,
+    """(size, size + bar, 4) uint8: the (log) loss through viridis with ``levels`` iso-lines
+    (at the panel's contour values, ``viz.landscape_display.contour_levels``),
     the centre (0, 0) marked by a white ring, the trajectory (if any) in red, and a colour
     bar on the right (low at the bottom). Row 0 is the highest beta. Cells not computed
     are transparent unless ``fill`` fills them from the coarse lattice."""
     img_v, (lo, hi) = _heatmap(grid, size, log, fill)
     img = colorize(img_v, (lo, hi), sequential_lut())
-    if hi > lo and levels > 0:  # iso-lines where the band index changes between neighbours
-        band = np.floor((img_v - lo) / (hi - lo) * levels)
+    if levels > 0:  # iso-lines where the band (between contour values) changes between neighbours
+        band = np.digitize(img_v, contour_levels(lo, hi, levels))
         edge = np.zeros(band.shape, bool)
         edge[:, 1:] |= band[:, 1:] != band[:, :-1]
         edge[1:, :] |= band[1:, :] != band[:-1, :]
@@ -227,7 +201,7 @@ def _write_rgba_png(path: str | os.PathLike, rgba: np.ndarray) -> Path:
 
     path = Path(path)
     try:
-        Image.fromarray(rgba).save(path, format="PNG")
+        atomic_write(path, lambda f: Image.fromarray(rgba).save(f, format="PNG"))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path

@@ -2,9 +2,9 @@
 vector contour lines, axes with ticks, the centre (+), the trajectory and a colour bar
 (a vector gradient). NumPy and the standard library only (PIL to encode the map).
 
-The contours are marching squares on the grid itself (:func:`contour_segments`), at the
-same levels as the panel's: ``CONTOURS`` evenly spaced between the lowest and highest
-value the colours show (log₁₀ loss or loss).
+Values, colour range and contours are the panel's (``viz.landscape_display``: one
+transform for the screen and the files): marching squares on the grid itself at
+``CONTOURS`` values evenly spaced inside the colour range (log₁₀ loss or loss).
 """
 
 from __future__ import annotations
@@ -18,48 +18,18 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from convscope.atomic import atomic_write_bytes
 from convscope.probes.landscape import LandscapeGrid
-from convscope.probes.landscape_io import LandscapeIOError, display_loss, heatmap_rgba
+from convscope.probes.landscape_io import LandscapeIOError, heatmap_rgba
 from convscope.viz.colormaps import sequential_lut
-
-CONTOURS = 10  # as on the panel
+from convscope.viz.landscape_display import (  # noqa: F401 - CONTOURS, contour_segments: this module's too
+    CONTOURS,
+    contour_levels,
+    contour_segments,
+    display_loss,
+)
 PLOT = 440  # side of the map, in px
 LEFT, TOP, BOTTOM, RIGHT = 70, 46, 56, 110
-
-
-def contour_segments(values: np.ndarray, alphas: np.ndarray, betas: np.ndarray, level: float) -> np.ndarray:
-    """(S, 2, 2) line segments ((α, β), (α, β)) where ``values`` (B, A), ``values[i, j]``
-    at (alphas[j], betas[i]), crosses ``level``: marching squares with linear
-    interpolation along cell edges; a saddle cell is split by its centre's (mean) value.
-    Cells with a non-finite corner are skipped."""
-    v = np.asarray(values, np.float64)
-    segments: list[tuple[tuple[float, float], tuple[float, float]]] = []
-    for i in range(v.shape[0] - 1):
-        for j in range(v.shape[1] - 1):
-            corners = [(i, j), (i, j + 1), (i + 1, j + 1), (i + 1, j)]  # around the cell
-            vals = [v[c] for c in corners]
-            if not all(math.isfinite(x) for x in vals):
-                continue
-            above = [x >= level for x in vals]
-            if all(above) or not any(above):
-                continue
-            cross: dict[int, tuple[float, float]] = {}  # edge k joins corner k and k + 1
-            for k in range(4):
-                (i0, j0), (i1, j1) = corners[k], corners[(k + 1) % 4]
-                u, w = vals[k], vals[(k + 1) % 4]
-                if above[k] != above[(k + 1) % 4]:
-                    t = (level - u) / (w - u)
-                    a0, a1 = alphas[j0], alphas[j1]
-                    b0, b1 = betas[i0], betas[i1]
-                    cross[k] = (float(a0 + t * (a1 - a0)), float(b0 + t * (b1 - b0)))
-            if len(cross) == 2:
-                p, q = cross.values()
-                segments.append((p, q))
-            else:  # a saddle: cut off the two corners whose side differs from the centre's
-                centre_above = float(np.mean(vals)) >= level
-                pairs = ((0, 1), (2, 3)) if above[0] == centre_above else ((3, 0), (1, 2))
-                segments.extend((cross[a], cross[b]) for a, b in pairs)
-    return np.array(segments, np.float64).reshape(-1, 2, 2)
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> np.ndarray:
@@ -99,7 +69,7 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
         return TOP + (b1 - beta) / (b1 - b0) * PLOT if b1 != b0 else TOP + PLOT / 2
 
     rgba, (lo, hi) = heatmap_rgba(grid, size=PLOT, log=log)
-    values = display_loss(grid, log)
+    values = display_loss(grid.loss, log)
     width, height = LEFT + PLOT + RIGHT, TOP + PLOT + BOTTOM
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -110,7 +80,7 @@ def landscape_svg(grid: LandscapeGrid, *, log: bool = True, title: str = "") -> 
     ]
     if hi > lo:
         d = []
-        for level in np.linspace(lo, hi, CONTOURS + 2)[1:-1]:
+        for level in contour_levels(lo, hi):
             for (p0, q0), (p1, q1) in contour_segments(values, a, b, float(level)):
                 d.append(f"M{sx(p0):.2f} {sy(q0):.2f}L{sx(p1):.2f} {sy(q1):.2f}")
         if d:
@@ -173,7 +143,7 @@ def write_landscape_svg(
     """:func:`landscape_svg` written to ``path``."""
     path = Path(path)
     try:
-        path.write_text(landscape_svg(grid, log=log, title=title), encoding="utf-8")
+        atomic_write_bytes(path, landscape_svg(grid, log=log, title=title).encode("utf-8"))
     except OSError as e:
         raise LandscapeIOError(f"{path}: cannot write ({e.strerror or e})") from e
     return path

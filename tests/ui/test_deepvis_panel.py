@@ -550,3 +550,65 @@ def test_export_button_writes_the_channel_grid(qtbot, panel, tmp_path, monkeypat
         assert image.size == (graphics.width(), graphics.height())
         assert len(image.convert("RGB").getcolors(1 << 20) or ()) > 20  # the pictures, not a grey grid
     assert "<image" in (tmp_path / "deepvis-svg.svg").read_text(encoding="utf-8")
+
+
+def test_one_click_on_a_tile_shows_that_channel_large(qtbot, panel) -> None:
+    """A click on channel 3's tile opens the large view: its synthetic input, its top-k
+    patches and the saliency map, each drawn at least 256 px a side, in a window that
+    fits a 1600×1000 screen; the pictures are channel 3's (not another's). A click on
+    another tile follows it; the progress text is never cut off."""
+    from convscope.ui.panels.deepvis_grid import CELL_GAP, cell_geometry, patch_square
+    from convscope.ui.panels.deepvis_large import LARGE_PX
+    from convscope.viz.display import synthetic_display, to_rgb8
+
+    snap = snapshot(0)
+    panel.controller.set_snapshot(snap)
+    wait_result(qtbot, panel, step=0)
+    qtbot.waitUntil(lambda: panel.saliency.result is not None, timeout=30_000)
+    panel._dirty = True
+    panel.redraw()
+
+    def click_tile(ch: int) -> None:
+        geo, cols = panel.grid.geo, panel.grid.cols
+        r, c = divmod(ch, cols)
+        h, w = geo.shape
+        centre = panel.grid.view.image.mapToScene(QPointF(c * (w + CELL_GAP) + w / 2, r * (h + CELL_GAP) + h / 2))
+        graphics = panel.grid.graphics
+        qtbot.mouseClick(graphics.viewport(), Qt.MouseButton.LeftButton, pos=graphics.mapFromScene(centre))
+
+    click_tile(3)
+    large = panel.large
+    qtbot.waitUntil(lambda: large is not None and large.isVisible() and large.channel == 3, timeout=3000)
+    qtbot.waitExposed(large)
+    assert large.width() <= 1600 and large.height() <= 1000
+    for picture in (large.synth, large.patches, large.saliency):
+        drawn = picture.drawn_rect()
+        assert drawn.width() >= LARGE_PX and drawn.height() >= LARGE_PX, drawn
+        assert picture.rect().contains(drawn)
+    synth = to_rgb8(synthetic_display(panel.actmax.images))
+    np.testing.assert_array_equal(large.synth.data, synth[3])
+    assert not np.array_equal(synth[3], synth[0])
+    top, valid = panel.topk, panel.topk.indices[3] >= 0
+    np.testing.assert_array_equal(large.patches.data, patch_square(top.patches[3], valid,
+                                                                   cell_geometry((28, 28), top.rf, 9)))  # fmt: skip
+    np.testing.assert_array_equal(large.saliency.data, panel.saliency.blended)
+    # What is on screen is that picture, pixels as squares: the drawn centre pixel is the data's.
+    shot = large.synth.grab().toImage()
+    d = large.synth.drawn_rect()
+    px = shot.pixelColor(d.left() + d.width() // 2, d.top() + d.height() // 2)
+    want = synth[3][14, 14]
+    assert (px.red(), px.green(), px.blue()) == tuple(int(v) for v in want)
+    click_tile(1)
+    qtbot.waitUntil(lambda: large.channel == 1, timeout=3000)
+    np.testing.assert_array_equal(large.synth.data, synth[1])
+    # The progress bar holds its longest text.
+    bar = panel.progress
+    bar.setRange(0, 128)
+    bar.setValue(8)
+    from convscope.ui.panels.deepvis import ACTMAX_PROGRESS
+
+    for steps in (128, 1000):
+        bar.setRange(0, steps)
+        bar.setValue(steps)
+        bar.setFormat(ACTMAX_PROGRESS)
+        assert bar.fontMetrics().horizontalAdvance(bar.text()) < bar.width() - 8

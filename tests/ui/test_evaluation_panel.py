@@ -224,3 +224,53 @@ def test_false_positive_clicked_on_the_real_engine_reaches_the_inspection_panels
     assert fp.item(0).text() == f"{want.probs[cls]:.3f}"
     window.close()
     assert wait_for_stragglers(timeout_s=30)
+
+
+def test_at_1600x1000_each_gallery_shows_a_whole_row_of_8(qtbot, make_window, digits):
+    """In the real window at 1600×1000: every gallery shows at least 8 thumbnails fully,
+    side by side in one row (two, the second row cut, before)."""
+    window = make_window()
+    window.resize(1600, 1000)
+    dock = window.docks["Evaluation"]
+    dock.show()
+    dock.raise_()
+    panel = window.panels["Evaluation"]
+    panel.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: panel.galleries["TN"].isVisible(), timeout=5000)
+    qtbot.wait(50)
+    n = 20
+    images = digits.x_val[:n]
+    for kind, gallery in panel.galleries.items():
+        gallery.show_examples(np.arange(n), images, np.linspace(1, 0, n), [kind] * n)
+    qtbot.wait(50)
+    for kind, gallery in panel.galleries.items():
+        view = gallery.viewport()
+        visible = view.visibleRegion().boundingRect()  # clipped by the scroll area and the dock
+        rects = [gallery.visualItemRect(gallery.item(i)) for i in range(n)]
+        whole = [r for r in rects if visible.contains(r) and view.rect().contains(r)]
+        first_row = [r for r in whole if r.top() == rects[0].top()]
+        assert len(first_row) >= 8, f"{kind}: {len(first_row)} thumbnails fully visible in a row"
+
+
+def test_the_class_box_shows_the_longest_class_name_of_a_set_opened_later(qtbot, panel):
+    """The digits' box was sized for "0"…"9": a set with "triangle" showed "ci" for "circle"."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    from convscope.data import Dataset
+
+    panel.tabs.setCurrentIndex(1)  # the box is shown, sized for the digits
+    combo = panel.class_combo
+    qtbot.waitUntil(combo.isVisible, timeout=2000)
+    qtbot.wait(20)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (30, 12, 12, 3), dtype=np.uint8)
+    y = np.arange(30, dtype=np.int32) % 3
+    assert panel.session.set_dataset(Dataset("shapes", x, y, x, y, ("circle", "triangle", "square"), "")) == ""
+    for i in range(combo.count()):
+        combo.setCurrentIndex(i)
+        qtbot.wait(20)
+        opt = QStyleOptionComboBox()
+        combo.initStyleOption(opt)
+        field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                             QStyle.SubControl.SC_ComboBoxEditField, combo)  # fmt: skip
+        assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= field.width(), combo.currentText()

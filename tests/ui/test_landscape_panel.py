@@ -104,6 +104,13 @@ def emit(panel, snap: ev.Snapshot) -> None:
     panel.session.bridge.snapshot_taken.emit(snap)
 
 
+def on_grid(slot):
+    """``slot(payload)`` for the grid's progress only (the 1D lines are reported first)."""
+    from convscope.ui.panels.landscape_jobs import GridProgress
+
+    return lambda _tag, payload: slot(payload) if isinstance(payload, GridProgress) else None
+
+
 def compute_and_wait(qtbot, panel) -> None:
     with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
         assert panel.compute()
@@ -148,7 +155,7 @@ def test_progress_arrives_coarse_first_and_is_drawn_filled(qtbot, panel) -> None
     from convscope.probes.landscape import coarse_to_fine_order
 
     seen = []
-    panel.runner.progressed.connect(lambda _tag, payload: seen.append(payload.progress))
+    panel.runner.progressed.connect(on_grid(lambda payload: seen.append(payload.progress)))
     emit(panel, snapshot(0))
     compute_and_wait(qtbot, panel)
     levels = [p.level for p in seen]
@@ -176,11 +183,9 @@ def test_the_last_grid_stays_until_the_next_ones_coarse_lattice_is_whole(qtbot, 
     assert panel.map.values.shape == (11, 11)
     panel.controls.resolution.setValue(41)
     seen = []
-    panel.runner.progressed.connect(
-        lambda _tag, payload: seen.append((payload.coarse_done, panel.showing_partial()))
-    )
-    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
-        assert panel.compute()
+    panel.runner.progressed.connect(on_grid(lambda p: seen.append((p.coarse_done, panel.showing_partial()))))
+    assert panel.compute()
+    qtbot.waitUntil(lambda: len(seen) > 0, timeout=WAIT_MS)
     panel.redraw()
     assert seen[0] == (False, False) and panel.map.values.shape == (11, 11)
     assert panel.heading.text().startswith("Step 0 · random directions")
@@ -196,8 +201,8 @@ def test_cancel_stops_the_grid_and_keeps_what_was_computed(qtbot, panel) -> None
     emit(panel, snapshot(0))
     done = []
     panel.runner.finished.connect(lambda *_: done.append(True))
-    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
-        assert panel.compute()
+    assert panel.compute()
+    qtbot.waitUntil(lambda: panel.partial is not None, timeout=WAIT_MS)  # the grid has begun
     panel.controls.follow.setChecked(True)  # the same weights: nothing new starts
     panel.cancel()
     qtbot.waitUntil(lambda: panel.runner.idle() and not panel.runner.busy, timeout=WAIT_MS)
@@ -416,6 +421,69 @@ def test_the_1d_view_has_train_and_validation_curves(qtbot, panel) -> None:
         )
 
 
+def test_the_default_grid_is_the_one_the_readme_measures(qtbot) -> None:
+    """README ▸ Measured: "default 11×11 grid × 256 examples … 4.2 s". The panel's own
+    defaults (make_panel's overrides not applied) compute exactly that grid."""
+    import re
+
+    from convscope.ui.inspection import controller_for
+    from convscope.ui.panels.landscape import LandscapePanel
+    from convscope.ui.session import Session
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"default (\d+)×(\d+) grid × (\d+) examples", readme)
+    assert m, "README no longer states the default grid"
+    res, batch = int(m.group(1)), int(m.group(3))
+    assert int(m.group(2)) == res
+    big = SimpleNamespace(**{**vars(DATASET), "x_train": np.repeat(_X, 2, axis=0), "y_train": np.repeat(_Y, 2)})
+    session = Session(big, ARCH, TrainConfig(), loop_factory=FakeLoop)
+    panel = LandscapePanel(session)
+    panel.auto_compute = False
+    panel.controller = controller_for(session)
+    try:
+        assert panel.controls.resolution.value() == res and panel.controls.batch.currentData() == batch
+        emit(panel, snapshot(0))
+        assert panel.compute()
+        # The effect: the grid requested is res × res points on ``batch`` training images.
+        assert panel.request.resolution == res and len(panel.request.x) == batch
+        assert panel.controls.progress.maximum() == res * res
+        panel.cancel()
+    finally:
+        stop(panel)
+
+
+def test_the_1d_lines_come_before_the_grid_and_replace_their_placeholder(qtbot, panel) -> None:
+    """The lines are reported (and drawn) before the grid's first coarse chunk; once
+    they exist no placeholder text is left behind them."""
+    from convscope.ui.panels.landscape_jobs import GridProgress, LinesReady
+
+    emit(panel, snapshot(0))
+    emit(panel, snapshot(10))
+    panel.redraw()
+    assert panel.line_interp.note.isVisible() and panel.line_interp.note.toPlainText() == "after a few steps"
+    order: list[str] = []
+    drawn_at_first_chunk: list[int] = []
+
+    def seen(_tag, payload) -> None:
+        if isinstance(payload, LinesReady):
+            order.append("lines")
+        elif isinstance(payload, GridProgress):
+            if "grid" not in order:
+                panel.redraw()  # what the screen shows when the first coarse chunk lands
+                drawn_at_first_chunk.extend(len(c.getData()[0]) for p in (panel.line_interp, panel.line_dir)
+                                            for c in p.curves.values())  # fmt: skip
+            order.append("grid")
+
+    panel.runner.progressed.connect(seen)
+    compute_and_wait(qtbot, panel)
+    assert order[0] == "lines" and order.count("lines") == 1 and "grid" in order
+    from convscope.ui.panels.landscape_jobs import LINE_POINTS
+
+    assert drawn_at_first_chunk == [LINE_POINTS] * 4  # both lines, train and val, already drawn
+    for plot in (panel.line_interp, panel.line_dir):
+        assert not plot.note.isVisible() and plot.legend.isVisible()
+
+
 # ------------------------------------------------------------------ export
 def test_export_writes_a_loadable_npz_and_a_png(qtbot, panel, tmp_path: Path) -> None:
     from PySide6.QtGui import QImage
@@ -486,11 +554,9 @@ def test_a_control_changed_mid_grid_replaces_it_and_the_new_grid_refines_to_the_
     emit(panel, snapshot(0))
     grids, levels = [], []
     panel.runner.finished.connect(lambda _tag, result: grids.append(result.grid))
-    panel.runner.progressed.connect(
-        lambda _tag, payload: levels.append((payload.request.span, payload.progress.level))
-    )
-    with qtbot.waitSignal(panel.runner.progressed, timeout=WAIT_MS):
-        assert panel.compute()
+    panel.runner.progressed.connect(on_grid(lambda p: levels.append((p.request.span, p.progress.level))))
+    assert panel.compute()
+    qtbot.waitUntil(lambda: len(levels) > 0, timeout=WAIT_MS)
     panel.controls.span.setValue(0.5)  # while the first grid is still computing
     panel.controls.resolution.setValue(11)
     qtbot.waitUntil(lambda: len(grids) == 1, timeout=WAIT_MS)
@@ -715,3 +781,53 @@ def test_follow_waits_while_the_panel_is_hidden(qtbot, panel) -> None:
     with qtbot.waitSignal(panel.runner.finished, timeout=WAIT_MS):
         panel.show()  # on screen again: it catches up with the latest weights
     assert panel.grid.step == 1
+
+
+def test_the_panel_and_the_files_draw_the_same_picture_of_a_grid_with_inf_and_nan(qtbot, panel) -> None:
+    """One display transform: the panel's image values, colour range and contours are
+    the PNG's colours and the SVG's contours, for a grid with +inf (overflow) and a NaN
+    (no number) among finite losses."""
+    import re
+
+    from convscope.probes.landscape import LandscapeGrid
+    from convscope.probes.landscape_io import heatmap_rgba
+    from convscope.probes.landscape_svg import landscape_svg
+    from convscope.viz.colormaps import colorize, sequential_lut
+
+    axis = np.linspace(-1.0, 1.0, 9)
+    loss = 0.3 + axis[None, :] ** 2 + 2.0 * axis[:, None] ** 2
+    loss[0, 0] = np.inf
+    loss[8, 7] = np.inf
+    loss[4, 6] = np.nan
+    grid = LandscapeGrid(axis, axis, loss, np.full_like(loss, 0.5), float(loss[4, 4]), 0.5, "random", (0, 1),
+                         None, 64, "train", 0, 1.0)  # fmt: skip
+    for log in (True, False):
+        panel.plots.draw((axis, axis, loss, grid.accuracy, None), None, {}, log)
+        shown = np.asarray(panel.map.image.image, np.float64)
+        levels = tuple(panel.map.image.levels)
+        assert np.isfinite(shown).all()
+        assert shown[0, 0] == shown.max() == levels[1]  # +inf: the highest colour, not a hole
+        # The PNG: sampled at the grid points (size 8·k + 1), the same colours.
+        rgba, file_levels = heatmap_rgba(grid, size=8 * 5 + 1, log=log)
+        assert file_levels == pytest.approx(levels)
+        at_points = rgba[::5, ::5][::-1]  # the file's row 0 is the highest β
+        np.testing.assert_array_equal(at_points, colorize(shown, levels, sequential_lut()))
+        # The SVG: the same contour segments (count per picture) as on the panel.
+        xs, _ys = panel.map.contours.getData()
+        svg = landscape_svg(grid, log=log)
+        d = re.search(r'class="contours" d="([^"]*)"', svg).group(1)
+        assert d.count("M") == int(np.isnan(xs).sum()) > 0
+
+
+def test_the_1d_legends_sit_above_every_curve(qtbot, panel) -> None:
+    """Each line plot's legend is drawn in headroom above its highest point (the
+    interpolation line starts high at t < 0, under the legend's left entry before)."""
+    emit(panel, snapshot(0))
+    emit(panel, snapshot(10))
+    compute_and_wait(qtbot, panel)
+    qtbot.wait(50)
+    for plot in (panel.line_interp, panel.line_dir):
+        vb = plot.plot.vb
+        legend_bottom = vb.mapSceneToView(plot.legend.mapToScene(plot.legend.boundingRect().bottomLeft())).y()
+        top = max(float(np.nanmax(c.getData()[1])) for c in plot.curves.values())
+        assert legend_bottom > top, (legend_bottom, top)

@@ -2,9 +2,10 @@
 
 For every channel of the chosen spatial layer, side by side: the synthetic input that
 excites it most (activation maximization, all channels in one batched call) and the
-top-k validation patches (its receptive field around the strongest response). Click a
-channel for the large view: its synthetic input, its patches, and its feature map for
-the inspected image. Below that, saliency for the inspected image (saliency_view.py).
+top-k validation patches (its receptive field around the strongest response). Beside it
+the chosen channel's detail (its feature map for the inspected image too) over saliency
+for the inspected image (saliency_view.py); a click on a channel opens the large view,
+its pictures ≥ 256 px in a window of their own (deepvis_large.py).
 
 Nothing heavy runs on the GUI thread: the probes run on ProbeRunners (latest request
 wins; a progress bar counts the steps). While training, the panel recomputes at most
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -39,7 +39,14 @@ from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
 from convscope.probes.topk import DEFAULT_K, TopK
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.deepvis_controls import RegularizerControls
-from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult, deepvis_job, map_layers
+from convscope.ui.panels.deepvis_job import (
+    DeepVisRequest,
+    DeepVisResult,
+    deepvis_job,
+    default_layer,
+    map_layers,
+)
+from convscope.ui.panels.deepvis_large import ChannelLargeView, progress_bar
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
     ExportButton,
@@ -57,13 +64,7 @@ TICK_MS = 250
 REDRAW_MS = 200
 TOPK_IMAGES = 1000  # validation images searched for the top-k patches
 TRAINING_SHARE = 0.5  # while training, the probes compute at most half the time
-
-
-def default_layer(layers: list[str]) -> str:
-    """The last conv block's activation: its channels see the most of the image (the
-    first layer's 3×3 patches say little); the last layer of all if there is none."""
-    acts = [n for n in layers if n.startswith("act")]
-    return acts[-1] if acts else (layers[-1] if layers else "")
+ACTMAX_PROGRESS = "maximizing: %v / %m steps"  # activation maximization (the bar's tooltip says so)
 
 
 class DeepVisPanel(ThrottledRedraw, QWidget):
@@ -117,20 +118,20 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.export_button = ExportButton(self.export, "deep-visualization.png")
         self.controls = RegularizerControls()
         self.controls.changed.connect(self._on_settings)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.progress.setFixedWidth(190)
-        self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization")
+        self.progress = progress_bar(ACTMAX_PROGRESS)
+        self.progress.setToolTip("Computing the pictures: top-k patches, then activation maximization "
+                                 "(\"maximizing\": its gradient-ascent steps)")
         self.status = QLabel("")  # errors, and what is being computed
         self.status.setWordWrap(True)
         self.status.hide()
 
         self.grid = ChannelGrid()
-        self.grid.clicked.connect(self.select_channel)
+        self.grid.clicked.connect(self.open_large)
         self.detail = ChannelDetail()
+        self.detail.clicked.connect(lambda: self.open_large(self.channel))
         names = tuple(getattr(self.controller.dataset, "class_names", ()))
         self.saliency = SaliencyView(names)
+        self.large = ChannelLargeView(self)  # its own window, shown on a click
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -152,7 +153,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         layout.addLayout(top)
         settings_row = QHBoxLayout()
         settings_row.addWidget(self.controls, stretch=1)
-        settings_row.addWidget(self.progress, alignment=Qt.AlignmentFlag.AlignTop)
+        settings_row.addWidget(self.progress, stretch=1)
         layout.addWidget(self.status)
         layout.addLayout(settings_row)
         layout.addWidget(self.body, stretch=1)
@@ -350,7 +351,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.request_redraw()
             self.progress.setRange(0, tag.settings.steps)
             self.progress.setValue(0)
-            self.progress.setFormat("activation maximization: %v / %m steps")
+            self.progress.setFormat(ACTMAX_PROGRESS)
         else:
             self.progress.setValue(payload[1])
 
@@ -409,6 +410,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def redraw(self) -> None:
         if self._dirty:
             self._draw_grid()
+        if self.detail._dirty:
+            self.large.refresh()
         self.detail.redraw(self)
 
     def _draw_grid(self) -> None:
@@ -439,7 +442,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def select_channel(self, channel: int) -> None:
         self.channel = channel
         self.detail.mark_dirty()
+        self.large.refresh()
         self.detail.redraw(self)
+
+    def open_large(self, channel: int) -> None:
+        """Choose ``channel`` and show it large (synthetic input, top-k, saliency)."""
+        self.select_channel(channel)
+        self.large.open_view()
 
     def _join_runners(self) -> None:
         for runner in (self.runner, self.saliency.runner):

@@ -56,3 +56,10 @@ def map_layers(arch: Any) -> dict[str, tuple[int, ...]]:
     """Spatial layers (with an (H, W, C) map) and their shapes, forward order."""
     shapes = {row.name: row.shape for row in layer_table(arch)}
     return {n: shapes[n] for n in spatial_layers(arch) if len(shapes[n]) == 3}
+
+
+def default_layer(layers: list[str]) -> str:
+    """The last conv block's activation: its channels see the most of the image (the
+    first layer's 3×3 patches say little); the last layer of all if there is none."""
+    acts = [n for n in layers if n.startswith("act")]
+    return acts[-1] if acts else (layers[-1] if layers else "")

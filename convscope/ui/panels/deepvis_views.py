@@ -28,7 +28,7 @@ from convscope.viz.display import synthetic_display, to_rgb8
 from convscope.viz.tiles import cell_at, levels_of
 
 MIN_PATCH_PX = 24  # each patch at least this large in the detail square
-HOVER_HINT = "Hover over a channel for its values; click it for a large view."
+HOVER_HINT = "Hover over a channel for its values; click it for a large view (its own window)."
 GRID_TIP = (
     "Each channel: left, the synthetic input that excites it most (contrast stretched about grey); "
     "right, the validation patches (its receptive field) that excite it most, best first, row by row"
@@ -108,11 +108,16 @@ class ChannelGrid(QWidget):
 
 
 class ChannelDetail(QWidget):
-    """Three pictures of the panel's chosen channel and a caption; drawn by ``redraw(panel)``."""
+    """Three pictures of the panel's chosen channel and a caption; drawn by ``redraw(panel)``.
+    ``clicked()`` on a click in the pictures (the panel opens its large view)."""
+
+    clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graphics = graphics_widget()
+        self.graphics.setToolTip("Click for a large view of this channel")
+        self.graphics.scene().sigMouseClicked.connect(lambda _e: self.clicked.emit())
         self.synth_view = MapView(self.graphics, 0, 0, "Synthetic", bar=False)
         self.patches_view = MapView(self.graphics, 0, 1, "Top-k", bar=False)
         self.map_view = MapView(self.graphics, 0, 2, "Feature map", bar_label="activation")

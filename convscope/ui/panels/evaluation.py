@@ -20,16 +20,20 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
+    QStyle,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -127,6 +131,25 @@ class EvaluationPanel(QWidget):
         session.state_changed.connect(self._on_state)
         session.dataset_changed.connect(self._on_dataset_changed)
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._share_width()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._share_width()
+
+    def _share_width(self) -> None:
+        """The galleries get the width of a whole row (Gallery.ROW thumbnails), the PR curve
+        the rest, until the user drags the splitter."""
+        if getattr(self, "_split_touched", False):
+            return
+        total = sum(self.ovr_split.sizes()) or self.ovr_split.width()
+        title = next(iter(self.gallery_titles.values())).width()
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        need = title + max(g.row_width() for g in self.galleries.values()) + bar + 16  # + spacing, margins
+        self.ovr_split.setSizes([max(total - need, self.pr_widget.minimumWidth()), need])
+
     def _take_dataset(self, data: Any, k: int) -> None:
         self.images = np.asarray(getattr(data, "x_val", np.zeros((0, 1, 1, 1), np.uint8)))
         self.labels = np.asarray(getattr(data, "y_val", np.zeros(0, np.int32)))
@@ -193,6 +216,8 @@ class EvaluationPanel(QWidget):
     def _one_vs_rest_page(self) -> QWidget:
         page = QWidget()
         self.class_combo = QComboBox()
+        # Wide enough for the longest name of every data set ("circle" showed as "ci").
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.class_combo.addItems(self.class_names)
         self.class_combo.setToolTip("The class studied against all the others (default: the lowest F1)")
         self.class_combo.currentIndexChanged.connect(lambda i: self.choose_class(i, user=True))
@@ -214,34 +239,51 @@ class EvaluationPanel(QWidget):
         controls.addWidget(self.threshold_label)
 
         self.pr_widget = PRPlot()
-        grid = QGridLayout()
-        grid.setSpacing(4)
+        # One gallery per row, its title beside it: each shows a whole row of thumbnails
+        # (Gallery.ROW at 1600×1000); two side by side showed two or three each.
+        rows = QGridLayout()
+        rows.setSpacing(4)
+        rows.setContentsMargins(0, 0, 0, 0)
         self.galleries: dict[str, Gallery] = {}
         self.gallery_titles: dict[str, QLabel] = {}
         for i, (kind, name) in enumerate(GALLERIES):
             title = QLabel(name)
+            title.setWordWrap(True)
+            bold = title.font()
+            bold.setBold(True)
+            title.setFixedWidth(QFontMetrics(bold).horizontalAdvance("negatives") + 6)  # the longest word
+            title.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             gallery = Gallery(max(self.images.shape[1:3]))
             gallery.setToolTip(f"{name}, most confident first; click one to inspect it")
             gallery.example_clicked.connect(self.show_example)
             self.galleries[kind], self.gallery_titles[kind] = gallery, title
-            box = QVBoxLayout()
-            box.setSpacing(1)
-            box.addWidget(title)
-            box.addWidget(gallery, stretch=1)
-            grid.addLayout(box, i // 2, i % 2)
+            rows.addWidget(title, i, 0)
+            rows.addWidget(gallery, i, 1)
+            rows.setRowStretch(i, 1)
         galleries = QWidget()
-        galleries.setLayout(grid)
+        galleries.setLayout(rows)
+        self.gallery_area = QScrollArea()  # docked small: scroll, rather than squeeze the rows
+        self.gallery_area.setWidget(galleries)
+        self.gallery_area.setWidgetResizable(True)
+        self.gallery_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.gallery_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        curve = QWidget()  # the PR curve with the threshold's numbers under it
+        column = QVBoxLayout(curve)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.pr_widget, stretch=1)
+        column.addWidget(self.ovr_label)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.pr_widget)
-        split.addWidget(galleries)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.addWidget(curve)
+        split.addWidget(self.gallery_area)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
+        self.ovr_split = split
         layout = QVBoxLayout(page)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
-        layout.addWidget(self.ovr_label)
         layout.addWidget(split, stretch=1)
+        split.splitterMoved.connect(lambda *_: setattr(self, "_split_touched", True))
         self._show_threshold_value()
         return page
 

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
 )
@@ -239,6 +241,9 @@ class PRPlot(pg.PlotWidget):
         plot.setLabel("left", "precision", **{"font-size": "11pt"})
         for name in ("left", "bottom"):
             style_axis(plot.getAxis(name))
+        # Few labels: beside the galleries the plot is narrow (0.2 0.4 … ran together).
+        plot.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0.0, 0.5, 1.0)],
+                                         [(v, "") for v in (0.25, 0.75)]])  # fmt: skip
         plot.setXRange(0, 1, padding=0.03)
         plot.setYRange(0, 1, padding=0.03)
         self.curve = plot.plot([], [], pen=pg.mkPen(PR_COLOR, width=2))
@@ -246,7 +251,7 @@ class PRPlot(pg.PlotWidget):
         plot.addItem(self.marker)
         self.label = pg.TextItem("", color="#222", anchor=(1, 1))
         plot.addItem(self.label)
-        self.setMinimumSize(240, 220)
+        self.setMinimumSize(180, 100)  # beside the galleries, which need the width more
 
     def mark(self, recall: float, precision: float, text: str) -> None:
         """Mark (recall, precision); nothing when either is undefined."""
@@ -273,9 +278,15 @@ def thumbnail(img: np.ndarray, side: int) -> QIcon:
 
 
 class Gallery(QListWidget):
-    """Thumbnails with p written under each; clicking one emits its example index."""
+    """Thumbnails with p written under each, left to right and wrapping, a scroll bar for
+    the rows below; clicking one emits its example index. ``row_width()`` is one row of
+    ``ROW`` thumbnails: laid out one gallery per row, a panel shows that many of each."""
 
     example_clicked = Signal(int)
+    ROW = 8  # thumbnails a gallery asks room for, in one row
+    TEXT_PX = 18  # the score under each thumbnail
+    PAD_PX = 8
+    MIN_PX = 28  # the smallest thumbnail side
 
     def __init__(self, image_side: int = 28, about: int = 56) -> None:
         super().__init__()
@@ -285,8 +296,12 @@ class Gallery(QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setWrapping(True)
         self.setUniformItemSizes(True)
-        self.setSpacing(2)
+        self.setSpacing(0)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # the width does not jump
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        # Height: a row at least (minimumHeight), else what is left; not Qt's default hint.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.empty_for(image_side)
         self.itemClicked.connect(lambda item: self.example_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole))))
 
@@ -294,10 +309,34 @@ class Gallery(QListWidget):
         """Empty, for images of side ``image_side`` (shown at an integer zoom near ``about``)."""
         self.clear()  # (not named reset(): that is QAbstractItemView's virtual, which clear() calls)
         self.icon_side = image_side * max(1, round(self.about / max(image_side, 1)))
-        self.setIconSize(QSize(self.icon_side, self.icon_side))
-        self.setGridSize(QSize(self.icon_side + 12, self.icon_side + 22))
         self.indices = np.zeros(0, np.int64)
         self._icons: dict[int, QIcon] = {}
+        self._fit_row()
+
+    def _fit_row(self) -> None:
+        """Thumbnails as large as ``icon_side``, smaller (never under MIN_PX) where that is
+        what it takes to show ``ROW`` of them side by side."""
+        width = self.viewport().width() if self.isVisible() else self.ROW * (self.icon_side + self.PAD_PX)
+        side = max(min(self.icon_side, width // self.ROW - self.PAD_PX), min(self.MIN_PX, self.icon_side))
+        if side != self.iconSize().width() or not hasattr(self, "_hint"):
+            self.setIconSize(QSize(side, side))
+            self.setGridSize(QSize(side + self.PAD_PX, side + self.TEXT_PX))
+            # One whole row, never less: a row cut in half was all a gallery showed.
+            height = side + self.TEXT_PX + 2 * self.frameWidth() + 2
+            self.setMinimumHeight(height)
+            bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+            self._hint = (self.ROW * (self.icon_side + self.PAD_PX) + bar + 2 * self.frameWidth() + 2, height)
+            self.updateGeometry()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_row()
+
+    def row_width(self) -> int:
+        """The width that shows ``ROW`` thumbnails at their full size, scroll bar included.
+        (Not a sizeHint override: Qt asks for hints while it tears a window down, and a
+        Python override called then crashed the process.)"""
+        return self._hint[0]
 
     def show_examples(self, indices: np.ndarray, images: np.ndarray, scores: np.ndarray,
                       tips: list[str]) -> None:

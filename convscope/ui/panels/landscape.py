@@ -4,7 +4,8 @@ components of the training trajectory, with the trajectory drawn on either; besi
 loss along the line from the first snapshot to now and along one random direction.
 
 Everything is computed on the panel's own ``ProbeRunner`` thread (latest request wins,
-cancellable); the grid arrives coarse to fine and is drawn as it fills. While the model
+cancellable); the two 1D lines come first (drawn at once), then the grid, coarse to
+fine, drawn as it fills. While the model
 trains, the runner may use at most the share of CPU time the user allows. "Follow
 training" recomputes whenever a newer snapshot arrives (only after the one in progress
 has its coarse lattice, so the view keeps up); a paused model's re-sent snapshot at the
@@ -39,6 +40,7 @@ from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeContr
 from convscope.ui.panels.landscape_jobs import (
     GridProgress,
     LandscapeRequest,
+    LinesReady,
     LandscapeResult,
     TrajectoryBuffer,
     describe_grid,
@@ -287,6 +289,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self._update_heading()
 
     def _on_progress(self, _tag: Any, payload: Any) -> None:
+        if isinstance(payload, LinesReady) and payload.request is self.request:
+            self.lines = payload.lines  # drawn now, while the grid is still to come
+            self._mark_dirty()
+            return
         if not isinstance(payload, GridProgress) or payload.request is not self.request:
             return
         self.partial = payload

@@ -4,8 +4,10 @@ controls and the latest snapshot, and :func:`landscape_job` runs it on the panel
 ``ProbeRunner`` thread (the numerics are ``convscope.probes.landscape*``).
 
 A job computes the directions (random filter-normalised, or PCA of the kept
-trajectory), projects the kept trajectory onto their plane, computes the grid coarse to
-fine (each finished chunk reported as a partial result), then the two 1D lines.
+trajectory), projects the kept trajectory onto their plane, computes the two 1D lines
+(reported at once, as :class:`LinesReady`: 2 × 25 points per batch, drawn while the
+grid is still coarse), then the grid coarse to fine (each finished chunk reported as a
+partial result).
 
 The plane goes through the *current* weights (the latest snapshot), as Li et al.'s goes
 through the final ones: the path is every kept snapshot's θ_t − θ_now, least squares on
@@ -133,6 +135,14 @@ class LandscapeResult:
     grid: Any  # probes.landscape.LandscapeGrid
     lines: dict[str, Any]  # {"interpolation": LandscapeLine, "direction": LandscapeLine}
     plane: Plane | None  # where later snapshots fall (None: no path to draw)
+
+
+@dataclass(frozen=True)
+class LinesReady:
+    """The 1D lines of ``request``, reported before its grid starts."""
+
+    request: LandscapeRequest
+    lines: dict[str, Any]  # as LandscapeResult.lines
 
 
 @dataclass(frozen=True)
@@ -269,6 +279,28 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
             plane = Plane(ls.flatten_params(snap.params), np.linalg.pinv(basis), snap.step)
         if ctx.should_stop():
             return None
+        lines = {}
+        # The lines first: they are a few dozen points, the grid is hundreds. Newer weights
+        # already waiting (follow training): coarser lines, like the grid.
+        n = LINE_POINTS if not request.coarse_only.is_set() else LINE_POINTS // 2 + 1
+        origin = request.origin
+        if origin is not None and origin.step != snap.step:
+            lines["interpolation"] = paced_line(
+                snap, origin.params, origin.state, _minus(snap.params, origin.params),
+                _minus(snap.state, origin.state), request.line_batches, np.linspace(-0.25, 1.25, n),
+                "interpolation", f"step {origin.step:,} → step {snap.step:,}", ctx.should_stop,
+            )  # fmt: skip
+        if ctx.cancelled():
+            return None
+        reach = request.span if request.kind == "random" else 1.0  # PCA: span is the path's margin
+        lines["direction"] = paced_line(
+            snap, snap.params, snap.state, ls.filter_normalized_direction(snap.params, request.seed), None,
+            request.line_batches, np.linspace(-reach, reach, n), "direction", f"seed {request.seed}",
+            ctx.should_stop,
+        )  # fmt: skip
+        if ctx.cancelled():
+            return None
+        ctx.report(LinesReady(request, lines))
         alphas, betas = request.axes(trajectory)
         n_coarse = len(ls.coarse_to_fine_order(len(betas), len(alphas))[0][1])
         coarse_done = [False]
@@ -287,26 +319,6 @@ def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult 
         grid = evaluator.grid(alphas, betas, should_stop=stop_grid, on_progress=on_progress,
                               split=request.split, step=snap.step, trajectory=trajectory,
                               trajectory_steps=steps)  # fmt: skip
-        if ctx.cancelled():
-            return None
-        lines = {}
-        # Newer weights already wait (follow training): coarser lines, like the grid.
-        n = LINE_POINTS if not request.coarse_only.is_set() else LINE_POINTS // 2 + 1
-        origin = request.origin
-        if origin is not None and origin.step != snap.step:
-            lines["interpolation"] = paced_line(
-                snap, origin.params, origin.state, _minus(snap.params, origin.params),
-                _minus(snap.state, origin.state), request.line_batches, np.linspace(-0.25, 1.25, n),
-                "interpolation", f"step {origin.step:,} → step {snap.step:,}", ctx.should_stop,
-            )  # fmt: skip
-        if ctx.cancelled():
-            return None
-        reach = request.span if request.kind == "random" else 1.0  # PCA: span is the path's margin
-        lines["direction"] = paced_line(
-            snap, snap.params, snap.state, ls.filter_normalized_direction(snap.params, request.seed), None,
-            request.line_batches, np.linspace(-reach, reach, n), "direction", f"seed {request.seed}",
-            ctx.should_stop,
-        )  # fmt: skip
         if ctx.cancelled():
             return None
         return LandscapeResult(grid, lines, plane)

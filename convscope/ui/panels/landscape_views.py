@@ -4,8 +4,10 @@ they get (:class:`LandscapePlots`), with the 3D surface (``landscape_3d``) as an
 alternative page.
 
 Items are created once; updates only call ``setImage`` / ``setData`` with explicit
-levels. A partial grid (coarse lattice first) is drawn whole: interpolated from its
-coarse lattice once that is in, nearest computed values before.
+levels. Values, colour range and contours come from ``viz.landscape_display``, the
+transform the exported PNG and SVG use: a partial grid (coarse lattice first) is drawn
+whole, interpolated from its coarse lattice once that is in, nearest computed values
+before; +inf as the largest finite loss.
 """
 
 from __future__ import annotations
@@ -15,97 +17,30 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.functions as fn
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
 from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, graphics_widget, style_axis
+from convscope.viz.landscape_display import (  # noqa: F401 - fill_missing: also this module's API
+    CONTOURS,
+    contour_levels,
+    contour_xy,
+    display_levels,
+    display_loss,
+    fill_missing,
+)
 
 log = logging.getLogger(__name__)
 
-CONTOURS = 10
 TRAIN_COLOR = "#1f77b4"  # as on the Training panel
 VAL_COLOR = "#e6550d"
 PATH_COLOR = "#ff7f0e"
 LABEL_STYLE = {"font-size": "11pt"}
+LEGEND_HEADROOM = 0.45  # the 1D plots' y range reaches this share of the data's span above it
 
 
-# ------------------------------------------------------------------ numbers to draw
-def _fill_axis(values: np.ndarray) -> np.ndarray:
-    """Each NaN of every row takes the nearest non-NaN value of its row (rows with none
-    stay NaN)."""
-    out = values.copy()
-    cols = np.arange(values.shape[1])
-    for r in range(values.shape[0]):
-        ok = np.flatnonzero(~np.isnan(values[r]))
-        if 0 < len(ok) < len(cols):
-            pos = np.clip(np.searchsorted(ok, cols), 1, len(ok) - 1) if len(ok) > 1 else np.zeros_like(cols)
-            left = ok[np.maximum(pos - 1, 0)]
-            right = ok[pos]
-            nearest = np.where(np.abs(cols - left) <= np.abs(right - cols), left, right)
-            out[r] = values[r, nearest]
-    return out
-
-
-def fill_missing(values: np.ndarray) -> np.ndarray:
-    """A partial grid made whole for display. Once the coarse lattice is in, the missing
-    cells are interpolated from it (``landscape_io.fill_from_coarse``) and every computed
-    cell keeps its value; before that, each missing cell takes the nearest computed cell
-    along its row, then (rows with none) along its column."""
-    from convscope.probes.landscape_io import fill_from_coarse
-
-    values = np.asarray(values, np.float64)
-    known = ~np.isnan(values)
-    if known.all():
-        return values
-    smooth = fill_from_coarse(values)
-    if np.isfinite(smooth).all():
-        smooth[known] = values[known]
-        return smooth
-    return _fill_axis(_fill_axis(values).T).T
-
-
-def display_values(loss: np.ndarray, log_scale: bool) -> np.ndarray:
-    """What the colours show: the loss or log₁₀ of it; +inf (overflow far from the centre)
-    is drawn as the largest finite value."""
-    v = np.array(loss, np.float64)
-    finite = v[np.isfinite(v)]
-    if finite.size:
-        v[np.isposinf(v)] = finite.max()
-    if log_scale:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(np.maximum(v, 1e-12))
-    return v
-
-
-def color_levels(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    lo, hi = float(finite.min()), float(finite.max())
-    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
-
-
-def contour_paths(
-    values: np.ndarray, alphas: np.ndarray, betas: np.ndarray, levels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Iso-lines of ``values[i, j]`` (at (alphas[j], betas[i])) as one x, y pair with NaN
-    between pieces, in direction units (pyqtgraph's marching squares; its index i is at
-    i + 0.5)."""
-    xs: list[float] = []
-    ys: list[float] = []
-    if values.shape[0] < 2 or values.shape[1] < 2 or not np.isfinite(values).all():
-        return np.zeros(0), np.zeros(0)
-    da = (alphas[-1] - alphas[0]) / (len(alphas) - 1)
-    db = (betas[-1] - betas[0]) / (len(betas) - 1)
-    for level in levels:
-        for line in fn.isocurve(values, float(level), connected=True):
-            pts = np.asarray(line, np.float64)
-            xs.extend(alphas[0] + (pts[:, 1] - 0.5) * da)
-            ys.extend(betas[0] + (pts[:, 0] - 0.5) * db)
-            xs.append(np.nan)
-            ys.append(np.nan)
-    return np.asarray(xs), np.asarray(ys)
+# What is drawn (values, colour range, contours) is viz.landscape_display's, as in the files.
+contour_paths = contour_xy
 
 
 # ------------------------------------------------------------------ the 2D map
@@ -172,16 +107,16 @@ class LandscapeMap:
             return
         self.alphas, self.betas = np.asarray(alphas, np.float64), np.asarray(betas, np.float64)
         self.values = fill_missing(loss)
-        shown = display_values(self.values, log_scale)
+        shown = display_loss(loss, log_scale)  # the files' transform (landscape_io, landscape_svg)
         self.shown = shown
-        self.levels = color_levels(shown)
+        self.levels = display_levels(shown)
         self.image.setImage(shown, levels=self.levels, lut=SEQUENTIAL, autoLevels=False)
         a, b = self.alphas, self.betas
         da = (a[-1] - a[0]) / max(len(a) - 1, 1) or 1.0
         db = (b[-1] - b[0]) / max(len(b) - 1, 1) or 1.0
         self.image.setRect(QRectF(a[0] - da / 2, b[0] - db / 2, da * len(a), db * len(b)))
         lo, hi = self.levels
-        xs, ys = contour_paths(shown, a, b, np.linspace(lo, hi, CONTOURS + 2)[1:-1])
+        xs, ys = contour_xy(shown, a, b, contour_levels(lo, hi))
         self.contours.setData(xs, ys, connect="finite")
         self.bar.setLevels(self.levels)
         if log_scale != self._log:
@@ -286,9 +221,17 @@ class LinePlot:
             else:
                 curve.setData([], [])
         self.note.setText("" if line is not None else empty_text)
+        self.note.setVisible(line is None and bool(empty_text))  # nothing left behind the legend
         self.legend.setVisible(line is not None)
         if line is not None:
-            self.plot.enableAutoRange()
+            self.plot.enableAutoRange(axis="x")
+            curves = [np.asarray(v, np.float64).ravel() for v in line.loss.values()]
+            values = np.concatenate(curves or [np.zeros(0)])
+            values = values[np.isfinite(values)]
+            if values.size:  # headroom above the curves for the legend (a line rises at its ends)
+                lo, hi = float(values.min()), float(values.max())
+                span = hi - lo if hi > lo else 1.0
+                self.plot.setYRange(lo - 0.05 * span, hi + LEGEND_HEADROOM * span, padding=0)
         else:
             self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             self.note.setPos(0.5, 0.5)
@@ -382,7 +325,10 @@ class LandscapePlots(QStackedWidget):
     def draw(
         self, source: tuple | None, live: np.ndarray | None, lines: dict[str, Any], log_scale: bool
     ) -> None:
-        """``source``: (alphas, betas, loss, accuracy, trajectory) or None."""
+        """``source``: (alphas, betas, loss, accuracy, trajectory) or None. The lines are
+        drawn whether or not the map has anything yet (they arrive first)."""
+        self.line_interp.show(lines.get("interpolation"), "after a few steps")
+        self.line_dir.show(lines.get("direction"), "")
         if source is None:
             self.map.clear()
             return
@@ -391,5 +337,3 @@ class LandscapePlots(QStackedWidget):
         self.map.show_path(trajectory, live)
         if self.surface is not None and self.currentWidget() is self.surface and self.map.shown is not None:
             self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)
-        self.line_interp.show(lines.get("interpolation"), "after a few steps")
-        self.line_dir.show(lines.get("direction"), "")
