@@ -84,6 +84,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.export_button = ExportButton(self.export, "activations.png")
 
         self.graphics = graphics_widget()
+        self.graphics.setMinimumHeight(300)  # two readable plots; a shorter dock scrolls
         # Legends are rows above their plots: over the view box they covered the data.
         self.curve_legend = legend_row(self.graphics.ci, row=0)
         set_legend(
@@ -151,9 +152,9 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.current = QLabel()
         self.current.setObjectName("panelHeading")
         self.current.setWordWrap(True)
-        self.definition = QLabel()
-        self.definition.setWordWrap(True)
-        self.definition.setStyleSheet("color: #444;")
+        # Under the plots, the definition's three lines left the plots no height on a
+        # 1280×720 screen: it is the tooltip of the numbers it defines.
+        self.definition = ""
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -165,7 +166,6 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, stretch=1)
         layout.addWidget(self.current)
-        layout.addWidget(self.definition)
 
         c = self.controller
         c.inspected.connect(self._on_inspected)
@@ -305,7 +305,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
             self.zone_text.setPos((lo + hi) / 2, ymax)
         else:  # inside the grey zone
             self.zone_text.setPos(lo / 2, ymin + 0.45 * (ymax - ymin))
-        title = f"{name} f(x) and f′(x), over {self.pre}'s pre-activations (bars, right axis)"
+        title = f"{name} f(x), f′(x) and {self.pre}'s pre-activations (bars)"
         if title != self.curve_plot.titleLabel.text:
             self.curve_plot.setTitle(title, size="12pt")
         batch = f"{stats.images} validation images" if stats is not None else "validation batch (pending)"
@@ -363,15 +363,17 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
             last = max((h.dead.x[-1] for h in c.history.values() if h.dead.size), default=0.0)
             self.time_plot.setXRange(0, max(10.0, last * 1.05), padding=0)
         if saturating:
-            self.definition.setText(
+            self.definition = (
                 "Saturated unit: its derivative is below 5% of the peak on more than 99% of its inputs "
                 "(all validation images and positions)."
             )
         else:
-            self.definition.setText(
+            self.definition = (
                 "Dead unit: a channel or neuron whose pre-activation is never positive on any "
                 "validation image at any position, so its output and gradient stay at (or near) zero."
             )
+        self.current.setToolTip(self.definition)
+        self.time_plot.setToolTip(self.definition)
 
     def export(self, path: str) -> None:
         export_scene(self.graphics, path)

@@ -159,7 +159,7 @@ class TrainingPanel(QWidget):
             [
                 (TRAIN_COLOR, "line", "train"),
                 (VAL_COLOR, "line+dot", "validation"),
-                (LR_COLOR, "line", "learning rate"),
+                (LR_COLOR, "line", "lr"),
                 (MARKER_COLOR, "dashed", "change"),
             ],
         )
