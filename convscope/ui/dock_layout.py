@@ -1,5 +1,6 @@
 """Where the main window's docks go: proportions from 1024×640 up, panels that scroll
-rather than force a minimum size on the window, and tidying the tab bars. Qt only; the window keeps its docks in ``window.docks``."""
+rather than force a minimum size on the window, and tidying the tab bars. Qt only; the
+window keeps its docks in ``window.docks``."""
 
 from __future__ import annotations
 

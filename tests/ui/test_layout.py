@@ -134,8 +134,12 @@ def test_reset_layout_restores_the_default_arrangement(qtbot) -> None:
 
     window = new_window(qtbot, size=QSize(1600, 1000))
     try:
-        default = {t: (window.dockWidgetArea(d), d.isFloating(), d.isHidden()) for t, d in window.docks.items()}
-        groups = {t: {x.windowTitle() for x in window.tabifiedDockWidgets(d)} for t, d in window.docks.items()}
+        default = {
+            t: (window.dockWidgetArea(d), d.isFloating(), d.isHidden()) for t, d in window.docks.items()
+        }
+        groups = {
+            t: {x.windowTitle() for x in window.tabifiedDockWidgets(d)} for t, d in window.docks.items()
+        }
         window.docks["Filters"].close()
         window.docks["Image"].setFloating(True)
         window.removeDockWidget(window.docks["Evaluation"])
@@ -149,7 +153,9 @@ def test_reset_layout_restores_the_default_arrangement(qtbot) -> None:
         qtbot.wait(150)
         now = {t: (window.dockWidgetArea(d), d.isFloating(), d.isHidden()) for t, d in window.docks.items()}
         assert now == default
-        assert {t: {x.windowTitle() for x in window.tabifiedDockWidgets(d)} for t, d in window.docks.items()} == groups
+        assert {
+            t: {x.windowTitle() for x in window.tabifiedDockWidgets(d)} for t, d in window.docks.items()
+        } == groups
         # and the default proportions: the image column beside the curves, full widths
         assert window.docks["Image"].width() >= 360 and window.docks["Training"].width() >= 700
     finally:

@@ -84,7 +84,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.export_button = ExportButton(self.export, "activations.png")
 
         self.graphics = graphics_widget()
-        self.graphics.setMinimumHeight(300)  # two readable plots; a shorter dock scrolls
+        self.graphics.setMinimumHeight(280)  # two readable plots; a shorter dock scrolls
         # Legends are rows above their plots: over the view box they covered the data.
         self.curve_legend = legend_row(self.graphics.ci, row=0)
         set_legend(
@@ -152,6 +152,10 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.current = QLabel()
         self.current.setObjectName("panelHeading")
         self.current.setWordWrap(True)
+        # Room for two wrapped lines: a box layout gives a wrapped label only its
+        # one-line minimum when the dock is short, and the second line then lay on the plot.
+        for label in (self.heading, self.current):
+            label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 6)
         # Under the plots, the definition's three lines left the plots no height on a
         # 1280×720 screen: it is the tooltip of the numbers it defines.
         self.definition = ""
@@ -309,7 +313,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         if title != self.curve_plot.titleLabel.text:
             self.curve_plot.setTitle(title, size="12pt")
         batch = f"{stats.images} validation images" if stats is not None else "validation batch (pending)"
-        self.heading.setText(f"{self.pre} → {self.layer} · this image and {batch}")
+        self.heading.setText(f"this image and {batch}")  # the layer is in the picker beside it
 
     @staticmethod
     def _hist_top(histograms: list[np.ndarray], lo: float, hi: float) -> tuple[float, str]:

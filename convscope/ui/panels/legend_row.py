@@ -31,7 +31,9 @@ def legend_html(entries: Sequence[tuple[str, str, str]]) -> str:
     return "&nbsp;&nbsp;&nbsp;&nbsp;".join(parts)
 
 
-def legend_row(layout: pg.GraphicsLayout, row: int, col: int = 0, colspan: int = 1, size: str = "10pt") -> pg.LabelItem:
+def legend_row(
+    layout: pg.GraphicsLayout, row: int, col: int = 0, colspan: int = 1, size: str = "10pt"
+) -> pg.LabelItem:
     """An empty legend row at ``(row, col)`` of ``layout``; fill it with :func:`set_legend`."""
     label = pg.LabelItem("", size=size, color="#222", justify="center")
     layout.addItem(label, row=row, col=col, colspan=colspan)

@@ -80,7 +80,9 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
             header.setMinimumSectionSize(8)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setFixedSize(TABLE_PX + 2 * self.table.frameWidth(), TABLE_PX + 2 * self.table.frameWidth())
+        self.table.setFixedSize(
+            TABLE_PX + 2 * self.table.frameWidth(), TABLE_PX + 2 * self.table.frameWidth()
+        )
         self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.table.setToolTip("Type any number; the result updates at once")
         # Lines broken by hand, not word-wrapped: a wrapped label's height depends on its
@@ -90,7 +92,9 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
             "out[i, j] = Σ<sub>a,b</sub> k[a, b] · in[i + a − r, j + b − r]<br>"
             "cross-correlation, zero padding, no bias"
         )
-        self.explain.setToolTip("What a conv layer computes: cross-correlation with zero padding (here without bias)")
+        self.explain.setToolTip(
+            "What a conv layer computes: cross-correlation with zero padding (here without bias)"
+        )
         self.explain.setStyleSheet("color: #444;")
 
         left = QVBoxLayout()
