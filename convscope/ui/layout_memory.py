@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QRect, QSettings, QSize, QTimer
 from PySide6.QtGui import QAction, QScreen
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 from convscope.ui import dock_layout
 
@@ -91,7 +91,7 @@ class WindowLayout(QObject):
         """Every dock back where the window put it, shown and docked, then the default
         proportions for the current size (after Qt has laid the docks out again)."""
         self.window.restoreState(self.default_state, LAYOUT_VERSION)
-        for dock in self.window.findChildren(dock_layout.QDockWidget):
+        for dock in self.window.findChildren(QDockWidget):
             if dock.isFloating():
                 dock.setFloating(False)
         QTimer.singleShot(0, self.window, lambda: dock_layout.arrange(self.window))
