@@ -115,7 +115,7 @@ def arrange(window: QMainWindow) -> None:
             window.resizeDocks([image, prediction], [top, column_height - top], Qt.Orientation.Vertical)
         if table in right:
             center = training.height() + table.height()
-            rows = max(200, int(center * 0.36))
+            rows = max(200, int(center * 0.38))
             window.resizeDocks([training, table], [center - rows, rows], Qt.Orientation.Vertical)
     keep_tab_labels_whole(window)
 
