@@ -169,7 +169,9 @@ class TrainingPanel(QWidget):
         self.lr_plot = self._make_plot("lr", row=4)
         self.lr_plot.setLogMode(y=True)
         # The end decades' labels stick out of a short axis by half a line; drawn anyway.
-        self.lr_plot.getAxis("left").setStyle(hideOverlappingLabels=False)
+        # pyqtgraph drops the third label once labels fill 60% of the axis: a short
+        # plot then named one decade only. Decades are few, so allow 85%.
+        self.lr_plot.getAxis("left").setStyle(hideOverlappingLabels=False, textFillLimits=[(0, 0.85)])
         for plot in (self.loss_plot, self.acc_plot):
             plot.getAxis("bottom").setStyle(showValues=False)  # the step axis is read below the rate
         self.lr_plot.setLabel("bottom", "step", **{"font-size": "11pt"})
@@ -382,7 +384,7 @@ class TrainingPanel(QWidget):
             self._show_lr_decades(target)
 
     def _show_lr_decades(self, target: tuple[float, float]) -> None:
-        self.lr_plot.setYRange(*target, padding=0.12)
+        self.lr_plot.setYRange(*target, padding=0.25)  # the end decades labelled inside the axis
         decades = range(int(target[0]), int(target[1]) + 1)
         # Decades only, every other one when there are many: pyqtgraph's own log ticks
         # (and more than ~4 labels) pile up on a plot this short.
