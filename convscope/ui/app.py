@@ -9,6 +9,10 @@ Environment variables for demos, tests and benchmarks:
 * ``CONVSCOPE_SCREENSHOT_TABS="Feature maps,Filters"`` — with both, first raise each of
   these docks in turn and save a grab as ``path-feature-maps.png`` etc. (the main
   screenshot then shows the last one raised).
+
+With ``CONVSCOPE_AUTOTRAIN_SECONDS`` set, the window opens in the default layout and
+does not save its layout; otherwise it reopens as the user left it (View ▸ Reset
+Layout restores the default).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from convscope.config import ArchSpec, TrainConfig
+from convscope.ui.layout_memory import app_settings
 from convscope.ui.main_window import MainWindow
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.worker import wait_for_stragglers
@@ -218,18 +223,16 @@ def run_gui(
 
     collector = GarbageCollector(interval=1.0)
     window = MainWindow(dataset, arch, TrainConfig(), load_options=options)
-    screen = app.primaryScreen().availableGeometry() if app.primaryScreen() else None
-    width, height = 1600, 1000
-    if screen is not None:
-        width, height = min(width, screen.width()), min(height, screen.height())
-    window.resize(width, height)
+    window.window_layout.place_on(app.primaryScreen())
+    seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
+    if not seconds:  # demos and screenshots start from the default layout, and leave no trace
+        window.window_layout.remember(app_settings())
     window.show()
     previous_hook = sys.excepthook
     _install_excepthook(window)
     if checkpoint:
         window.open_checkpoint(checkpoint)
 
-    seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
     if seconds:
         try:
             _install_autotrain(app, window, float(seconds), os.environ.get("CONVSCOPE_SCREENSHOT", ""))

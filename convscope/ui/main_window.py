@@ -36,6 +36,7 @@ from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.controls import HyperparameterControls
 from convscope.ui.dock_layout import AREAS
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
+from convscope.ui.layout_memory import WindowLayout
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
 from convscope.ui.panels.augment_preview import AugmentPreview
@@ -126,6 +127,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         for panel_class in PANELS if panels is None else panels:
             self.add_panel(panel_class(self.session))
+        self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
@@ -152,7 +154,7 @@ class MainWindow(QMainWindow):
         title = getattr(panel, "title", type(panel).__name__)
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock:{title}")
-        dock.setWidget(panel)
+        dock.setWidget(dock_layout.scrollable(panel))
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -177,7 +179,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self, lambda: dock_layout.hide_stale_tab_bars(self))  # after Qt's relayout
 
     def _arrange(self) -> None:
-        dock_layout.arrange(self)
+        self.window_layout.arrange_first()
         self._soon_hide_stale_tab_bars()
 
     # ----------------------------------------------------------------- chrome

@@ -198,7 +198,8 @@ def test_a_stale_tab_bar_lying_on_a_dock_is_hidden_and_live_ones_stay(window, qt
         }
 
     before = live_bars()
-    assert ("Architecture", "Kernel playground", "Data") in before
+    # (+ "Prediction" where the window was first shown shorter than 880 px: dock_layout)
+    assert any(bar[:3] == ("Architecture", "Kernel playground", "Data") for bar in before)
     stale = QTabBar(window)  # what Qt leaves behind: a window child at a dock group's old place
     stale.addTab("Architecture")
     stale.addTab("Kernel playground")

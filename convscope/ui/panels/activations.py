@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from convscope.probes.batch_stats import HIST_BINS, BatchStats, value_range
 from convscope.ui.inspection import InspectionController, controller_for
+from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.mapview import (
     ExportButton,
     ThrottledRedraw,
@@ -83,11 +84,21 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         self.export_button = ExportButton(self.export, "activations.png")
 
         self.graphics = graphics_widget()
-        self.curve_plot = _plot(self.graphics, 0, "Activation and derivative")
+        self.graphics.setMinimumHeight(280)  # two readable plots; a shorter dock scrolls
+        # Legends are rows above their plots: over the view box they covered the data.
+        self.curve_legend = legend_row(self.graphics.ci, row=0)
+        set_legend(
+            self.curve_legend,
+            [
+                (F_COLOR, "line", "f(x)"),
+                (DF_COLOR, "dashed", "f′(x)"),
+                (pg.mkColor(BATCH_COLOR).name(), "bar", "validation batch"),
+                (pg.mkColor(IMAGE_COLOR).name(), "line", "this image"),
+            ],
+        )
+        self.curve_plot = _plot(self.graphics, 1, "Activation and derivative")
         self.curve_plot.setLabel("bottom", "pre-activation x", **{"font-size": "11pt"})
         self.curve_plot.setLabel("left", "f(x), f′(x)", **{"font-size": "11pt"})
-        legend = self.curve_plot.addLegend(offset=(10, 2), labelTextSize="10pt", colCount=4)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self.zones = [
             pg.LinearRegionItem((0, 0), movable=False, brush=ZONE_BRUSH, pen=pg.mkPen(None)) for _ in range(2)
         ]
@@ -127,26 +138,27 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         )
         self.hist_view.addItem(self.batch_hist)
         self.hist_view.addItem(self.image_hist)
-        legend.addItem(self.batch_hist, "validation batch")
-        legend.addItem(self.image_hist, "this image")
 
-        self.time_plot = _plot(self.graphics, 1, "Dead units over training")
+        self.time_legend = legend_row(self.graphics.ci, row=2)
+        self.time_plot = _plot(self.graphics, 3, "Dead units over training")
         self.time_plot.setLabel("bottom", "step", **{"font-size": "11pt"})
         self.time_plot.setLabel("left", "% of units", **{"font-size": "11pt"})
-        self.time_plot.setYRange(0, 120, padding=0)  # 100–120: room for the legend row
+        self.time_plot.setYRange(0, 100, padding=0.04)
         self.time_plot.getAxis("left").setTicks([[(v, str(v)) for v in (0, 25, 50, 75, 100)], []])
-        self.time_legend = self.time_plot.addLegend(offset=(10, 2), labelTextSize="10pt", colCount=6)
-        self.time_legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self.time_curves: dict[str, pg.PlotDataItem] = {}
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self.graphics.ci.layout.setRowStretchFactor(1, 3)
+        self.graphics.ci.layout.setRowStretchFactor(3, 2)
 
         self.current = QLabel()
         self.current.setObjectName("panelHeading")
         self.current.setWordWrap(True)
-        self.definition = QLabel()
-        self.definition.setWordWrap(True)
-        self.definition.setStyleSheet("color: #444;")
+        # Room for two wrapped lines: a box layout gives a wrapped label only its
+        # one-line minimum when the dock is short, and the second line then lay on the plot.
+        for label in (self.heading, self.current):
+            label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 6)
+        # Under the plots, the definition's three lines left the plots no height on a
+        # 1280×720 screen: it is the tooltip of the numbers it defines.
+        self.definition = ""
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -158,7 +170,6 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, stretch=1)
         layout.addWidget(self.current)
-        layout.addWidget(self.definition)
 
         c = self.controller
         c.inspected.connect(self._on_inspected)
@@ -221,8 +232,8 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
     def _clear_time(self) -> None:
         for curve in self.time_curves.values():
             self.time_plot.removeItem(curve)
-            self.time_legend.removeItem(curve)
         self.time_curves.clear()
+        set_legend(self.time_legend, [])
         self._dirty_time = True
 
     def _set_zones(self, activation: str) -> None:
@@ -293,16 +304,16 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         top, note = self._hist_top(peaks, lo, hi)
         self.hist_view.setYRange(0, top, padding=0)
         self.peak_text.setText(note)
-        self.peak_text.setPos(hi, ymax - 0.15 * (ymax - ymin))  # below the legend row
+        self.peak_text.setPos(hi, ymax)
         if self._activation in SATURATING:
             self.zone_text.setPos((lo + hi) / 2, ymax)
-        else:  # inside the grey zone, below the legend
+        else:  # inside the grey zone
             self.zone_text.setPos(lo / 2, ymin + 0.45 * (ymax - ymin))
-        title = f"{name} f(x) and f′(x), over {self.pre}'s pre-activations (bars, right axis)"
+        title = f"{name} f(x), f′(x) and {self.pre}'s pre-activations (bars)"
         if title != self.curve_plot.titleLabel.text:
             self.curve_plot.setTitle(title, size="12pt")
         batch = f"{stats.images} validation images" if stats is not None else "validation batch (pending)"
-        self.heading.setText(f"{self.pre} → {self.layer} · this image and {batch}")
+        self.heading.setText(f"this image and {batch}")  # the layer is in the picker beside it
 
     @staticmethod
     def _hist_top(histograms: list[np.ndarray], lo: float, hi: float) -> tuple[float, str]:
@@ -329,6 +340,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         if title != self.time_plot.titleLabel.text:
             self.time_plot.setTitle(title, size="12pt")
         parts = []
+        entries: list[tuple[str, str, str]] = []
         for i, (act, hist) in enumerate(c.history.items()):
             buf = hist.saturated if saturating else hist.dead
             curve = self.time_curves.get(act)
@@ -346,22 +358,26 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
                 )
                 self.time_curves[act] = curve
             curve.setData(buf.x, buf.y)
+            entries.append((LAYER_COLORS[i % len(LAYER_COLORS)], "line+dot", act))
             if buf.size:
                 parts.append(f"{act}: {buf.y[-1]:.1f}% {which}")
+        set_legend(self.time_legend, entries)
         if stats is not None and parts:
             self.current.setText(" · ".join(parts) + f"  (step {stats.step:,}, {stats.images} images)")
             last = max((h.dead.x[-1] for h in c.history.values() if h.dead.size), default=0.0)
             self.time_plot.setXRange(0, max(10.0, last * 1.05), padding=0)
         if saturating:
-            self.definition.setText(
+            self.definition = (
                 "Saturated unit: its derivative is below 5% of the peak on more than 99% of its inputs "
                 "(all validation images and positions)."
             )
         else:
-            self.definition.setText(
+            self.definition = (
                 "Dead unit: a channel or neuron whose pre-activation is never positive on any "
                 "validation image at any position, so its output and gradient stay at (or near) zero."
             )
+        self.current.setToolTip(self.definition)
+        self.time_plot.setToolTip(self.definition)
 
     def export(self, path: str) -> None:
         export_scene(self.graphics, path)

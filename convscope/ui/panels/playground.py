@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,7 +28,6 @@ from convscope.ui.panels.mapview import (
     export_scene,
     format_number,
     graphics_widget,
-    heading,
 )
 from convscope.ui.session import Session
 from convscope.viz.kernels import KERNEL_PRESETS, convolve2d
@@ -37,7 +36,17 @@ from convscope.viz.tiles import levels_of, map_grid
 REDRAW_MS = 100
 CUSTOM = "Custom (type the numbers)"
 SIZES = (3, 5)
-CELL_PX = 46
+TABLE_PX = 225  # the grid's side, whatever the kernel's size: 5 cells of 45 px or 3 of 75
+
+
+def cell_text(value: float) -> str:
+    """A kernel weight as its cell shows it: whole numbers as such, others with at most
+    three decimals (the Gaussian's 1/256 reads 0.004; its tooltip has every digit)."""
+    if value == round(value) and abs(value) < 1e4:
+        return str(int(value))
+    if 5e-4 <= abs(value) < 100:
+        return f"{value:.3f}".rstrip("0")
+    return f"{value:.0e}" if abs(value) < 5e-4 else format_number(value)
 
 
 class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
@@ -56,62 +65,72 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
 
         self.preset = QComboBox()
         self.preset.addItems([*KERNEL_PRESETS, CUSTOM])
-        # The list's longest name must not widen the column: the popup shows it whole.
+        # The list's longest name must not widen the panel: the popup shows it whole.
         self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.setMinimumContentsLength(12)
         self.size = QComboBox()
         self.size.addItems([f"{s}×{s}" for s in SIZES])
+        # One size for 3×3 and 5×5 (larger cells for fewer numbers): choosing a bigger
+        # kernel changes nothing around the grid, and the dock never grows.
         self.table = QTableWidget(max(SIZES), max(SIZES))
         self.table.horizontalHeader().setVisible(False)
         self.table.verticalHeader().setVisible(False)
         for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-            header.setDefaultSectionSize(CELL_PX)
-        self.table.setToolTip("Type any number; the result updates at once")
-        self.sum_label = QLabel()
-        self.sum_label.setWordWrap(True)
-        explain = QLabel(
-            "out[i, j] = Σ<sub>a,b</sub> k[a, b] · in[i + a − r, j + b − r]<br>"
-            "(cross-correlation with zero padding, as a conv layer computes it, without bias)"
+            header.setMinimumSectionSize(8)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setFixedSize(
+            TABLE_PX + 2 * self.table.frameWidth(), TABLE_PX + 2 * self.table.frameWidth()
         )
-        explain.setWordWrap(True)
-        explain.setStyleSheet("color: #444;")
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.setToolTip("Type any number; the result updates at once")
+        # Lines broken by hand, not word-wrapped: a wrapped label's height depends on its
+        # width, which the panel's minimum size does not see, so it overlapped the views.
+        self.sum_label = QLabel()
+        self.explain = QLabel(
+            "out[i, j] = Σ<sub>a,b</sub> k[a, b] · in[i + a − r, j + b − r]<br>"
+            "cross-correlation, zero padding, no bias"
+        )
+        self.explain.setToolTip(
+            "What a conv layer computes: cross-correlation with zero padding (here without bias)"
+        )
+        self.explain.setStyleSheet("color: #444;")
 
-        form = QFormLayout()
-        form.addRow("Kernel:", self.preset)
-        form.addRow("Size:", self.size)
         left = QVBoxLayout()
-        left.addLayout(form)
-        left.addWidget(self.table, alignment=Qt.AlignmentFlag.AlignHCenter)
-        left.addWidget(self.sum_label)
-        left.addWidget(explain)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.addWidget(self.table)
         left.addStretch(1)
-        left_widget = QWidget()
-        left_widget.setLayout(left)
-        left_widget.setFixedWidth(CELL_PX * max(SIZES) + 40)
 
-        self.heading = heading("Kernel playground")
         self.export_button = ExportButton(self.export, "kernel-playground.png")
         self.graphics = graphics_widget()
         self.result_view = MapView(self.graphics, 0, 0, "Your kernel", bar_label="output")
         self.conv1_view = MapView(self.graphics, 0, 2, "The network's conv1", bar_label="conv1")
         for col in (0, 2):  # two equal views, whatever their titles' lengths
             self.graphics.ci.layout.setColumnStretchFactor(col, 1)
-            self.graphics.ci.layout.setColumnMinimumWidth(col, 140)  # Qt shares out the space above it
+            self.graphics.ci.layout.setColumnMinimumWidth(col, 100)  # Qt shares out the space above it
+        self.graphics.setMinimumHeight(120)
         self.scale_label = QLabel()
-        self.scale_label.setWordWrap(True)
 
-        right = QVBoxLayout()
         top = QHBoxLayout()
-        top.addWidget(self.heading, stretch=1)
+        top.addWidget(QLabel("Kernel:"))
+        top.addWidget(self.preset)
+        top.addWidget(QLabel("Size:"))
+        top.addWidget(self.size)
+        top.addStretch(1)
         top.addWidget(self.export_button)
-        right.addLayout(top)
+        right = QVBoxLayout()
         right.addWidget(self.graphics, stretch=1)
+        right.addWidget(self.sum_label)
         right.addWidget(self.scale_label)
-        layout = QHBoxLayout(self)
+        right.addWidget(self.explain)
+        columns = QHBoxLayout()
+        columns.addLayout(left)
+        columns.addLayout(right, stretch=1)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(left_widget)
-        layout.addLayout(right, stretch=1)
+        layout.addLayout(top)
+        layout.addLayout(columns, stretch=1)
 
         self.preset.setCurrentText("Edge (Laplacian)")
         self._show_kernel()
@@ -136,15 +155,22 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
 
     def _show_kernel(self) -> None:
         n = self.kernel.shape[0]
-        self.table.setFixedSize(CELL_PX * n + 4, CELL_PX * n + 4)
+        cell = TABLE_PX // n
+        font = QFont(self.table.font())
+        font.setPointSize(11 if n <= 3 else 10)  # "0.141" (37 px at 10 pt) fits a 45 px cell
         with QSignalBlocker(self.table):
             for r in range(max(SIZES)):
                 self.table.setRowHidden(r, r >= n)
                 self.table.setColumnHidden(r, r >= n)
+                self.table.setRowHeight(r, cell)
+                self.table.setColumnWidth(r, cell)
                 for c in range(max(SIZES)):
-                    text = format_number(float(self.kernel[r, c])) if r < n and c < n else ""
-                    item = QTableWidgetItem(text)
+                    value = float(self.kernel[r, c]) if r < n and c < n else None
+                    item = QTableWidgetItem(cell_text(value) if value is not None else "")
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setFont(font)
+                    if value is not None:
+                        item.setToolTip(f"k[{r}, {c}] = {value:.8g}")
                     self.table.setItem(r, c, item)
         total = float(self.kernel.sum())
         note = "keeps brightness" if abs(total - 1) < 1e-6 else "flat areas → 0" if abs(total) < 1e-6 else ""
@@ -219,12 +245,7 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
             mosaic, levels = map_grid(out, cols=out.shape[2])
             self.result_view.show_scalar(mosaic, levels)
             self.result_view.set_title("Your kernel on R, G, B")
-        n = self.kernel.shape[0]
-        name = self.preset.currentText()
-        self.heading.setText(
-            f"{name if name != CUSTOM else 'Custom kernel'} ({n}×{n}) beside the network's first layer"
-        )
-        text = f"Your kernel: colour scale {format_number(levels[0])} … {format_number(levels[1])}"
+        text = f"Colour scales: your kernel {format_number(levels[0])} … {format_number(levels[1])}"
         c = self.controller
         if c.inspection is not None and "conv1" in c.inspection.taps and c.inspected_image is c.model_image:
             maps = np.asarray(c.inspection.taps["conv1"])
@@ -235,8 +256,8 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
             self.conv1_view.show_scalar(mosaic, lv)
             self.conv1_view.set_title(f"The network's conv1 ({maps.shape[2]} maps)")
             text += (
-                f" · conv1 at step {c.inspected_step:,}: {format_number(lv[0])} … {format_number(lv[1])}"
-                " (white = 0 when signed)"
+                f"\nconv1 at step {c.inspected_step:,}: {format_number(lv[0])} … {format_number(lv[1])}"
+                " (white = 0)"
             )
         self.scale_label.setText(text)
 

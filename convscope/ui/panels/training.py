@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from convscope import events as ev
 from convscope.config import OPTIMIZER_LABELS, TrainConfig
+from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.session import Session, change_pairs
 
 TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewers
@@ -25,6 +26,8 @@ VAL_COLOR = "#e6550d"
 LR_COLOR = "#2ca02c"
 MARKER_COLOR = "#7b3294"
 REDRAW_MS = 100
+TRACK_PX = 22  # the change labels' strip
+LEFT_AXIS_PX = 64  # all three plots: their data areas start at the same pixel
 MERGE_MARKERS_S = 1.5  # changes this close together (one slider drag) share a marker
 
 SHORT_NAMES = {
@@ -78,6 +81,16 @@ def nice_ceil(value: float) -> float:
     return float(10 * exponent)
 
 
+def lr_decades(lo: float, hi: float) -> tuple[float, float]:
+    """The learning-rate axis' range in log₁₀ units: the whole decades around the
+    rates, at least two, so that a constant rate is a readable line between labels."""
+    bottom = float(np.floor(np.log10(lo) + 1e-9))
+    top = float(np.ceil(np.log10(hi) - 1e-9))
+    while top - bottom < 2:
+        bottom, top = (bottom - 1, top) if np.log10(lo) - bottom < top - np.log10(hi) else (bottom, top + 1)
+    return bottom, top
+
+
 class CurveBuffer:
     """Append-only (x, y) arrays that grow by doubling; views are handed to setData."""
 
@@ -112,6 +125,7 @@ class _Marker:
     new: dict[str, Any]
     created: float
     lines: list[pg.InfiniteLine] = field(default_factory=list)
+    label: pg.TextItem | None = None  # on the change track above the plots
 
     @property
     def text(self) -> str:
@@ -135,26 +149,47 @@ class TrainingPanel(QWidget):
         self.summary = QLabel("Press Train (or Space) to start.")
         self.summary.setObjectName("trainingSummary")
         self.summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.summary.setWordWrap(True)  # two lines in a narrow dock, never a wider window
         self.graphics = pg.GraphicsLayoutWidget()
-        self.loss_plot = self._make_plot("Loss", "cross-entropy", row=0, col=0)
-        self.acc_plot = self._make_plot("Accuracy", "%", row=0, col=1)
-        self.lr_plot = self._make_plot("Learning rate", "", row=1, col=0, colspan=2)
+        # The legend is a row above the plots, where no curve can go; the three plots
+        # share one column and one x axis, so a step is at the same pixel in each.
+        self.legend = legend_row(self.graphics.ci, row=0, size="10pt")
+        set_legend(
+            self.legend,
+            [
+                (TRAIN_COLOR, "line", "train"),
+                (VAL_COLOR, "line+dot", "validation"),
+                (LR_COLOR, "line", "lr"),
+                (MARKER_COLOR, "dashed", "change"),
+            ],
+        )
+        self.change_track = self._make_track(row=1)
+        self.loss_plot = self._make_plot("loss", row=2)
+        self.acc_plot = self._make_plot("acc. %", row=3)
+        self.lr_plot = self._make_plot("lr", row=4)
         self.lr_plot.setLogMode(y=True)
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 1)
-        # Not the learning-rate plot: pyqtgraph links by pixel scale, and it is wider.
-        self.acc_plot.setXLink(self.loss_plot)
+        # The end decades' labels stick out of a short axis by half a line; drawn anyway.
+        # pyqtgraph drops the third label once labels fill 60% of the axis: a short
+        # plot then named one decade only. Decades are few, so allow 85%.
+        self.lr_plot.getAxis("left").setStyle(hideOverlappingLabels=False, textFillLimits=[(0, 0.85)])
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.getAxis("bottom").setStyle(showValues=False)  # the step axis is read below the rate
+        self.lr_plot.setLabel("bottom", "step", **{"font-size": "11pt"})
+        for row, stretch in ((2, 3), (3, 3), (4, 2)):
+            self.graphics.ci.layout.setRowStretchFactor(row, stretch)
+        # Same width and same left axis width: linked x ranges then mean the same pixels.
+        for plot in (self.change_track, self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
         self.acc_plot.setYRange(0, 100, padding=0.02)
         self._ranges: dict[str, tuple[float, float]] = {}
+        self._set_lr_range(session.config.learning_rate, session.config.learning_rate)
 
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextSize="11pt")
-        self.acc_plot.addLegend(offset=(-10, -10), labelTextSize="11pt")
         self.curves = {
-            "loss": self._curve(self.loss_plot, TRAIN_COLOR, "train"),
-            "val_loss": self._curve(self.loss_plot, VAL_COLOR, "validation", symbol=True),
-            "acc": self._curve(self.acc_plot, TRAIN_COLOR, "train"),
-            "val_acc": self._curve(self.acc_plot, VAL_COLOR, "validation", symbol=True),
-            "lr": self._curve(self.lr_plot, LR_COLOR, None),
+            "loss": self._curve(self.loss_plot, TRAIN_COLOR),
+            "val_loss": self._curve(self.loss_plot, VAL_COLOR, symbol=True),
+            "acc": self._curve(self.acc_plot, TRAIN_COLOR),
+            "val_acc": self._curve(self.acc_plot, VAL_COLOR, symbol=True),
+            "lr": self._curve(self.lr_plot, LR_COLOR),
         }
 
         layout = QVBoxLayout(self)
@@ -173,9 +208,8 @@ class TrainingPanel(QWidget):
         self._timer.start()
 
     # ----------------------------------------------------------------- building
-    def _make_plot(self, title: str, y_label: str, row: int, col: int, colspan: int = 1) -> pg.PlotItem:
-        plot = self.graphics.addPlot(row=row, col=col, colspan=colspan)
-        plot.setTitle(title, size="14pt")
+    def _make_plot(self, y_label: str, row: int) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=row, col=0)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
@@ -189,18 +223,34 @@ class TrainingPanel(QWidget):
             axis.setTickFont(tick_font)
             axis.setPen(pg.mkPen("#444"))
             axis.setTextPen(pg.mkPen("#222"))
-        plot.setLabel("bottom", "step", **{"font-size": "11pt"})
-        if y_label:
-            plot.setLabel("left", y_label, **{"font-size": "11pt"})
+            # "(x0.001)" after the label reads as a unit of the loss: plain numbers only.
+            axis.enableAutoSIPrefix(False)
+        plot.getAxis("left").setWidth(LEFT_AXIS_PX)
+        plot.setLabel("left", y_label, **{"font-size": "11pt"})
         plot.setMenuEnabled(False)
         plot.disableAutoRange()
         plot.hideButtons()
         plot.setXRange(0, 100, padding=0)
         return plot
 
+    def _make_track(self, row: int) -> pg.PlotItem:
+        """The change markers' labels: a one-line strip, x linked to the plots."""
+        track = self.graphics.addPlot(row=row, col=0)
+        track.hideAxis("bottom")
+        left = track.getAxis("left")
+        left.setWidth(LEFT_AXIS_PX)
+        left.setStyle(showValues=False, tickLength=0)
+        left.setPen(pg.mkPen(None))
+        track.setMenuEnabled(False)
+        track.setMouseEnabled(False, False)
+        track.hideButtons()
+        track.setYRange(0, 1, padding=0)
+        track.setFixedHeight(TRACK_PX)
+        return track
+
     @staticmethod
-    def _curve(plot: pg.PlotItem, color: str, name: str | None, symbol: bool = False) -> pg.PlotDataItem:
-        kwargs: dict[str, Any] = {"pen": pg.mkPen(color, width=2.5), "name": name}
+    def _curve(plot: pg.PlotItem, color: str, symbol: bool = False) -> pg.PlotDataItem:
+        kwargs: dict[str, Any] = {"pen": pg.mkPen(color, width=2.5)}
         if symbol:
             kwargs.update(symbol="o", symbolSize=7, symbolBrush=color, symbolPen=None)
         return plot.plot([], [], **kwargs)
@@ -213,8 +263,11 @@ class TrainingPanel(QWidget):
         for marker in self.markers:
             for plot, line in zip((self.loss_plot, self.acc_plot, self.lr_plot), marker.lines, strict=True):
                 plot.removeItem(line)
+            if marker.label is not None:
+                self.change_track.removeItem(marker.label)
         self.markers.clear()
         self._ranges.clear()
+        self._set_lr_range(event.config.learning_rate, event.config.learning_rate)
         self.summary.setText(
             f"New model: {len(event.arch.convs)} conv blocks · {event.num_params:,} parameters"
             " — press Train (or Space)"
@@ -239,6 +292,8 @@ class TrainingPanel(QWidget):
         if not pairs:
             return
         changes = {k: b for k, (_a, b) in pairs.items()}
+        if "learning_rate" in pairs:
+            self._step_lr(event.step, *pairs["learning_rate"])
         now = time.monotonic()
         last = self.markers[-1] if self.markers else None
         if last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S:
@@ -250,38 +305,36 @@ class TrainingPanel(QWidget):
             marker = _Marker(event.step, old, dict(changes), now)
             pen = pg.mkPen(MARKER_COLOR, width=2, style=Qt.PenStyle.DashLine)
             for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-                labelled = plot is self.loss_plot  # one label per change is enough
-                line = pg.InfiniteLine(
-                    pos=event.step,
-                    angle=90,
-                    pen=pen,
-                    movable=False,
-                    label=marker.text.replace("{", "{{").replace("}", "}}") if labelled else None,
-                    labelOpts={
-                        "position": 0.96,
-                        "rotateAxis": (1, 0),
-                        "anchors": [(1, 0), (1, 0)],
-                        "color": MARKER_COLOR,
-                        "fill": pg.mkBrush(255, 255, 255, 200),
-                    },
-                )
-                if labelled:
-                    font = QFont()
-                    font.setPointSize(10)
-                    line.label.setFont(font)
+                line = pg.InfiniteLine(pos=event.step, angle=90, pen=pen, movable=False)
                 plot.addItem(line, ignoreBounds=True)
                 marker.lines.append(line)
+            # The label goes on the change track, a strip of its own above the plots:
+            # inside a plot it crossed its own line, the curves or the legend.
+            marker.label = pg.TextItem("", color=MARKER_COLOR, anchor=(0, 0.5))
+            font = QFont()
+            font.setPointSize(10)
+            marker.label.setFont(font)
+            marker.label.setPos(event.step, 0.5)
+            self.change_track.addItem(marker.label, ignoreBounds=True)
             self.markers.append(marker)
             self._label_marker(marker)
         self._dirty = True
+
+    def _step_lr(self, step: int, old: Any, new: Any) -> None:
+        """A change of rate drawn as a step: the old and the new rate at its step."""
+        buf = self.buffers["lr"]
+        if buf.size and buf.x[-1] > step:
+            return  # metrics already past it (not expected): a slope, not a wrong step
+        for value in (old, new):
+            if float(value) > 0:
+                buf.append(step, float(value))
 
     def _label_marker(self, marker: _Marker) -> None:
         text = marker.text
         for line in marker.lines:
             line.setToolTip(f"step {marker.step}: {text}")
-        label = getattr(marker.lines[0], "label", None)
-        if label is not None:
-            label.setFormat(text.replace("{", "{{").replace("}", "}}"))
+        if marker.label is not None:
+            marker.label.setText(f"▏{text}")  # the bar marks the step, the text runs right
 
     # ----------------------------------------------------------------- drawing
     def redraw(self) -> None:
@@ -311,11 +364,7 @@ class TrainingPanel(QWidget):
         if highs and np.isfinite(max(highs)):
             targets["loss"] = (0.0, nice_ceil(max(highs)))
         if lr.size:
-            # At least two whole decades, so a constant rate is a readable line.
-            lo, hi = np.floor(np.log10(lr.y.min()) - 0.5), np.ceil(np.log10(lr.y.max()) + 0.5)
-            if hi - lo < 2:
-                lo, hi = lo - 1, hi
-            targets["lr"] = (float(lo), float(hi))
+            targets["lr"] = lr_decades(float(lr.y.min()), float(lr.y.max()))
         for key, target in targets.items():
             if self._ranges.get(key) == target:
                 continue
@@ -326,10 +375,21 @@ class TrainingPanel(QWidget):
             elif key == "loss":
                 self.loss_plot.setYRange(*target, padding=0.02)
             else:
-                self.lr_plot.setYRange(*target, padding=0)
-                decades = range(int(target[0]), int(target[1]) + 1)
-                # Decades only: pyqtgraph's minor log ticks collide on a plot this short.
-                self.lr_plot.getAxis("left").setTicks([[(e, f"1e{e}") for e in decades], []])
+                self._show_lr_decades(target)
+
+    def _set_lr_range(self, lo: float, hi: float) -> None:
+        if lo > 0 and hi > 0:
+            target = lr_decades(lo, hi)
+            self._ranges["lr"] = target
+            self._show_lr_decades(target)
+
+    def _show_lr_decades(self, target: tuple[float, float]) -> None:
+        self.lr_plot.setYRange(*target, padding=0.25)  # the end decades labelled inside the axis
+        decades = range(int(target[0]), int(target[1]) + 1)
+        # Decades only, every other one when there are many: pyqtgraph's own log ticks
+        # (and more than ~4 labels) pile up on a plot this short.
+        every = 1 if len(decades) <= 4 else 2
+        self.lr_plot.getAxis("left").setTicks([[(e, f"1e{e}") for e in decades if e % every == 0], []])
 
     def _update_summary(self) -> None:
         parts = []
