@@ -173,17 +173,17 @@ class _InspectionWorker:
             except RuntimeError as exc:
                 if "deleted" in str(exc):  # the controller is gone (window closed)
                     return
-                self._report(exc)
+                self._report(job.generation, exc)
             except Exception as exc:  # noqa: BLE001 - reaches the user as a notice
-                self._report(exc)
+                self._report(job.generation, exc)
             finally:
                 with self._cond:
                     self.busy = False
 
-    def _report(self, exc: Exception) -> None:
+    def _report(self, generation: int, exc: Exception) -> None:
         log.exception("inspection failed")
         try:
-            self._controller._errored.emit(f"{type(exc).__name__}: {exc}")
+            self._controller._errored.emit(generation, f"{type(exc).__name__}: {exc}")
         except RuntimeError:
             pass
 
@@ -210,7 +210,12 @@ class InspectionController(QObject):
     Signals: ``image_changed`` (a new image or transform; ``model_image`` is ready at
     once), ``inspected(Inspection)`` (the latest snapshot's view of ``inspected_image``),
     ``stats_updated(BatchStats)``, ``snapshot_changed(Snapshot)`` (usable snapshots
-    only), ``failed(str)`` (the worker hit an error).
+    only), ``model_reset()`` (the session's model changed: everything above is gone
+    until the new model's first snapshot), ``failed(str)`` (the worker hit an error)
+    and ``recovered()`` (the next inspection after a failure succeeded).
+
+    Every job carries the session's model generation; a result or an error of an older
+    generation is dropped when it arrives.
     """
 
     image_changed = Signal()
@@ -218,11 +223,13 @@ class InspectionController(QObject):
     inspected = Signal(object)
     stats_updated = Signal(object)
     snapshot_changed = Signal(object)
+    model_reset = Signal()  # a new model: no inspection, statistics or snapshot until its first
     failed = Signal(str)
+    recovered = Signal()  # an inspection succeeded after ``failed``: the condition is gone
 
     _result_ready = Signal(object)
     _stats_ready = Signal(object)
-    _errored = Signal(str)
+    _errored = Signal(int, str)  # generation, message
 
     def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent if parent is not None else session)
@@ -242,7 +249,7 @@ class InspectionController(QObject):
         self.examples = x_val[:STRIP_SIZE]
         self.example_labels = np.asarray(getattr(self.dataset, "y_val", np.zeros(0, int)))[:STRIP_SIZE]
         self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
-        self._generation = 0
+        self._generation = int(getattr(session, "generation", 0))  # of the model shown
         self._image_dirty = False
         self._stats_dirty = False
         self._last_stats = -1e9
@@ -254,9 +261,7 @@ class InspectionController(QObject):
         self._stats_ready.connect(self._on_stats)
         self._errored.connect(self._on_error)
         session.bridge.snapshot_taken.connect(self.set_snapshot)
-        session.arch_changed.connect(self._on_arch_changed)
-        if hasattr(session, "dataset_changed"):
-            session.dataset_changed.connect(self._on_dataset_changed)
+        session.model_changed.connect(self._on_model_changed)
         # Throttled on both edges: a change is sent at once when the last request is old
         # enough (so a new snapshot costs no waiting), else when this timer fires.
         self._timer = QTimer(self)
@@ -345,29 +350,39 @@ class InspectionController(QObject):
         self.tick()
 
     @Slot(object)
-    def _on_dataset_changed(self, dataset: Any) -> None:
-        # Session.set_dataset has already reshaped the architecture for the new images.
-        self.dataset, self.arch = dataset, self.session.arch
-        x_val = np.asarray(dataset.x_val)
-        self.examples = x_val[:STRIP_SIZE]
-        self.example_labels = np.asarray(dataset.y_val)[:STRIP_SIZE]
-        self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
-        self.examples_changed.emit()
-        if len(self.examples):
-            self.choose_example(0)
-
-    @Slot(object)
-    def _on_arch_changed(self, arch: ArchSpec) -> None:
-        # Every Started (a reset, a checkpoint, a new architecture): a new history.
-        self._generation += 1
+    def _on_model_changed(self, change: Any) -> None:
+        """A new model (and perhaps a new data set): everything computed for the old one
+        is forgotten, and results still on their way are dropped (they carry the old
+        generation). Until the new model's first snapshot nothing is inspected: the old
+        model cannot take the new images."""
+        self._generation = change.generation
+        self._timer.stop()
         self.history.clear()
         self.stats = None
         self.snapshot = None
-        if tuple(arch.input_shape) != tuple(self.arch.input_shape) and self.image is not None:
-            self.arch = arch
+        self.inspection = None
+        self.inspected_image = None
+        self.inspected_step = -1
+        if self._error_shown:  # the model that failed is gone, and its trouble with it
+            self._error_shown = ""
+            self.recovered.emit()
+        old_shape = tuple(self.arch.input_shape)
+        self.arch = change.arch
+        if change.new_data:
+            self.dataset = change.dataset
+            x_val = np.asarray(change.dataset.x_val)
+            self.examples = x_val[:STRIP_SIZE]
+            self.example_labels = np.asarray(change.dataset.y_val)[:STRIP_SIZE]
+            self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
+            self._stats_dirty = False
+        self.model_reset.emit()
+        if change.new_data:
+            self.examples_changed.emit()
+            if len(self.examples):
+                self.choose_example(0)
+        elif tuple(change.arch.input_shape) != old_shape and self.image is not None:
             img = self.image
             self._set_image(ChosenImage(img.original, self._fit(img.original), img.label, img.true_class))
-        self.arch = arch
 
     # ----------------------------------------------------------------- the worker
     @Slot()
@@ -426,6 +441,9 @@ class InspectionController(QObject):
     def _on_result(self, result: _Result) -> None:
         if result.generation != self._generation:
             return  # computed for a model that has since been replaced
+        if self._error_shown:
+            self._error_shown = ""
+            self.recovered.emit()
         self.inspection = result.inspection
         self.inspected_image = result.image
         self.inspected_step = result.step
@@ -445,8 +463,10 @@ class InspectionController(QObject):
             hist.saturated.append(stats.step, 100.0 * layer.saturated)
         self.stats_updated.emit(stats)
 
-    @Slot(str)
-    def _on_error(self, message: str) -> None:
+    @Slot(int, str)
+    def _on_error(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return  # an old model's trouble: the panels no longer show it
         if message != self._error_shown:  # once per distinct error, not 8 times a second
             self._error_shown = message
             self.failed.emit(message)

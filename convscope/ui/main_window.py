@@ -129,7 +129,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
-            inspection.failed.connect(lambda message: self.show_notice("warning", f"Inspection: {message}"))
+            inspection.failed.connect(
+                lambda message: self.show_notice("warning", f"Inspection: {message}", source="inspection")
+            )
+            inspection.recovered.connect(lambda: self.clear_notice("inspection"))
 
         bridge = self.session.bridge
         self.session.state_changed.connect(self._on_state)
@@ -310,15 +313,30 @@ class MainWindow(QMainWindow):
     def _on_error(self, exc: object) -> None:
         self.show_error("Training stopped with an error", f"{type(exc).__name__}: {exc}")
 
-    def show_notice(self, level: str, message: str) -> None:
-        """A message in the toolbar, coloured by level ("info", "warning", "error")."""
+    def show_notice(self, level: str, message: str, source: str = "") -> None:
+        """A message in the toolbar, coloured by level ("info", "warning", "error");
+        ``source`` names the condition behind it, for :meth:`clear_notice`."""
         log.log(logging.WARNING if level != "info" else logging.INFO, "%s", message)
+        self._notice_source = source
         self.notice_label.setText(message)
         self.notice_label.setToolTip(message)
         self.notice_label.setProperty("level", level)
         self.notice_label.style().unpolish(self.notice_label)
         self.notice_label.style().polish(self.notice_label)
         self.statusBar().showMessage(message, 10000)
+
+    def clear_notice(self, source: str) -> None:
+        """The condition ``source`` reported is gone: its message goes, if still shown."""
+        if source and getattr(self, "_notice_source", "") == source:
+            message = self.notice_label.text()
+            self._notice_source = ""
+            self.notice_label.setText("")
+            self.notice_label.setToolTip("")
+            self.notice_label.setProperty("level", "")
+            self.notice_label.style().unpolish(self.notice_label)
+            self.notice_label.style().polish(self.notice_label)
+            if self.statusBar().currentMessage() == message:
+                self.statusBar().clearMessage()
 
     def show_error(self, title: str, message: str) -> None:
         """Tell the user without blocking the event loop (no modal exec())."""
