@@ -144,7 +144,7 @@ class TrainingWorkerBridge(QObject):
         deadline = time.monotonic() + timeout_s
         done = thread.wait(max(0, int(timeout_s * 1000)))
         if not done:
-            log.warning("training worker still busy %.1f s after Stop; letting it finish", timeout_s)
+            log.info("training worker still busy %.1f s after Stop; it ends on its own", timeout_s)
             _stragglers.add(thread)
         else:
             log.debug("training worker stopped with %.3f s to spare", deadline - time.monotonic())
@@ -183,7 +183,7 @@ def wait_for_stragglers(timeout_s: float = 60.0) -> bool:
     for thread in list(_stragglers):
         remaining = max(0.0, deadline - time.monotonic())
         if not thread.wait(int(remaining * 1000)):
-            log.error("a training worker did not stop within %.0f s", timeout_s)
+            log.info("a training worker did not stop within %.1f s", timeout_s)
             return False
         _stragglers.discard(thread)
     return True
