@@ -17,7 +17,6 @@ wins": while the worker is busy, a newer request replaces the waiting one.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from convscope import events as ev
 from convscope.config import ArchSpec
-from convscope.probes.batch_stats import BatchStats, batch_stats
+from convscope.probes.batch_stats import BatchStats
+from convscope.ui.inspection_worker import InspectionWorker, Job, Result
 from convscope.ui.panels.training import CurveBuffer
 
 log = logging.getLogger(__name__)
@@ -73,23 +73,6 @@ class LayerHistory:
     saturated: CurveBuffer = field(default_factory=CurveBuffer)
 
 
-@dataclass(frozen=True)
-class _Job:
-    generation: int
-    snapshot: ev.Snapshot
-    image: np.ndarray | None = None  # one image to inspect, or None
-    batch: np.ndarray | None = None  # validation batch for statistics, or None
-
-
-@dataclass(frozen=True)
-class _Result:
-    generation: int
-    step: int
-    arch: ArchSpec
-    image: np.ndarray
-    inspection: Any  # probes.inspect.Inspection
-
-
 def usable(snapshot: Any) -> bool:
     """A snapshot the Inspector can run: parameters down to the classifier and a
     positive input standard deviation (a stand-in engine may send empty ones)."""
@@ -98,110 +81,6 @@ def usable(snapshot: Any) -> bool:
     norm = np.asarray(snapshot.norm)
     c = snapshot.arch.input_shape[2]
     return norm.shape == (2, c) and bool(np.all(norm[1] > 0))
-
-
-class _InspectionWorker:
-    """A daemon thread with "latest wins" slots for an image and a batch job.
-
-    The controller runs two, one per kind, so that the image the user is looking at
-    (~2 ms) never waits behind a batch (0.1–0.4 s).
-
-    Plain ``threading`` rather than a QThread: it never touches Qt except to emit the
-    controller's private signals (queued to the GUI thread), and a daemon thread cannot
-    abort the process as a QThread destroyed while running does.
-    """
-
-    def __init__(self, controller: InspectionController, name: str) -> None:
-        self._controller = controller
-        self._cond = threading.Condition()
-        self._image_job: _Job | None = None
-        self._batch_job: _Job | None = None
-        self._stopping = False
-        self._inspectors: dict[ArchSpec, Any] = {}
-        self.busy = False
-        self.thread = threading.Thread(target=self._run, name=f"convscope-{name}", daemon=True)
-        self.thread.start()
-
-    def submit(self, job: _Job) -> None:
-        with self._cond:
-            if job.image is not None:
-                self._image_job = job
-            else:
-                self._batch_job = job
-            self._cond.notify()
-
-    def request_stop(self) -> None:
-        """Drop waiting jobs and end after the current one (never interrupts JAX)."""
-        with self._cond:
-            self._stopping = True
-            self._image_job = self._batch_job = None
-            self._cond.notify()
-
-    def join(self, timeout_s: float) -> bool:
-        if threading.current_thread() is not self.thread:
-            self.thread.join(max(0.0, timeout_s))
-        return not self.thread.is_alive()
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not self.busy and self._image_job is None and self._batch_job is None
-
-    def _inspector(self, arch: ArchSpec) -> Any:
-        from convscope.probes.inspect import Inspector
-
-        if arch not in self._inspectors:
-            self._inspectors.clear()  # one architecture at a time; the jit cache stays
-            self._inspectors[arch] = Inspector(arch)
-        return self._inspectors[arch]
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopping and self._image_job is None and self._batch_job is None:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                # The image first: it is what the user is looking at and costs ~1 ms.
-                job = self._image_job or self._batch_job
-                if job is self._image_job:
-                    self._image_job = None
-                else:
-                    self._batch_job = None
-                self.busy = True
-            try:
-                self._do(job)
-            except RuntimeError as exc:
-                if "deleted" in str(exc):  # the controller is gone (window closed)
-                    return
-                self._report(job.generation, exc)
-            except Exception as exc:  # noqa: BLE001 - reaches the user as a notice
-                self._report(job.generation, exc)
-            finally:
-                with self._cond:
-                    self.busy = False
-
-    def _report(self, generation: int, exc: Exception) -> None:
-        log.exception("inspection failed")
-        try:
-            self._controller._errored.emit(generation, f"{type(exc).__name__}: {exc}")
-        except RuntimeError:
-            pass
-
-    def _do(self, job: _Job) -> None:
-        snap = job.snapshot
-        inspector = self._inspector(snap.arch)
-        if job.image is not None:
-            inspection = inspector.run(snap.params, snap.state, snap.norm, job.image)
-            self._controller._result_ready.emit(
-                _Result(job.generation, snap.step, snap.arch, job.image, inspection)
-            )
-        if job.batch is not None:
-            from convscope.probes.activations import activation_layers
-
-            pre = [p for p, _a in activation_layers(snap.arch)]
-            taps, _probs = inspector.run_batch(snap.params, snap.state, snap.norm, job.batch, layers=pre)
-            stats = batch_stats(snap.arch, snap.step, taps, len(job.batch))
-            self._controller._stats_ready.emit((job.generation, stats))
 
 
 class InspectionController(QObject):
@@ -254,7 +133,7 @@ class InspectionController(QObject):
         self._stats_dirty = False
         self._last_stats = -1e9
         self._last_image = -1e9
-        self._workers: dict[str, _InspectionWorker] = {}  # "image", "batch"
+        self._workers: dict[str, InspectionWorker] = {}  # "image", "batch"
         self._error_shown = ""
 
         self._result_ready.connect(self._on_result)
@@ -399,23 +278,23 @@ class InspectionController(QObject):
             if now - self._last_image >= INSPECT_S:
                 self._image_dirty = False
                 self._last_image = now
-                self._submit(_Job(self._generation, snap, image=self.model_image))
+                self._submit(Job(self._generation, snap, image=self.model_image))
             else:
                 waits.append(self._last_image + INSPECT_S - now)
         if self._stats_dirty and len(self._batch):
             if now - self._last_stats >= STATS_INTERVAL_S:
                 self._stats_dirty = False
                 self._last_stats = now
-                self._submit(_Job(self._generation, snap, batch=self._batch))
+                self._submit(Job(self._generation, snap, batch=self._batch))
             else:
                 waits.append(self._last_stats + STATS_INTERVAL_S - now)
         if waits and not self._timer.isActive():
             self._timer.start(max(1, int(1000 * min(waits)) + 1))
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         kind = "image" if job.image is not None else "batch"
         if kind not in self._workers:
-            self._workers[kind] = _InspectionWorker(self, f"inspect-{kind}")
+            self._workers[kind] = InspectionWorker(self, f"inspect-{kind}")
         self._workers[kind].submit(job)
 
     def idle(self) -> bool:
@@ -438,7 +317,7 @@ class InspectionController(QObject):
         return all([worker.join(deadline - time.monotonic()) for worker in workers])
 
     @Slot(object)
-    def _on_result(self, result: _Result) -> None:
+    def _on_result(self, result: Result) -> None:
         if result.generation != self._generation:
             return  # computed for a model that has since been replaced
         if self._error_shown:
