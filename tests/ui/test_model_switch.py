@@ -178,3 +178,29 @@ def test_a_data_set_switch_is_one_model_change(window, qtbot) -> None:
     session.reset()  # a new model on the same data: one more change
     qtbot.waitUntil(lambda: len(changes) == 2, timeout=5000)
     assert not changes[1].new_data and changes[1].generation == before + 2
+
+
+def test_deep_visualization_waits_for_the_new_models_snapshot(qtbot, session) -> None:
+    """After a model change, deep visualization holds the old model's snapshot (for its
+    pictures) but asks nothing of it: its next request is for the new model's first
+    snapshot."""
+    import jax
+
+    from convscope.model.network import init
+    from convscope.probes.deepvis import ActMaxSettings
+    from convscope.ui.panels.deepvis import DeepVisPanel
+
+    arch = dataclasses.replace(TINY, input_shape=(28, 28, 1), num_classes=10)
+    params, state = jax.device_get(init(arch, 0))
+    snap = ev.Snapshot(0, arch, params, state, np.array([[0.1], [0.3]], np.float32))
+    panel = DeepVisPanel(session)
+    qtbot.addWidget(panel)
+    panel.controls.set_settings(ActMaxSettings(steps=2, progress_every=1))
+    panel._on_snapshot(snap)
+    panel.runner.cancel()
+    session._change_model(new_data=False)  # what a Reset's Started (or a data switch) does
+    assert panel.snapshot is snap
+    assert not panel.refresh(force=True)  # nothing is computed for the old model
+    panel._on_snapshot(dataclasses.replace(snap, step=1))  # the new model's first snapshot
+    assert panel.refresh(force=True)
+    panel.runner.shutdown(2.0)

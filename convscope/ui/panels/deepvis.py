@@ -273,6 +273,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def _request(self) -> DeepVisRequest | None:
         if self.snapshot is None or not self.layer:
             return None
+        if self._snapshot_generation != self.generation and not self.frozen:
+            return None  # the old model's snapshot: wait for the new model's first
         return DeepVisRequest(self._snapshot_generation, self.snapshot.step, self.layer, self.settings, self.k)
 
     def tick(self) -> None:
