@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
