@@ -87,6 +87,9 @@ def test_switching_to_colours_while_training_keeps_every_panel_consistent(qtbot,
     with caplog.at_level(logging.ERROR, logger="convscope"):
         loader_for(session).load(npz)
         qtbot.waitUntil(lambda: session.dataset.image_shape == (32, 32, 3), timeout=30_000)
+        # At once: the digit model's maps and kernels are gone (its colour model compiles).
+        assert maps.maps is None and "waiting for the new model" in maps.heading.text()
+        assert filters.weights is None and "waiting for the new model" in filters.heading.text()
         qtbot.waitUntil(lambda: c.snapshot is not None and c.snapshot.arch.input_shape == (32, 32, 3)
                         and c.inspection is not None, timeout=60_000)  # fmt: skip
         qtbot.waitUntil(lambda: evaluated and evaluated[-1][0], timeout=60_000)

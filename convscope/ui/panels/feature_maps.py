@@ -117,6 +117,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         scene.sigMouseMoved.connect(self._on_move)
         scene.sigMouseClicked.connect(self._on_click)
         self.controller.inspected.connect(self._on_inspected)
+        self.controller.model_reset.connect(self._on_model_reset)
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.inspection is not None:
             self._on_inspected(self.controller.inspection)
@@ -139,6 +140,14 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
                 self.layer, self.channel = keep, 0
         self._dirty = True
         self.request_redraw()
+
+    def _on_model_reset(self) -> None:
+        """A new model: the old one's maps go; the new one's come with its first inspection."""
+        self.maps, self._dirty = None, False
+        self.grid_view.image.clear()
+        self.zoom_view.image.clear()
+        self.heading.setText("Feature maps: waiting for the new model…")
+        self.scale_label.setText("")
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)

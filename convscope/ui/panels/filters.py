@@ -68,6 +68,7 @@ class FiltersPanel(ThrottledRedraw, QWidget):
 
         self.graphics.scene().sigMouseMoved.connect(self._on_move)
         self.controller.snapshot_changed.connect(self._on_snapshot)
+        self.controller.model_reset.connect(self._on_model_reset)
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.snapshot is not None:
             self._on_snapshot(self.controller.snapshot)
@@ -89,6 +90,13 @@ class FiltersPanel(ThrottledRedraw, QWidget):
                     self.picker.setCurrentIndex(convs.index(self.layer))
         self._dirty = True
         self.request_redraw()
+
+    def _on_model_reset(self) -> None:
+        """A new model: the old one's kernels go; the new one's come with its first snapshot."""
+        self._snapshot, self.weights, self._dirty = None, None, False
+        self.view.image.clear()
+        self.heading.setText("Filters: waiting for the new model…")
+        self.layout_label.setText("")
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)
