@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 BASE_POINT_SIZE = 11  # readable from the back of a room on a projected 1600×1000 screen
 AUTOTRAIN_TIMEOUT_S = 300.0  # give up waiting for the first metrics after this long
 # After the window closed: the longest wait for the workers before the process leaves. The
-# window's closeEvent took up to 0.5 s before; with the exit itself the process is gone
-# within ~1.3 s of the close (tests/ui/test_exit_time.py holds it under 2 s).
-EXIT_WAIT_S = 0.7
+# window's closeEvent took up to 0.3 s before; with the exit itself the process is gone
+# within ~1 s of the close (tests/ui/test_exit_time.py holds it under 2 s).
+EXIT_WAIT_S = 0.5
 
 STYLE_SHEET = """
 QToolBar#runToolbar { spacing: 6px; padding: 4px; }

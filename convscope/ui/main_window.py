@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
         controls = self.panels.get(HyperparameterControls.title)
         if isinstance(controls, HyperparameterControls):
             controls.flush()
-        # Every worker is told to stop first, without waiting; then the loop gets 0.5 s
+        # Every worker is told to stop first, without waiting; then the loop gets 0.3 s
         # (it answers between chunks, every 0.2 s, but not while XLA compiles). What still
         # runs ends on its own; at exit the app waits a bounded time and leaves (ui/app.py).
         inspection = self.session.findChild(InspectionController)
@@ -434,7 +434,7 @@ class MainWindow(QMainWindow):
         shutdown_runners(self.session, timeout_s=0.0)
         for preview in self.findChildren(AugmentPreview):
             preview.stop()
-        if not self.session.shutdown(timeout_s=0.5):
+        if not self.session.shutdown(timeout_s=0.3):
             log.info("the training loop is still busy (XLA); it ends on its own")
         event.accept()
         super().closeEvent(event)
