@@ -26,6 +26,7 @@ GIVE_UP_S = 90.0  # the work never started: close anyway (the test then fails on
 
 
 def drive(app: QApplication, mode: str) -> None:
+    from convscope.probes.deepvis import ActMaxSettings
     from convscope.ui.main_window import MainWindow
 
     t0 = time.monotonic()
@@ -55,6 +56,9 @@ def drive(app: QApplication, mode: str) -> None:
             for title in ("Loss landscape", "Deep visualization"):  # both on screen at once
                 window.docks[title].setFloating(True)
                 window.docks[title].show()
+            # Long jobs, so that both still run when the window closes, even on a slow machine.
+            window.panels["Deep visualization"].controls.set_settings(ActMaxSettings(steps=5000, progress_every=8))
+            window.panels["Loss landscape"].controls.resolution.setValue(51)
             window.panels["Loss landscape"].compute()
         elif state["pressed"]:
             landscape, deepvis = window.panels["Loss landscape"], window.panels["Deep visualization"]
