@@ -28,6 +28,7 @@ from convscope.viz.landscape_display import (  # noqa: F401 - CONTOURS, contour_
     contour_segments,
     display_loss,
 )
+
 PLOT = 440  # side of the map, in px
 LEFT, TOP, BOTTOM, RIGHT = 70, 46, 56, 110
 

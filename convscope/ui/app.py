@@ -17,12 +17,11 @@ Layout restores the default).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
@@ -42,6 +41,10 @@ log = logging.getLogger(__name__)
 
 BASE_POINT_SIZE = 11  # readable from the back of a room on a projected 1600×1000 screen
 AUTOTRAIN_TIMEOUT_S = 300.0  # give up waiting for the first metrics after this long
+# After the window closed: the longest wait for the workers before the process leaves. The
+# window's closeEvent took up to 0.3 s before; with the exit itself the process is gone
+# within ~1 s of the close (tests/ui/test_exit_time.py holds it under 2 s).
+EXIT_WAIT_S = 0.5
 
 STYLE_SHEET = """
 QToolBar#runToolbar { spacing: 6px; padding: 4px; }
@@ -160,19 +163,44 @@ def _grab_tabs(app: QApplication, window: MainWindow, screenshot: str, titles: s
             log.error("could not save the screenshot to %s", path)
 
 
-def _join_probe_threads(timeout_s: float) -> None:
-    """Wait for the probe and inspection threads (daemons, told to stop when the window
-    closed) to leave JAX: a thread still inside XLA when the interpreter exits can abort
-    the process ("terminate called ...") instead of exiting cleanly."""
+def _wait_for_workers(timeout_s: float) -> list[str]:
+    """Wait up to ``timeout_s`` in all for the training loop and the probe and inspection
+    threads (told to stop when the window closed); the names of those still busy."""
     import threading
     import time
 
     deadline = time.monotonic() + timeout_s
+    busy = [] if wait_for_stragglers(timeout_s) else ["the training loop"]
     for thread in threading.enumerate():
         if thread.name.startswith("convscope-") and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
-                log.warning("%s is still busy at exit", thread.name)
+                busy.append(thread.name)
+    return busy
+
+
+def leave(code: int) -> NoReturn:
+    """End the process now that the window has closed: within ~1 s, whatever still runs.
+
+    A worker may be inside an XLA call (a compile, a grid row) that nothing can
+    interrupt, and Python's own teardown with JAX loaded takes 1–2 s more — and aborts
+    ("terminate called…", "QThread: Destroyed while thread is still running") when a
+    thread is still inside XLA. So the workers get a bounded wait, and then the process
+    leaves with ``os._exit`` after flushing its output. Nothing is lost: checkpoints are
+    written whole (temporary file, then rename) when saved, never at exit; so whatever
+    else is kept between launches must be written when the window closes (closeEvent),
+    not by a destructor or an atexit handler, which ``os._exit`` skips.
+    """
+    busy = _wait_for_workers(EXIT_WAIT_S)
+    if busy:
+        log.info("leaving while %s still compute (nothing of theirs is kept)", ", ".join(busy))
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken: nothing more to say there
+            pass
+    os._exit(code)
 
 
 def _install_excepthook(window: MainWindow) -> None:
@@ -197,7 +225,9 @@ def _install_excepthook(window: MainWindow) -> None:
 def run_gui(
     dataset_path: str | None = None, checkpoint: str | None = None, options: LoadOptions | None = None
 ) -> int:
-    """Open the ConvScope window; returns the process exit code (2: unusable data set).
+    """Open the ConvScope window; returns the process exit code when the data set is
+    unusable (2). Once the window has been open, the process ends here when it closes
+    (:func:`leave`), within about a second whatever its workers were doing.
 
     ``options`` (validation split, image-folder image size) load the first data set and
     are what the Data panel starts with for the next."""
@@ -242,9 +272,6 @@ def run_gui(
         code = app.exec()
     finally:
         sys.excepthook = previous_hook
-        window.session.shutdown(timeout_s=1.0)
-        wait_for_stragglers()
-        _join_probe_threads(timeout_s=10.0)
+        window.session.shutdown(timeout_s=0.0)  # closeEvent asked already; this is for an exception
         collector.timer.stop()
-        gc.enable()
-    return int(code)
+    leave(int(code))

@@ -17,7 +17,6 @@ wins": while the worker is busy, a newer request replaces the waiting one.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,8 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from convscope import events as ev
 from convscope.config import ArchSpec
-from convscope.probes.batch_stats import BatchStats, batch_stats
+from convscope.probes.batch_stats import BatchStats
+from convscope.ui.inspection_worker import InspectionWorker, Job, Result
 from convscope.ui.panels.training import CurveBuffer
 
 log = logging.getLogger(__name__)
@@ -73,23 +73,6 @@ class LayerHistory:
     saturated: CurveBuffer = field(default_factory=CurveBuffer)
 
 
-@dataclass(frozen=True)
-class _Job:
-    generation: int
-    snapshot: ev.Snapshot
-    image: np.ndarray | None = None  # one image to inspect, or None
-    batch: np.ndarray | None = None  # validation batch for statistics, or None
-
-
-@dataclass(frozen=True)
-class _Result:
-    generation: int
-    step: int
-    arch: ArchSpec
-    image: np.ndarray
-    inspection: Any  # probes.inspect.Inspection
-
-
 def usable(snapshot: Any) -> bool:
     """A snapshot the Inspector can run: parameters down to the classifier and a
     positive input standard deviation (a stand-in engine may send empty ones)."""
@@ -100,117 +83,18 @@ def usable(snapshot: Any) -> bool:
     return norm.shape == (2, c) and bool(np.all(norm[1] > 0))
 
 
-class _InspectionWorker:
-    """A daemon thread with "latest wins" slots for an image and a batch job.
-
-    The controller runs two, one per kind, so that the image the user is looking at
-    (~2 ms) never waits behind a batch (0.1–0.4 s).
-
-    Plain ``threading`` rather than a QThread: it never touches Qt except to emit the
-    controller's private signals (queued to the GUI thread), and a daemon thread cannot
-    abort the process as a QThread destroyed while running does.
-    """
-
-    def __init__(self, controller: InspectionController, name: str) -> None:
-        self._controller = controller
-        self._cond = threading.Condition()
-        self._image_job: _Job | None = None
-        self._batch_job: _Job | None = None
-        self._stopping = False
-        self._inspectors: dict[ArchSpec, Any] = {}
-        self.busy = False
-        self.thread = threading.Thread(target=self._run, name=f"convscope-{name}", daemon=True)
-        self.thread.start()
-
-    def submit(self, job: _Job) -> None:
-        with self._cond:
-            if job.image is not None:
-                self._image_job = job
-            else:
-                self._batch_job = job
-            self._cond.notify()
-
-    def request_stop(self) -> None:
-        """Drop waiting jobs and end after the current one (never interrupts JAX)."""
-        with self._cond:
-            self._stopping = True
-            self._image_job = self._batch_job = None
-            self._cond.notify()
-
-    def join(self, timeout_s: float) -> bool:
-        if threading.current_thread() is not self.thread:
-            self.thread.join(max(0.0, timeout_s))
-        return not self.thread.is_alive()
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not self.busy and self._image_job is None and self._batch_job is None
-
-    def _inspector(self, arch: ArchSpec) -> Any:
-        from convscope.probes.inspect import Inspector
-
-        if arch not in self._inspectors:
-            self._inspectors.clear()  # one architecture at a time; the jit cache stays
-            self._inspectors[arch] = Inspector(arch)
-        return self._inspectors[arch]
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopping and self._image_job is None and self._batch_job is None:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                # The image first: it is what the user is looking at and costs ~1 ms.
-                job = self._image_job or self._batch_job
-                if job is self._image_job:
-                    self._image_job = None
-                else:
-                    self._batch_job = None
-                self.busy = True
-            try:
-                self._do(job)
-            except RuntimeError as exc:
-                if "deleted" in str(exc):  # the controller is gone (window closed)
-                    return
-                self._report(exc)
-            except Exception as exc:  # noqa: BLE001 - reaches the user as a notice
-                self._report(exc)
-            finally:
-                with self._cond:
-                    self.busy = False
-
-    def _report(self, exc: Exception) -> None:
-        log.exception("inspection failed")
-        try:
-            self._controller._errored.emit(f"{type(exc).__name__}: {exc}")
-        except RuntimeError:
-            pass
-
-    def _do(self, job: _Job) -> None:
-        snap = job.snapshot
-        inspector = self._inspector(snap.arch)
-        if job.image is not None:
-            inspection = inspector.run(snap.params, snap.state, snap.norm, job.image)
-            self._controller._result_ready.emit(
-                _Result(job.generation, snap.step, snap.arch, job.image, inspection)
-            )
-        if job.batch is not None:
-            from convscope.probes.activations import activation_layers
-
-            pre = [p for p, _a in activation_layers(snap.arch)]
-            taps, _probs = inspector.run_batch(snap.params, snap.state, snap.norm, job.batch, layers=pre)
-            stats = batch_stats(snap.arch, snap.step, taps, len(job.batch))
-            self._controller._stats_ready.emit((job.generation, stats))
-
-
 class InspectionController(QObject):
     """The chosen image, the move controls and the latest snapshot → inspections.
 
     Signals: ``image_changed`` (a new image or transform; ``model_image`` is ready at
     once), ``inspected(Inspection)`` (the latest snapshot's view of ``inspected_image``),
     ``stats_updated(BatchStats)``, ``snapshot_changed(Snapshot)`` (usable snapshots
-    only), ``failed(str)`` (the worker hit an error).
+    only), ``model_reset()`` (the session's model changed: everything above is gone
+    until the new model's first snapshot), ``failed(str)`` (the worker hit an error)
+    and ``recovered()`` (the next inspection after a failure succeeded).
+
+    Every job carries the session's model generation; a result or an error of an older
+    generation is dropped when it arrives.
     """
 
     image_changed = Signal()
@@ -218,11 +102,13 @@ class InspectionController(QObject):
     inspected = Signal(object)
     stats_updated = Signal(object)
     snapshot_changed = Signal(object)
+    model_reset = Signal()  # a new model: no inspection, statistics or snapshot until its first
     failed = Signal(str)
+    recovered = Signal()  # an inspection succeeded after ``failed``: the condition is gone
 
     _result_ready = Signal(object)
     _stats_ready = Signal(object)
-    _errored = Signal(str)
+    _errored = Signal(int, str)  # generation, message
 
     def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent if parent is not None else session)
@@ -242,21 +128,19 @@ class InspectionController(QObject):
         self.examples = x_val[:STRIP_SIZE]
         self.example_labels = np.asarray(getattr(self.dataset, "y_val", np.zeros(0, int)))[:STRIP_SIZE]
         self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
-        self._generation = 0
+        self._generation = int(getattr(session, "generation", 0))  # of the model shown
         self._image_dirty = False
         self._stats_dirty = False
         self._last_stats = -1e9
         self._last_image = -1e9
-        self._workers: dict[str, _InspectionWorker] = {}  # "image", "batch"
+        self._workers: dict[str, InspectionWorker] = {}  # "image", "batch"
         self._error_shown = ""
 
         self._result_ready.connect(self._on_result)
         self._stats_ready.connect(self._on_stats)
         self._errored.connect(self._on_error)
         session.bridge.snapshot_taken.connect(self.set_snapshot)
-        session.arch_changed.connect(self._on_arch_changed)
-        if hasattr(session, "dataset_changed"):
-            session.dataset_changed.connect(self._on_dataset_changed)
+        session.model_changed.connect(self._on_model_changed)
         # Throttled on both edges: a change is sent at once when the last request is old
         # enough (so a new snapshot costs no waiting), else when this timer fires.
         self._timer = QTimer(self)
@@ -345,29 +229,39 @@ class InspectionController(QObject):
         self.tick()
 
     @Slot(object)
-    def _on_dataset_changed(self, dataset: Any) -> None:
-        # Session.set_dataset has already reshaped the architecture for the new images.
-        self.dataset, self.arch = dataset, self.session.arch
-        x_val = np.asarray(dataset.x_val)
-        self.examples = x_val[:STRIP_SIZE]
-        self.example_labels = np.asarray(dataset.y_val)[:STRIP_SIZE]
-        self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
-        self.examples_changed.emit()
-        if len(self.examples):
-            self.choose_example(0)
-
-    @Slot(object)
-    def _on_arch_changed(self, arch: ArchSpec) -> None:
-        # Every Started (a reset, a checkpoint, a new architecture): a new history.
-        self._generation += 1
+    def _on_model_changed(self, change: Any) -> None:
+        """A new model (and perhaps a new data set): everything computed for the old one
+        is forgotten, and results still on their way are dropped (they carry the old
+        generation). Until the new model's first snapshot nothing is inspected: the old
+        model cannot take the new images."""
+        self._generation = change.generation
+        self._timer.stop()
         self.history.clear()
         self.stats = None
         self.snapshot = None
-        if tuple(arch.input_shape) != tuple(self.arch.input_shape) and self.image is not None:
-            self.arch = arch
+        self.inspection = None
+        self.inspected_image = None
+        self.inspected_step = -1
+        if self._error_shown:  # the model that failed is gone, and its trouble with it
+            self._error_shown = ""
+            self.recovered.emit()
+        old_shape = tuple(self.arch.input_shape)
+        self.arch = change.arch
+        if change.new_data:
+            self.dataset = change.dataset
+            x_val = np.asarray(change.dataset.x_val)
+            self.examples = x_val[:STRIP_SIZE]
+            self.example_labels = np.asarray(change.dataset.y_val)[:STRIP_SIZE]
+            self._batch = np.ascontiguousarray(x_val[:STATS_BATCH])
+            self._stats_dirty = False
+        self.model_reset.emit()
+        if change.new_data:
+            self.examples_changed.emit()
+            if len(self.examples):
+                self.choose_example(0)
+        elif tuple(change.arch.input_shape) != old_shape and self.image is not None:
             img = self.image
             self._set_image(ChosenImage(img.original, self._fit(img.original), img.label, img.true_class))
-        self.arch = arch
 
     # ----------------------------------------------------------------- the worker
     @Slot()
@@ -384,23 +278,23 @@ class InspectionController(QObject):
             if now - self._last_image >= INSPECT_S:
                 self._image_dirty = False
                 self._last_image = now
-                self._submit(_Job(self._generation, snap, image=self.model_image))
+                self._submit(Job(self._generation, snap, image=self.model_image))
             else:
                 waits.append(self._last_image + INSPECT_S - now)
         if self._stats_dirty and len(self._batch):
             if now - self._last_stats >= STATS_INTERVAL_S:
                 self._stats_dirty = False
                 self._last_stats = now
-                self._submit(_Job(self._generation, snap, batch=self._batch))
+                self._submit(Job(self._generation, snap, batch=self._batch))
             else:
                 waits.append(self._last_stats + STATS_INTERVAL_S - now)
         if waits and not self._timer.isActive():
             self._timer.start(max(1, int(1000 * min(waits)) + 1))
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         kind = "image" if job.image is not None else "batch"
         if kind not in self._workers:
-            self._workers[kind] = _InspectionWorker(self, f"inspect-{kind}")
+            self._workers[kind] = InspectionWorker(self, f"inspect-{kind}")
         self._workers[kind].submit(job)
 
     def idle(self) -> bool:
@@ -423,9 +317,12 @@ class InspectionController(QObject):
         return all([worker.join(deadline - time.monotonic()) for worker in workers])
 
     @Slot(object)
-    def _on_result(self, result: _Result) -> None:
+    def _on_result(self, result: Result) -> None:
         if result.generation != self._generation:
             return  # computed for a model that has since been replaced
+        if self._error_shown:
+            self._error_shown = ""
+            self.recovered.emit()
         self.inspection = result.inspection
         self.inspected_image = result.image
         self.inspected_step = result.step
@@ -445,8 +342,10 @@ class InspectionController(QObject):
             hist.saturated.append(stats.step, 100.0 * layer.saturated)
         self.stats_updated.emit(stats)
 
-    @Slot(str)
-    def _on_error(self, message: str) -> None:
+    @Slot(int, str)
+    def _on_error(self, generation: int, message: str) -> None:
+        if generation != self._generation:
+            return  # an old model's trouble: the panels no longer show it
         if message != self._error_shown:  # once per distinct error, not 8 times a second
             self._error_shown = message
             self.failed.emit(message)

@@ -131,7 +131,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
-            inspection.failed.connect(lambda message: self.show_notice("warning", f"Inspection: {message}"))
+            inspection.failed.connect(
+                lambda message: self.show_notice("warning", f"Inspection: {message}", source="inspection")
+            )
+            inspection.recovered.connect(lambda: self.clear_notice("inspection"))
 
         bridge = self.session.bridge
         self.session.state_changed.connect(self._on_state)
@@ -312,15 +315,30 @@ class MainWindow(QMainWindow):
     def _on_error(self, exc: object) -> None:
         self.show_error("Training stopped with an error", f"{type(exc).__name__}: {exc}")
 
-    def show_notice(self, level: str, message: str) -> None:
-        """A message in the toolbar, coloured by level ("info", "warning", "error")."""
+    def show_notice(self, level: str, message: str, source: str = "") -> None:
+        """A message in the toolbar, coloured by level ("info", "warning", "error");
+        ``source`` names the condition behind it, for :meth:`clear_notice`."""
         log.log(logging.WARNING if level != "info" else logging.INFO, "%s", message)
+        self._notice_source = source
         self.notice_label.setText(message)
         self.notice_label.setToolTip(message)
         self.notice_label.setProperty("level", level)
         self.notice_label.style().unpolish(self.notice_label)
         self.notice_label.style().polish(self.notice_label)
         self.statusBar().showMessage(message, 10000)
+
+    def clear_notice(self, source: str) -> None:
+        """The condition ``source`` reported is gone: its message goes, if still shown."""
+        if source and getattr(self, "_notice_source", "") == source:
+            message = self.notice_label.text()
+            self._notice_source = ""
+            self.notice_label.setText("")
+            self.notice_label.setToolTip("")
+            self.notice_label.setProperty("level", "")
+            self.notice_label.style().unpolish(self.notice_label)
+            self.notice_label.style().polish(self.notice_label)
+            if self.statusBar().currentMessage() == message:
+                self.statusBar().clearMessage()
 
     def show_error(self, title: str, message: str) -> None:
         """Tell the user without blocking the event loop (no modal exec())."""
@@ -409,16 +427,17 @@ class MainWindow(QMainWindow):
         controls = self.panels.get(HyperparameterControls.title)
         if isinstance(controls, HyperparameterControls):
             controls.flush()
-        # 0.8 s, so that closing takes under a second even when the loop cannot answer
-        # (XLA holds the thread while it compiles); it then ends on its own.
+        # Every worker is told to stop first, without waiting; then the loop gets 0.3 s
+        # (it answers between chunks, every 0.2 s, but not while XLA compiles). What still
+        # runs ends on its own; at exit the app waits a bounded time and leaves (ui/app.py).
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
-            inspection.shutdown(timeout_s=0.2)
-        shutdown_runners(self, timeout_s=0.2)
+            inspection.shutdown(timeout_s=0.0)
+        shutdown_runners(self, timeout_s=0.0)
+        shutdown_runners(self.session, timeout_s=0.0)
         for preview in self.findChildren(AugmentPreview):
             preview.stop()
-        shutdown_runners(self.session, timeout_s=0.1)
-        if not self.session.shutdown(timeout_s=0.8):
-            log.warning("the training loop is still busy; the window closes and it ends on its own")
+        if not self.session.shutdown(timeout_s=0.3):
+            log.info("the training loop is still busy (XLA); it ends on its own")
         event.accept()
         super().closeEvent(event)

@@ -5,6 +5,12 @@ event signals of ``session.bridge``) and call its methods; none of them holds a
 reference to another widget. The loop's own events stay the source of truth: the
 running architecture and configuration are the ones the last ``Started`` /
 ``HyperParamsChanged`` reported.
+
+A new model — another data set, a reset, a new architecture, a checkpoint — reaches
+everyone as one event, :attr:`Session.model_changed`, carrying a :class:`ModelChange`
+with the session's new ``generation``. Whatever was computed for an older generation
+(an inspection, an evaluation, a landscape) is dropped where it is produced, never
+delivered to a panel already showing the new model.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal
+from PySide6.QtCore import QObject, Signal
 
 from convscope import events as ev
 from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig
@@ -33,6 +40,16 @@ def change_pairs(event: ev.HyperParamsChanged, before: TrainConfig) -> dict[str,
         else:
             pairs[key] = (getattr(before, key, None), value)
     return pairs
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """What the panels now show: ``generation`` counts the models of this session."""
+
+    generation: int
+    arch: ArchSpec
+    dataset: Any
+    new_data: bool  # the data set changed too (new images, perhaps new classes)
 
 
 class TrainingLoopLike(Protocol):
@@ -56,10 +73,11 @@ class Session(QObject):
     """The running model as the GUI sees it; sends commands through the bridge."""
 
     state_changed = Signal(str)  # one of the run states above
-    arch_changed = Signal(object)  # the running ArchSpec (after Started)
+    arch_changed = Signal(object)  # the running ArchSpec: right after every model_changed
     config_changed = Signal(object)  # the running TrainConfig
     candidate_changed = Signal(object, str)  # edited ArchSpec or None, and why it is refused ("" if valid)
     dataset_changed = Signal(object)  # the new data set, before its loop starts compiling
+    model_changed = Signal(object)  # ModelChange: a new model (and perhaps data), one event
 
     def __init__(
         self,
@@ -76,6 +94,10 @@ class Session(QObject):
         self.candidate: ArchSpec | None = None
         self.candidate_error = ""
         self.state = IDLE
+        self.generation = 0  # of the model the panels show; +1 with every model_changed
+        # The architecture set_dataset announced for its new loop: that loop's first
+        # Started is the model already announced, not another one.
+        self._announced: ArchSpec | None = None
         # What the user asked for: the loop's events lag behind the buttons, and a Reset
         # or a compile in between must not forget that the user pressed Train.
         self._want_training = False
@@ -164,6 +186,8 @@ class Session(QObject):
             self._stop_loop()
         self.dataset, self.arch = dataset, arch
         self.set_candidate(None)
+        self._announced = arch if started else None
+        self._change_model(new_data=True)
         self.dataset_changed.emit(dataset)
         if started:
             self._want_training = False
@@ -174,21 +198,9 @@ class Session(QObject):
         return ""
 
     def _stop_loop(self) -> None:
-        """Stop the loop and drop what it still says: a loop busy compiling ends later on
-        its own, and its late events must not be taken for the new loop's."""
-        thread = getattr(self.bridge, "_thread", None)
-        if thread is not None:
-            for signal, slot in (
-                (thread.yielded, self.bridge._dispatch),
-                (thread.errored, self.bridge.errored),
-            ):
-                try:
-                    signal.disconnect(slot)
-                except (RuntimeError, TypeError):  # already disconnected
-                    pass
+        """Stop the loop; the bridge drops whatever it still says (a loop busy compiling
+        ends later on its own, and its late events must not be taken for the new loop's)."""
         self.bridge.stop(timeout_s=0.5)
-        # Events it queued before the disconnect: deliver them now, before the new loop's.
-        QCoreApplication.sendPostedEvents(self.bridge, QEvent.Type.MetaCall)
 
     def set_hyperparams(self, **changes: Any) -> str:
         """Send live hyperparameters to the loop; returns why they are refused, or ""."""
@@ -226,11 +238,21 @@ class Session(QObject):
         self.candidate_changed.emit(spec, error)
 
     # ----------------------------------------------------------------- events
+    def _change_model(self, new_data: bool) -> None:
+        """The one announcement of a new model; ``arch_changed`` follows at once, for
+        those that only show the architecture."""
+        self.generation += 1
+        log.debug("model generation %d (new data: %s)", self.generation, new_data)
+        self.model_changed.emit(ModelChange(self.generation, self.arch, self.dataset, new_data))
+        self.arch_changed.emit(self.arch)
+
     def _on_started(self, event: ev.Started) -> None:
+        announced, self._announced = self._announced, None
         self.arch, self.config = event.arch, event.config
         self._in_flight.clear()
         self._set_state(TRAINING if self._want_training else PAUSED)
-        self.arch_changed.emit(event.arch)
+        if event.arch != announced:  # else set_dataset already told everyone
+            self._change_model(new_data=False)
         self.config_changed.emit(event.config)
         if self.candidate == event.arch:
             self.set_candidate(None)

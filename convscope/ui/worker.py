@@ -37,24 +37,33 @@ _stragglers: set[_LoopThread] = set()
 
 
 class _LoopThread(QThread):
-    """Iterates the loop's generator and forwards each event; never touches a widget."""
+    """Iterates the loop's generator and forwards each event, tagged with the loop's
+    serial number (which run of the bridge it belongs to); never touches a widget."""
 
-    yielded = Signal(object)
-    errored = Signal(object)
+    yielded = Signal(int, object)
+    errored = Signal(int, object)
 
-    def __init__(self, make_events: Callable[[], Iterator[Any]]) -> None:
+    def __init__(self, make_events: Callable[[], Iterator[Any]], serial: int) -> None:
         super().__init__()
         self._make_events = make_events
+        self.serial = serial
+        self.abandoned = False  # set by stop(): nothing it says is wanted any more
 
     def run(self) -> None:
         try:
             # Built here, not on the GUI thread: constructing the loop imports JAX and
             # moves the data set to the device, which would freeze the window.
             for event in self._make_events():
-                self.yielded.emit(event)
+                # Stopped while it was busy (say, compiling): it reads the Stop at its next
+                # command check and ends; until then it says nothing.
+                if not self.abandoned:
+                    self.yielded.emit(self.serial, event)
         except Exception as exc:  # reaches the user through `errored`, never vanishes
+            if self.abandoned:
+                log.debug("a stopped training loop failed on its way out: %s", exc)
+                return
             log.exception("training loop failed")
-            self.errored.emit(exc)
+            self.errored.emit(self.serial, exc)
 
 
 class TrainingWorkerBridge(QObject):
@@ -62,6 +71,11 @@ class TrainingWorkerBridge(QObject):
 
     Commands go in with :meth:`send` (or the helpers), from the GUI thread. Signals
     carry the event dataclass itself and are emitted on the GUI thread (queued).
+
+    Only the loop started last speaks: once :meth:`stop` is called, whatever that loop
+    still had queued, or says later (a loop busy compiling ends on its own, after the
+    window has moved on to another model), is dropped here, at the source, so that no
+    panel ever receives an old model's Started, Snapshot or error after a new one.
     """
 
     compiling = Signal(object)  # Compiling: about to compile (show "compiling…")
@@ -95,6 +109,7 @@ class TrainingWorkerBridge(QObject):
         super().__init__(parent)
         self.commands: queue.Queue[ev.Command] = queue.Queue()
         self._thread: _LoopThread | None = None
+        self._serial = 0  # of the loop whose events are delivered (0: none)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self, source: EventSource) -> None:
@@ -102,10 +117,11 @@ class TrainingWorkerBridge(QObject):
         if self.is_running():
             raise RuntimeError("the training worker is already running")
         commands = self.commands  # commands sent before start (e.g. Load) are kept
-        thread = _LoopThread(lambda: source(commands))
+        self._serial += 1
+        thread = _LoopThread(lambda: source(commands), self._serial)
         # Not parented to us: if the window is deleted the thread must not die with it.
         thread.yielded.connect(self._dispatch)
-        thread.errored.connect(self.errored)
+        thread.errored.connect(self._on_errored)
         thread.finished.connect(self.stopped)
         self._thread = thread
         thread.start()
@@ -122,11 +138,13 @@ class TrainingWorkerBridge(QObject):
         thread = self._thread
         if thread is None:
             return True
+        thread.abandoned = True
+        self._serial += 1  # what it queued or still says is dropped by _dispatch
         self.commands.put(ev.Stop())
         deadline = time.monotonic() + timeout_s
         done = thread.wait(max(0, int(timeout_s * 1000)))
         if not done:
-            log.warning("training worker still busy %.1f s after Stop; letting it finish", timeout_s)
+            log.info("training worker still busy %.1f s after Stop; it ends on its own", timeout_s)
             _stragglers.add(thread)
         else:
             log.debug("training worker stopped with %.3f s to spare", deadline - time.monotonic())
@@ -140,13 +158,23 @@ class TrainingWorkerBridge(QObject):
         self.commands.put(command)
 
     # ----------------------------------------------------------------- internals
-    def _dispatch(self, event: object) -> None:
+    def _is_current(self, serial: int) -> bool:
+        return serial == self._serial and self._thread is not None
+
+    def _dispatch(self, serial: int, event: object) -> None:
+        if not self._is_current(serial):
+            log.debug("dropped %s from a stopped training loop", type(event).__name__)
+            return
         self.event_received.emit(event)
         name = self._SIGNAL_FOR.get(type(event))
         if name is not None:
             getattr(self, name).emit(event)
         else:
             log.debug("unhandled event %r", event)
+
+    def _on_errored(self, serial: int, exc: object) -> None:
+        if self._is_current(serial):
+            self.errored.emit(exc)
 
 
 def wait_for_stragglers(timeout_s: float = 60.0) -> bool:
@@ -155,7 +183,7 @@ def wait_for_stragglers(timeout_s: float = 60.0) -> bool:
     for thread in list(_stragglers):
         remaining = max(0.0, deadline - time.monotonic())
         if not thread.wait(int(remaining * 1000)):
-            log.error("a training worker did not stop within %.0f s", timeout_s)
+            log.info("a training worker did not stop within %.1f s", timeout_s)
             return False
         _stragglers.discard(thread)
     return True

@@ -160,8 +160,9 @@ def test_another_data_set_clears_the_results_and_is_evaluated_with_its_classes(q
     assert panel.session.set_dataset(other) == ""
     assert panel.result is None and panel.confusion.counts is None and panel.table.rowCount() == 3
     assert [panel.class_combo.itemText(i) for i in range(3)] == ["disc", "square", "star"]
-    assert not panel.refresh()  # the controller still holds the digits model's snapshot
-    assert "new data set" in panel.status.text()
+    # The digits model went with its data set: nothing to evaluate until the new model's snapshot.
+    assert panel.controller.snapshot is None and not panel.refresh()
+    assert "waiting for the model" in panel.status.text()
     arch = panel.session.arch
     assert arch.input_shape == (12, 12, 3) and arch.num_classes == 3
     params, state = init(arch, 0)

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QSplitter,
@@ -172,11 +171,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self._tick_timer.setInterval(TICK_MS)
         self._tick_timer.timeout.connect(self.tick)
         self._tick_timer.start()
-        app = QApplication.instance()
-        if app is not None:
-            # The window's close gives the runners 0.2 s; a job still inside a jitted step
-            # must end before the interpreter does, or the process aborts on exit.
-            app.aboutToQuit.connect(self._join_runners)
+        # At exit the app waits a bounded time for every probe thread, then leaves (ui/app.py).
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.model_image is not None:
             self.saliency.set_image(self.controller.model_image)
@@ -279,6 +274,8 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def _request(self) -> DeepVisRequest | None:
         if self.snapshot is None or not self.layer:
             return None
+        if self._snapshot_generation != self.generation and not self.frozen:
+            return None  # the old model's snapshot: wait for the new model's first
         return DeepVisRequest(self._snapshot_generation, self.snapshot.step, self.layer, self.settings, self.k)
 
     def tick(self) -> None:
@@ -449,10 +446,6 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         """Choose ``channel`` and show it large (synthetic input, top-k, saliency)."""
         self.select_channel(channel)
         self.large.open_view()
-
-    def _join_runners(self) -> None:
-        for runner in (self.runner, self.saliency.runner):
-            runner.shutdown(timeout_s=5.0)
 
     # ----------------------------------------------------------------- files
     def export(self, path: str) -> None:

@@ -33,10 +33,10 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
-    QStyle,
     QSlider,
     QSpinBox,
     QSplitter,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -133,10 +133,6 @@ class EvaluationPanel(QWidget):
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
-        self._share_width()
-
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
         self._share_width()
 
     def _share_width(self) -> None:
@@ -343,6 +339,7 @@ class EvaluationPanel(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
+        self._share_width()
         QTimer.singleShot(0, self._maybe_auto_refresh)
 
     def _on_arch_changed(self, _arch: Any) -> None:

@@ -86,6 +86,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         self.maps: np.ndarray | None = None  # the shown layer's maps (H, W, C) or (units,)
         self.cols = 1
         self._layers: list[str] = []
+        self._labels: list[str] = []  # the picker's items: names with their shapes
         self._dirty = False
 
         self.heading = heading("Feature maps: waiting for the model…")
@@ -116,6 +117,7 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
         scene.sigMouseMoved.connect(self._on_move)
         scene.sigMouseClicked.connect(self._on_click)
         self.controller.inspected.connect(self._on_inspected)
+        self.controller.model_reset.connect(self._on_model_reset)
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.inspection is not None:
             self._on_inspected(self.controller.inspection)
@@ -124,19 +126,28 @@ class FeatureMapsPanel(ThrottledRedraw, QWidget):
     def _on_inspected(self, inspection: object) -> None:
         taps = inspection.taps  # type: ignore[attr-defined]
         layers = shown_layers(taps)
-        if layers != self._layers:
-            self._layers = layers
+        # Names and shapes: another input size keeps the names ("conv1") but not the shapes.
+        labels = [f"{name} · {'×'.join(str(v) for v in taps[name].shape)}" for name in layers]
+        if labels != self._labels:
+            self._layers, self._labels = layers, labels
             with QSignalBlocker(self.picker):
                 self.picker.clear()
-                for name in layers:
-                    shape = "×".join(str(v) for v in taps[name].shape)
-                    self.picker.addItem(f"{name} · {shape}", name)
+                for name, label in zip(layers, labels, strict=True):
+                    self.picker.addItem(label, name)
                 keep = self.layer if self.layer in layers else layers[0]
                 self.picker.setCurrentIndex(layers.index(keep))
             if keep != self.layer:
                 self.layer, self.channel = keep, 0
         self._dirty = True
         self.request_redraw()
+
+    def _on_model_reset(self) -> None:
+        """A new model: the old one's maps go; the new one's come with its first inspection."""
+        self.maps, self._dirty = None, False
+        self.grid_view.image.clear()
+        self.zoom_view.image.clear()
+        self.heading.setText("Feature maps: waiting for the new model…")
+        self.scale_label.setText("")
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)

@@ -29,6 +29,11 @@ from convscope.viz.tiles import cell_at, filter_layout, tile_filters
 REDRAW_MS = 250  # snapshots arrive ~4 times a second while training
 
 
+def _kernels(w: np.ndarray) -> str:
+    f, _f, d, k = np.shape(w)
+    return f"{k} filters {f}×{f}×{d}"
+
+
 class FiltersPanel(ThrottledRedraw, QWidget):
     title = "Filters"
     area = "right"
@@ -42,6 +47,7 @@ class FiltersPanel(ThrottledRedraw, QWidget):
         self.weights: np.ndarray | None = None
         self.m = 1.0
         self._layers: list[str] = []
+        self._labels: list[str] = []  # the picker's items: names with their kernels' shapes
         self._snapshot: ev.Snapshot | None = None
         self._dirty = False
 
@@ -62,6 +68,7 @@ class FiltersPanel(ThrottledRedraw, QWidget):
 
         self.graphics.scene().sigMouseMoved.connect(self._on_move)
         self.controller.snapshot_changed.connect(self._on_snapshot)
+        self.controller.model_reset.connect(self._on_model_reset)
         self.start_redraw_timer(REDRAW_MS)
         if self.controller.snapshot is not None:
             self._on_snapshot(self.controller.snapshot)
@@ -69,19 +76,27 @@ class FiltersPanel(ThrottledRedraw, QWidget):
     def _on_snapshot(self, snapshot: ev.Snapshot) -> None:
         self._snapshot = snapshot
         convs = [f"conv{i}" for i in range(1, len(snapshot.arch.convs) + 1)]
-        if convs != self._layers:
-            self._layers = convs
+        # Names and shapes: RGB images keep the names ("conv1") but not the kernels' depth.
+        labels = [f"{name} · {_kernels(snapshot.params[name]['w'])}" for name in convs]
+        if labels != self._labels:
+            self._layers, self._labels = convs, labels
             with QSignalBlocker(self.picker):
                 self.picker.clear()
-                for name in convs:
-                    f, _f, d, k = np.shape(snapshot.params[name]["w"])
-                    self.picker.addItem(f"{name} · {k} filters {f}×{f}×{d}", name)
+                for name, label in zip(convs, labels, strict=True):
+                    self.picker.addItem(label, name)
                 if self.layer not in convs:
                     self.layer = convs[0] if convs else ""
                 if self.layer:
                     self.picker.setCurrentIndex(convs.index(self.layer))
         self._dirty = True
         self.request_redraw()
+
+    def _on_model_reset(self) -> None:
+        """A new model: the old one's kernels go; the new one's come with its first snapshot."""
+        self._snapshot, self.weights, self._dirty = None, None, False
+        self.view.image.clear()
+        self.heading.setText("Filters: waiting for the new model…")
+        self.layout_label.setText("")
 
     def _on_pick(self, index: int) -> None:
         name = self.picker.itemData(index)

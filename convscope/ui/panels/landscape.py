@@ -40,8 +40,8 @@ from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeContr
 from convscope.ui.panels.landscape_jobs import (
     GridProgress,
     LandscapeRequest,
-    LinesReady,
     LandscapeResult,
+    LinesReady,
     TrajectoryBuffer,
     describe_grid,
     describe_request,

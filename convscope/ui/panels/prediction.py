@@ -76,7 +76,9 @@ class PredictionPanel(ThrottledRedraw, QWidget):
         axis.setTicks([[(i, n) for i, n in enumerate(self.class_names)], []])
         self.plot.setYRange(-0.6, k - 0.4, padding=0)
         self.plot.setXRange(0, 100, padding=0.02)
-        self.bars.setOpts(y=np.arange(k), width=np.zeros(k))
+        # One brush a bar, always: with fewer brushes than bars BarGraphItem.paint raises
+        # IndexError inside Qt's paint, which PySide6 6.11 turns into a segfault.
+        self.bars.setOpts(y=np.arange(k), width=np.zeros(k), brushes=[pg.mkBrush(BAR_COLOR)] * k)
 
     def _on_image(self) -> None:
         self._dirty = True  # the true class in the heading follows the image at once
