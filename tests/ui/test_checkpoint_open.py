@@ -51,7 +51,8 @@ def real_window(qtbot, small_digits):
 
 def test_opening_a_checkpoint_restores_its_step_and_epoch(qtbot, tmp_path, small_digits, real_window) -> None:
     from convscope.train.checkpoint import save_checkpoint
-    from convscope.train.loop import TrainingLoop, run_to_completion
+    from convscope.train.headless import run_to_completion
+    from convscope.train.loop import TrainingLoop
 
     # A checkpoint 12 steps of 32 images into 512: epoch 0.75.
     trainer = TrainingLoop(TINY, CONFIG, small_digits, max_steps=12)

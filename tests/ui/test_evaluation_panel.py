@@ -232,6 +232,8 @@ def test_at_1600x1000_each_gallery_shows_a_whole_row_of_8(qtbot, make_window, di
     side by side in one row (two, the second row cut, before)."""
     window = make_window()
     window.resize(1600, 1000)
+    window.window_layout.reset()  # the proportions the app gives a window of this size
+    qtbot.wait(100)
     dock = window.docks["Evaluation"]
     dock.show()
     dock.raise_()
