@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,17 +30,27 @@ def is_npz(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == ".npz"
 
 
+def read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of the ``.npy`` stream ``f``, from its header alone
+    (nothing allocated); ValueError for a version NumPy's format does not define."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version in ((2, 0), (3, 0)):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    return tuple(shape), bool(fortran), dtype
+
+
 def _read_member(archive: zipfile.ZipFile, path: Path, key: str) -> np.ndarray:
     """One array, its header checked (plain dtype, bounded size) before reading data."""
     where = f"{path}: {key}"
     with archive.open(key + ".npy") as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise DataError(f"{where}: unsupported .npy version {version}")
+        try:
+            shape, fortran, dtype = read_npy_header(f)
+        except ValueError as e:
+            raise DataError(f"{where}: {e}") from e
         if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
             raise DataError(f"{where}: dtype {dtype} is not a plain numeric type")
         nbytes = math.prod(shape) * dtype.itemsize

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from convscope.config import ArchSpec, TrainConfig
+from convscope.data.npz_set import read_npy_header
 from convscope.shapes import param_shapes, total_params, training_memory_bytes
 
 FORMAT = "convscope-checkpoint"
@@ -206,14 +207,11 @@ def load_checkpoint(path: str | os.PathLike, memory_budget: int = MEMORY_BUDGET_
 def _header(z: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of the .npz entry ``key``, from its header alone (nothing allocated)."""
     with z.zip.open(f"{key}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version in ((2, 0), (3, 0)):
-            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"{key}: unsupported .npy version {version}")
-    return tuple(shape), dtype
+        try:
+            shape, _fortran, dtype = read_npy_header(f)
+        except ValueError as e:
+            raise ValueError(f"{key}: {e}") from e
+    return shape, dtype
 
 
 def _read_floats(path: Path, z: Any, key: str, shape: tuple[int, ...]) -> np.ndarray:
