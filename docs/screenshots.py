@@ -9,7 +9,10 @@ landscape panel raised and following training on the PCA plane of the path; afte
 ``--seconds`` it pauses (so the last grid refines to the end) and saves, each once its
 background computations have settled: ``landscape.png``, ``deepvis.png`` (channel 5 of
 the last conv block opened large), ``evaluation.png`` (one class against the rest, the
-lowest F1, with its galleries) and ``data.png``.
+lowest F1, with its galleries) and ``data.png``; ``screenshot.png`` (feature maps raised),
+the panels ``feature-maps``, ``filters``, ``activations``, ``kernel-playground``,
+``image`` and ``prediction`` as their docks show them, and ``deepvis-large.png``, the
+large view one click on a channel opens.
 """
 
 from __future__ import annotations
@@ -100,11 +103,27 @@ def main() -> int:
     settle(app, window)
     grab(window, out / "landscape.png")
 
+    # The inside-the-layers panels: the whole window with the feature maps raised, and
+    # each panel on its own as its dock shows it.
+    raise_dock(app, window, "Feature maps")
+    settle(app, window)
+    grab(window, out / "screenshot.png")
+    for title, name in (("Feature maps", "feature-maps"), ("Filters", "filters"),
+                        ("Activations", "activations"), ("Kernel playground", "kernel-playground"),
+                        ("Image", "image"), ("Prediction", "prediction")):  # fmt: skip
+        raise_dock(app, window, title)
+        settle(app, window)
+        grab(window.docks[title], out / f"{name}.png")
+
     deepvis = raise_dock(app, window, "Deep visualization")
     settle(app, window)
     deepvis.select_channel(5)
     settle(app, window)
     grab(window, out / "deepvis.png")
+    deepvis.open_large(5)  # what one click on a tile opens
+    settle(app, window)
+    grab(deepvis.large, out / "deepvis-large.png")
+    deepvis.large.close()
 
     evaluation = raise_dock(app, window, "Evaluation")
     evaluation.refresh()
