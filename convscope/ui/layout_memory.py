@@ -24,7 +24,7 @@ STATE_KEY = "window/state"
 
 
 def app_settings() -> QSettings:
-    """The user's settings (``~/.config/ConvScope/ConvScope.conf`` on Linux)."""
+    """The user's settings (``$XDG_CONFIG_HOME/ConvScope/ConvScope.ini``, by default ``~/.config/ConvScope/ConvScope.ini``, on Linux)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
 

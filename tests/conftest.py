@@ -1,0 +1,18 @@
+"""What every test process shares: no test reads or writes the user's own settings.
+
+The app keeps its window layout in ``$XDG_CONFIG_HOME/ConvScope/ConvScope.ini``. Tests
+that start the real app in a process of its own (exit time, switch stress) inherit
+this process's environment, so pointing ``XDG_CONFIG_HOME`` at a fresh folder here,
+before Qt reads it, keeps them off the developer's ``~/.config``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+_CONFIG_HOME = tempfile.mkdtemp(prefix="convscope-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+atexit.register(shutil.rmtree, _CONFIG_HOME, True)
