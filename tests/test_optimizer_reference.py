@@ -107,3 +107,18 @@ def test_momentum_does_not_reach_optimizers_without_it(optimizer: str) -> None:
     for n, layer in a.items():
         for k in layer:
             np.testing.assert_array_equal(a[n][k], b[n][k])
+
+
+def test_all_finite_looks_at_every_floating_leaf_and_skips_counts():
+    from convscope.train.step import all_finite
+
+    tree = {"w": np.ones((3, 2), np.float32), "opt": (np.zeros(4, np.float32), np.array(7, np.int32))}
+    assert bool(all_finite(tree))
+    for where, bad in ((("w",), np.inf), (("opt", 0), np.nan)):
+        broken = {"w": tree["w"].copy(), "opt": (tree["opt"][0].copy(), tree["opt"][1])}
+        leaf = broken[where[0]] if len(where) == 1 else broken[where[0]][where[1]]
+        leaf.flat[-1] = bad  # the last element of one leaf, as np.isfinite would find it
+        assert not bool(all_finite(broken)), where
+        assert not all(np.isfinite(x).all() for x in (broken["w"], broken["opt"][0]))
+    assert bool(all_finite({"count": jnp.int32(2**31 - 1)}))  # integers are never checked
+    assert bool(all_finite({}))
