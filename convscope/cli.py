@@ -9,11 +9,8 @@ Bad arguments end with one readable line on stderr and exit status 2; never a tr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from convscope.config import ArchSpec, TrainConfig, parse_assignment
@@ -125,7 +122,17 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"number of epochs (default {DEFAULT_EPOCHS:g}: the default model's ~97-98%% on the digits)")
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setting, e.g. learning_rate=3e-4, optimizer=sgd, blocks=3, activation=tanh")
-    tr.add_argument("--out", required=True, help="run directory to write")
+    where = tr.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="RUN_DIR", help="the run directory to write (new or empty)")
+    where.add_argument("--runs", metavar="ROOT", help="write a new run directory under ROOT "
+                       "(default: $CONVSCOPE_RUNS, else the runs folder the GUI uses)")
+    where.add_argument("--resume", metavar="RUN_DIR", help="go on with this run from its newest checkpoint, "
+                       "exactly (optimizer moments, random streams, data order); --steps/--epochs: that many "
+                       "more, else up to the run's own budget; --set may change live settings only")
+    tr.add_argument("--name", help="the run's name (default: from the model and optimizer)")
+    tr.add_argument("--checkpoint-every", type=float, metavar="SECONDS",
+                    help="write checkpoints/latest.npz at most this often (default 30)")
+    tr.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into DIR, live")
     tr.add_argument("--quiet", action="store_true", help="print only the final line")
     ins = sub.add_parser("inspect", help="write every layer's output for one image (.npy and .png)")
     ins.add_argument("image", help="PNG, JPEG, BMP, GIF (first frame), TIFF or WebP file")
@@ -197,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "train":
+            from convscope.cli_train import cmd_train
+
             return cmd_train(args)
         if args.command in ("inspect", "evaluate", "landscape"):
             from convscope import cli_exports
@@ -219,110 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("convscope: interrupted", file=sys.stderr)
         return 130
-
-
-def _progress_line(step: int, total_steps: int, loss: float, acc: float, rate: float) -> str:
-    width = 28
-    done = int(width * min(step / max(total_steps, 1), 1.0))
-    bar = "█" * done + "·" * (width - done)
-    return f"\r[{bar}] step {step}/{total_steps}  loss {loss:.4f}  acc {acc:.3f}  {rate:,.0f} ex/s"
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from convscope.data import DataError
-    from convscope.data.dataset import load_dataset
-
-    if args.steps is not None and args.steps < 1:
-        raise UsageError("--steps must be at least 1")
-    if args.epochs is not None and not args.epochs > 0:
-        raise UsageError("--epochs must be positive")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    arch, config = build_configs(args.set)
-    options = _load_options(config.val_fraction, args.split_seed, args.train_image_size)
-    try:
-        dataset = load_dataset(args.train_data, val_fraction=options.val_fraction, seed=options.seed,
-                               image_size=options.image_size)
-    except DataError as e:
-        raise UsageError(str(e)) from e
-    arch = _fit_to_data(arch, dataset)
-
-    from convscope import events as ev
-    from convscope.train.checkpoint import CheckpointError, save_checkpoint
-    from convscope.train.headless import diverged, run_to_completion
-    from convscope.train.loop import TrainingLoop
-
-    epochs = args.epochs if args.steps is None and args.epochs is not None else (
-        DEFAULT_EPOCHS if args.steps is None else None)
-    try:
-        loop = TrainingLoop(arch, config, dataset, max_steps=args.steps, max_epochs=epochs)
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        split = list(dataset.val_split) if dataset.val_split is not None else None
-        (out / "config.json").write_text(json.dumps(
-            {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary(),
-             "data_origin": dataset.origin, "val_split": split}, indent=2))
-        metrics = (out / "metrics.jsonl").open("w", encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from e
-
-    steps_per_epoch = max(len(dataset.y_train) // config.batch_size, 1)
-    total = args.steps if args.steps is not None else int(round(epochs * steps_per_epoch))
-    tty = sys.stdout.isatty() and not args.quiet
-    t_start = time.perf_counter()
-    last: dict[str, Any] = {}
-    last_print = 0.0
-
-    def on_event(e: ev.Event) -> None:
-        nonlocal last_print
-        if isinstance(e, ev.StepMetrics):
-            record = {"step": e.step, "epoch": round(e.epoch, 4), "loss": e.loss, "acc": e.acc,
-                      "lr": e.lr, "time": round(e.time, 4), "examples_per_s": round(e.examples_per_s, 1)}
-        elif isinstance(e, ev.EvalMetrics):
-            record = {"step": e.step, "epoch": round(e.epoch, 4), "val_loss": e.val_loss,
-                      "val_acc": e.val_acc, "time": round(e.time, 4)}
-        else:
-            if isinstance(e, ev.Started):
-                print(f"training {e.num_params:,} parameters on {e.device}: {dataset.summary()}", flush=True)
-            elif isinstance(e, ev.Notice) and e.level != "info":
-                print(f"\n{e.level}: {e.message}", file=sys.stderr, flush=True)
-            return
-        metrics.write(json.dumps(record) + "\n")
-        last.update(record)
-        if args.quiet:
-            return
-        now = time.perf_counter()
-        if tty:
-            rate = last.get("examples_per_s", float("nan"))
-            print(_progress_line(last["step"], total, last.get("loss", float("nan")),
-                                 last.get("acc", float("nan")), rate), end="", flush=True)
-        elif "val_acc" in record or now - last_print > 2.0:
-            last_print = now
-            parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()]
-            print("  ".join(parts), flush=True)
-
-    try:
-        events = run_to_completion(loop, on_event)
-    finally:
-        metrics.close()
-    if tty:
-        print()
-    failed = diverged(events)
-    try:
-        path = save_checkpoint(out / "checkpoints" / ("last_good.npz" if failed else "final.npz"), loop.checkpoint())
-    except CheckpointError as e:
-        raise UsageError(str(e)) from e
-    wall = time.perf_counter() - t_start
-    if failed:  # the loop's notice (on stderr) said why and what to change
-        print(f"convscope: training diverged; stopped at step {loop.step} after {wall:.1f} s; "
-              f"the last good weights are in {path}", file=sys.stderr)
-        return EXIT_DIVERGED
-    print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, "
-          f"{wall:.1f} s; checkpoint {path}")
-    return 0
 
 
 def _load_options(val_fraction: float, seed: int, image_size: int | None) -> Any:

@@ -1,9 +1,11 @@
-"""What every test process shares: no test reads or writes the user's own settings.
+"""What every test process shares: no test reads or writes the user's own settings or runs.
 
 The app keeps its window layout in ``$XDG_CONFIG_HOME/ConvScope/ConvScope.ini``. Tests
 that start the real app in a process of its own (exit time, switch stress) inherit
 this process's environment, so pointing ``XDG_CONFIG_HOME`` at a fresh folder here,
-before Qt reads it, keeps them off the developer's ``~/.config``.
+before Qt reads it, keeps them off the developer's ``~/.config``. Runs go under
+``$XDG_DATA_HOME/ConvScope/runs`` by default: ``XDG_DATA_HOME`` gets a fresh folder too,
+and ``CONVSCOPE_RUNS`` is unset.
 """
 
 from __future__ import annotations
@@ -16,3 +18,7 @@ import tempfile
 _CONFIG_HOME = tempfile.mkdtemp(prefix="convscope-test-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
 atexit.register(shutil.rmtree, _CONFIG_HOME, True)
+_DATA_HOME = tempfile.mkdtemp(prefix="convscope-test-data-")
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
+os.environ.pop("CONVSCOPE_RUNS", None)
+atexit.register(shutil.rmtree, _DATA_HOME, True)

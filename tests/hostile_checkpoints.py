@@ -14,6 +14,7 @@ import numpy as np
 
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.shapes import param_shapes
+from convscope.train.checkpoint import MAX_ENTRIES
 
 TINY = ArchSpec(convs=(ConvLayer(filters=4, kernel=3),), dense=(16,), batch_norm=True)
 
@@ -94,7 +95,7 @@ def _deep_json(depth: int) -> str:
 
 def _many_entries(path: Path) -> None:
     arrays = good_arrays()
-    arrays.update({f"junk{i}": np.zeros(1, np.float32) for i in range(1200)})
+    arrays.update({f"junk{i}": np.zeros(1, np.float32) for i in range(MAX_ENTRIES + 200)})
     np.savez(path, **arrays)
 
 

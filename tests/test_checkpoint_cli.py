@@ -90,7 +90,9 @@ def test_set_overrides_build_arch_and_config():
         (["train", "--out", "{tmp}/r", "--set", "blocks=6"], "conv block 5"),
         (["train", "--out", "{tmp}/r", "--steps", "0"], "--steps must be at least 1"),
         (["train", "--out", "{tmp}/r", "--data", "{tmp}/no-such-dir"], "no-such-dir"),
-        (["train"], "--out"),
+        (["train", "--out", "{tmp}/r", "--resume", "{tmp}/r"], "not allowed with argument --out"),
+        (["train", "--resume", "{tmp}/no-run"], "no such run directory"),
+        (["train", "--out", "{tmp}/r", "--epochs", "inf"], "--epochs must be a positive number"),
         (["train", "--out", "{tmp}/r", "--steps", "x"], "invalid int value"),
     ],
 )

@@ -23,7 +23,9 @@ Format (readable by any NumPy program, ``allow_pickle=False``):
 
 Reading checks every value before it is used (see :func:`load_checkpoint`).
 
-The optimizer's moments are not stored: a resumed run restarts them from zero.
+Optional, for an exact resume (see :mod:`convscope.train.resume_state`): ``meta["resume"]``
+and the ``resume/...`` arrays: the optimizer moments, the dropout key, the shuffling
+generator and its position. Without them a resumed run restarts the moments from zero.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data.npz_set import read_npy_header
 from convscope.shapes import param_shapes, total_params, training_memory_bytes
+from convscope.train.resume_state import ResumeState, read_resume, resume_entries
 
 FORMAT = "convscope-checkpoint"
 VERSION = 1
@@ -52,7 +55,7 @@ VERSION = 1
 # exhaust memory (tens of GiB and up).
 MEMORY_BUDGET_BYTES = 16 * 2**30
 MAX_META_CHARS = 1 << 20
-MAX_ENTRIES = 1000
+MAX_ENTRIES = 4000
 MAX_STEP = 2**53  # steps and examples stay exact as JSON numbers
 MAX_NAME_CHARS = 1000
 
@@ -144,6 +147,7 @@ class Checkpoint:
     data: DataRecord | None = None  # what it was trained on (None: not recorded)
     examples: int | None = None  # training examples seen (epochs × training images); None: not recorded
     class_names: tuple[str, ...] | None = None  # one per output; None: not recorded
+    resume: ResumeState | None = None  # optimizer moments and random streams; None: weights only
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
@@ -166,7 +170,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         meta["examples"] = int(ckpt.examples)
     if ckpt.class_names is not None:
         meta["class_names"] = [str(n) for n in ckpt.class_names]
-    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    arrays: dict[str, np.ndarray] = {}
+    if ckpt.resume is not None:
+        meta["resume"], arrays = resume_entries(ckpt.resume)
+    arrays["meta"] = np.array(json.dumps(meta))
     if ckpt.norm is not None:
         arrays["norm"] = np.asarray(ckpt.norm, np.float32)
     for prefix, tree in (("params", ckpt.params), ("state", ckpt.state)):
@@ -293,7 +300,14 @@ def _read(path: Path, z: Any, memory_budget: int) -> Checkpoint:
     norm = _read_floats(path, z, "norm", (2, arch.input_shape[2])) if "norm" in z.files else None
     if norm is not None and not np.all(norm[1] > 0):
         raise CheckpointError(f"{path}: norm's standard deviations (its second row) must be positive")
-    return Checkpoint(arch, config, params, state, meta.get("step", 0), norm, data, meta.get("examples"), names)
+    resume = None
+    if "resume" in meta:
+        try:
+            resume = read_resume(z, meta["resume"], total_params(arch), _header)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: its optimizer state cannot be used ({str(e)[:300]})") from e
+    return Checkpoint(arch, config, params, state, meta.get("step", 0), norm, data, meta.get("examples"), names,
+                      resume)
 
 
 def _class_names(names: object, num_classes: int) -> tuple[str, ...] | None:

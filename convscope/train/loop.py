@@ -24,7 +24,6 @@ from convscope.train.augment import normalization_norm
 from convscope.train.checkpoint import (
     Checkpoint,
     CheckpointError,
-    DataRecord,
     data_mismatch,
     load_checkpoint,
     save_checkpoint,
@@ -110,6 +109,7 @@ class TrainingLoop:
         self.examples_seen = 0
         self.train_time = 0.0
         self.compile_seconds = float("nan")
+        self.restored = False  # set by train.restore: events() starts from that state, not afresh
 
     # ------------------------------------------------------------------ state
     @property
@@ -161,9 +161,10 @@ class TrainingLoop:
         return ev.Snapshot(self.step, self.arch, params, state, self.norm.copy())
 
     def checkpoint(self) -> Checkpoint:
-        params, state = to_host(self.params), to_host(self.state)
-        return Checkpoint(self.arch, self.config, params, state, self.step, self.norm, DataRecord.of(self.dataset),
-                          self.examples_seen, tuple(str(n) for n in self.dataset.class_names))
+        """Everything needed to go on exactly: weights, optimizer moments, random streams."""
+        from convscope.train.restore import capture
+
+        return capture(self)
 
     def started_event(self) -> ev.Started:
         return ev.Started(
@@ -312,7 +313,9 @@ class TrainingLoop:
     def events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
         """The loop. Yields events; reads commands between chunks; returns after Stop."""
         yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
-        self.reinitialise()
+        if not self.restored:
+            self.reinitialise()
+        self.restored = False
         self.warm_up()
         yield self.started_event()
         yield self.eval_event()

@@ -1,0 +1,104 @@
+"""Putting a checkpoint back into a TrainingLoop, exactly.
+
+:func:`capture` reads everything a loop needs to go on taking the same steps (weights,
+batch-norm state, every optimizer's moments, the dropout key, the shuffling generator,
+its permutation and position, the counters); :func:`restore` puts it back. A resumed
+loop then produces, on the same machine and backend, the losses the uninterrupted loop
+would have (``tests/test_resume.py`` checks it step by step, bit for bit on the CPU).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from convscope.train.augment import normalization_norm
+from convscope.train.checkpoint import Checkpoint, CheckpointError, DataRecord, data_mismatch
+from convscope.train.resume_state import ResumeState
+from convscope.train.step import init_opt_states
+
+if TYPE_CHECKING:
+    from convscope.train.loop import TrainingLoop
+
+
+def capture(loop: TrainingLoop) -> Checkpoint:
+    """The loop's complete training state as a Checkpoint (copied to the host)."""
+    params, state, opt = jax.device_get((loop.params, loop.state, loop.opt_states))
+    leaves, tree = jax.tree.flatten(opt)
+    rs = ResumeState(
+        opt_tree=str(tree),
+        opt_leaves=tuple(np.asarray(leaf) for leaf in leaves),
+        key=np.asarray(jax.random.key_data(loop._key), np.uint32),
+        numpy_rng=loop._rng.bit_generator.state,
+        perm=np.asarray(loop._perm, np.int64),
+        pos=int(loop._pos),
+        train_time=float(loop.train_time),
+    )
+    ds = loop.dataset
+    return Checkpoint(loop.arch, loop.config, jax.tree.map(np.asarray, params), jax.tree.map(np.asarray, state),
+                      loop.step, loop.norm, DataRecord.of(ds), loop.examples_seen,
+                      tuple(str(n) for n in ds.class_names), rs)
+
+
+def resume_refusal(loop: TrainingLoop, ckpt: Checkpoint) -> str:
+    """Why ``ckpt`` cannot continue exactly in ``loop`` ("" if it can): a resume on other
+    data or another architecture is refused, never approximated."""
+    if ckpt.arch != loop.arch:
+        return "it was trained with another architecture than the one given"
+    mismatch = data_mismatch(ckpt.data, loop.dataset)
+    if mismatch:
+        return mismatch
+    if ckpt.resume is None:
+        return "it holds the weights only (no optimizer state or random streams)"
+    if len(ckpt.resume.perm) != len(loop.dataset.y_train):
+        return (f"it was trained on {len(ckpt.resume.perm):,} training images, the loaded set has "
+                f"{len(loop.dataset.y_train):,}")
+    return ""
+
+
+def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
+    """Put ``ckpt`` into ``loop`` (its architecture must be the loop's).
+
+    With ``exact`` the optimizer moments and random streams come back too
+    (CheckpointError with the reason when :func:`resume_refusal` objects); without it,
+    the weights and counters only, and the optimizers start afresh."""
+    if exact:
+        why = resume_refusal(loop, ckpt)
+        if why:
+            raise CheckpointError(f"cannot resume exactly: {why}")
+    loop.config = ckpt.config
+    loop.reinitialise(ckpt.arch)
+    loop.params = jax.tree.map(jnp.asarray, ckpt.params)
+    loop.state = jax.tree.map(jnp.asarray, ckpt.state)
+    fresh = init_opt_states(loop.fns.optimizers, loop.params)
+    if exact:
+        rs = ckpt.resume
+        assert rs is not None
+        want, tree = jax.tree.flatten(fresh)
+        if str(tree) != rs.opt_tree or len(want) != len(rs.opt_leaves):
+            raise CheckpointError("cannot resume exactly: its optimizer state has another layout "
+                                  "(written by another version of ConvScope or optax)")
+        for i, (w, got) in enumerate(zip(want, rs.opt_leaves, strict=True)):
+            if tuple(w.shape) != tuple(got.shape) or np.dtype(w.dtype) != got.dtype:
+                raise CheckpointError(f"cannot resume exactly: optimizer leaf {i} is {got.dtype}{got.shape}, "
+                                      f"expected {np.dtype(w.dtype)}{tuple(w.shape)}")
+        loop.opt_states = jax.tree.unflatten(tree, [jnp.asarray(x) for x in rs.opt_leaves])
+        loop._key = jax.random.wrap_key_data(jnp.asarray(rs.key, jnp.uint32))
+        loop._rng = np.random.default_rng()
+        loop._rng.bit_generator.state = rs.numpy_rng
+        loop._perm = np.asarray(rs.perm)
+        loop._pos = rs.pos
+        loop.train_time = rs.train_time
+    else:
+        loop.opt_states = fresh
+    loop.norm = (np.asarray(ckpt.norm, np.float32) if ckpt.norm is not None
+                 else normalization_norm(loop.stats, loop.config.normalization))
+    loop._norm = jnp.asarray(loop.norm)
+    loop.step = ckpt.step
+    loop.restored = True
+    # The epoch counter goes on from the checkpoint's (older files: step × batch size).
+    loop.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
+
