@@ -134,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="write checkpoints/latest.npz at most this often (default 30)")
     tr.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into DIR, live")
     tr.add_argument("--quiet", action="store_true", help="print only the final line")
+    rl = sub.add_parser("runs", help="list the runs under a runs root (a table, --json or --csv)")
+    rl.add_argument("root", nargs="?", help="runs root (default: $CONVSCOPE_RUNS, else the GUI's runs folder)")
+    fmt = rl.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON list of rows on stdout")
+    fmt.add_argument("--csv", metavar="FILE", help="write the comparison as CSV to FILE ('-': stdout)")
     ins = sub.add_parser("inspect", help="write every layer's output for one image (.npy and .png)")
     ins.add_argument("image", help="PNG, JPEG, BMP, GIF (first frame), TIFF or WebP file")
     ins.add_argument("--checkpoint", dest="inspect_checkpoint",
@@ -207,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from convscope.cli_train import cmd_train
 
             return cmd_train(args)
+        if args.command == "runs":
+            from convscope.cli_runs import cmd_runs
+
+            return cmd_runs(args)
         if args.command in ("inspect", "evaluate", "landscape"):
             from convscope import cli_exports
 

@@ -43,6 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--checkpoint-every must be a positive number of seconds")
     if args.resume:
         loop, writer, dataset = _resume(args, steps, epochs)
+        if loop._budget_reached():  # stopped after its last step, before it said so
+            writer.finish("finished", loop)
+            print(f"{writer.dir} had already reached its budget (step {loop.step:,}); marked finished; "
+                  "give --steps or --epochs to train it further")
+            return 0
     else:
         loop, writer, dataset = _new_run(args, steps, epochs)
     return _drive(args, loop, writer, dataset)
@@ -65,13 +70,13 @@ def _load(data: str | None, val_fraction: float, seed: int, image_size: int | No
 
 def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None) -> tuple[Any, Any, Any]:
     from convscope.runs import RunWriter, default_root
+    from convscope.runs.writer import holds_run
     from convscope.train.loop import TrainingLoop
 
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
-    if out is not None and ((out / "run.json").exists() or (out / "metrics.jsonl").exists()
-                            or (out / "config.json").exists()):
+    if out is not None and out.is_dir() and holds_run(out):
         raise UsageError(f"--out {out}: already holds a run; continue it with --resume {out}, "
                          "or give another directory (or --runs ROOT for a new one there)")
     arch, config = build_configs(args.set)
@@ -119,23 +124,26 @@ def _resume(args: argparse.Namespace, steps: int | None, epochs: float | None) -
     if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:
         raise UsageError(f"cannot resume {run}: its model takes {arch.input_shape} images of {arch.num_classes} "
                          f"classes; the data set has {dataset.image_shape} images of {dataset.num_classes}")
-    loop = TrainingLoop(arch, ckpt.config, dataset)
-    try:
-        restore(loop, ckpt, exact=True)
-    except CheckpointError as e:
-        raise UsageError(f"cannot resume {run}: {e}") from e
+    if ckpt is None:  # killed before its first checkpoint: the seed makes step 0 again exactly
+        loop = TrainingLoop(arch, config, dataset)
+        print(f"{run} has no checkpoint yet; training it again from step 0", flush=True)
+    else:
+        loop = TrainingLoop(arch, ckpt.config, dataset)
+        try:
+            restore(loop, ckpt, exact=True)
+        except CheckpointError as e:
+            raise UsageError(f"cannot resume {run}: {e}") from e
+    start = 0 if ckpt is None else ckpt.step
     if steps is not None:
-        loop.max_steps = ckpt.step + steps
+        loop.max_steps = start + steps
     elif epochs is not None:
         loop.max_epochs = loop.epoch + epochs
     else:  # the run's own budget
         budget = cfg.get("budget") or {"epochs": DEFAULT_EPOCHS}
         loop.max_steps = budget.get("steps")
         loop.max_epochs = budget.get("epochs") if loop.max_steps is None else None
-        if loop._budget_reached():
-            raise UsageError(f"{run} already reached its budget ({budget}); give --steps or --epochs to go on")
     try:
-        writer = RunWriter.reopen(run, ckpt.step, **_writer_kw(args))
+        writer = RunWriter.reopen(run, start, **_writer_kw(args))
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot resume {run}: {e}") from e
     if changes:
@@ -144,7 +152,7 @@ def _resume(args: argparse.Namespace, steps: int | None, epochs: float | None) -
             from convscope import events as ev
 
             writer.observe(ev.HyperParamsChanged(loop.step, diff, loop.config), loop)
-    print(f"resuming {run} at step {ckpt.step:,}", flush=True)
+    print(f"resuming {run} at step {start:,}", flush=True)
     return loop, writer, dataset
 
 
