@@ -190,3 +190,30 @@ def test_sigkill_at_20_random_moments_then_resume_reproduces_the_uninterrupted_r
         assert p.returncode == 0, err
     assert not list(run.rglob(".*.tmp")), "temporary files of killed writes were left behind"
     assert _step_losses(run) == expected
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_run_with_one_line_naming_what_was_kept(tmp_path, reference):
+    """Files may not grow past 50 KB (RLIMIT_FSIZE, as a full disk would refuse them):
+    metrics.jsonl hits it mid-run. One line on stderr, exit 1, no traceback; the checkpoint
+    it names loads and resumes once there is room."""
+    data, _expected = reference
+    run = tmp_path / "run"
+    limited = ("import resource, runpy, signal, sys; "
+               "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "  # EFBIG from write() instead of a kill
+               "resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000)); "
+               "sys.argv = ['convscope', *sys.argv[1:]]; runpy.run_module('convscope', run_name='__main__')")
+    args = ["train", "--quiet", "--data", str(data), "--steps", str(STEPS), "--out", str(run), "--checkpoint-every",
+            "0.01", *SETTINGS]
+    p = subprocess.Popen([sys.executable, "-c", limited, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    _out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "metrics.jsonl" in lines[0] and "Kept: the metrics up to step" in lines[0], lines[0]
+    kept = int(lines[0].split("latest.npz of step ")[1].split()[0].rstrip(";,."))
+    assert load_checkpoint(run / "checkpoints" / "latest.npz").step == kept > 0
+    r = _train(["--resume", str(run), "--steps", "5"])
+    _out, err = r.communicate(timeout=120)
+    assert r.returncode == 0, err

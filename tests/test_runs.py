@@ -102,6 +102,7 @@ def test_live_changes_and_pauses_are_records_of_their_own(tmp_path):
     diff = loop.set_hyperparams({"learning_rate": 0.1})
     writer.observe(ev.HyperParamsChanged(loop.step, diff, loop.config), loop)
     writer.observe(ev.Paused(loop.step), loop)
+    writer.flush()  # checkpoints are written by the writer's own thread
     assert json.loads((writer.dir / "run.json").read_text())["status"] == "paused"
     assert load_checkpoint(writer.dir / "checkpoints" / "latest.npz").step == 3  # a pause saves
     writer.finish("stopped", loop)
@@ -226,6 +227,7 @@ def test_follower_reads_what_is_appended_and_reports_the_end_and_deletion(tmp_pa
     writer.observe(loop.started_event(), loop)
     for e in loop.train_chunk(4):
         writer.observe(e, loop)
+    writer.flush()
     up = f.poll()
     assert [r["step"] for r in up.records if r["kind"] == "step"] == [4]  # one record: the mean of 4 steps
     assert up.checkpoint is not None and up.checkpoint.name == "latest.npz"  # saved at the evaluation of step 4
