@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import queue
 
+import numpy as np
 import pytest
 from test_train_loop import TINY, drain, make_loop, small_mnist  # noqa: I001
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
-from convscope.train.checkpoint import save_checkpoint
+from convscope.train.checkpoint import load_checkpoint, save_checkpoint
 from convscope.train.loop import TrainingLoop
 
 
@@ -50,3 +51,26 @@ def test_a_checkpoint_that_fails_to_open_leaves_the_running_model(tmp_path, monk
     assert after.step > step
     commands.put(ev.Stop())
     drain(gen, ev.Finished)
+
+
+@pytest.mark.parametrize("where", ["params/dense1/w", "state/bn1/var", "norm"])
+def test_non_finite_weights_are_never_saved(tmp_path, where) -> None:
+    from hostile_checkpoints import TINY as BN_TINY
+    from hostile_checkpoints import good_arrays
+
+    from convscope.train.checkpoint import Checkpoint, CheckpointError
+
+    arrays = good_arrays(BN_TINY)
+    arrays[where] = arrays[where].copy()
+    arrays[where].flat[-1] = np.nan if where != "norm" else np.inf
+    tree: dict = {"params": {}, "state": {}}
+    for key, value in arrays.items():
+        if key.count("/") == 2:
+            prefix, layer, name = key.split("/")
+            tree[prefix].setdefault(layer, {})[name] = value
+    ckpt = Checkpoint(BN_TINY, TrainConfig(), tree["params"], tree["state"], 5, arrays["norm"])
+    with pytest.raises(CheckpointError, match=rf"not saved: {where} holds non-finite values"):
+        save_checkpoint(tmp_path / "bad.npz", ckpt)
+    assert list(tmp_path.iterdir()) == []
+    arrays[where].flat[-1] = 0.5  # the same checkpoint with finite values saves and reopens
+    assert load_checkpoint(save_checkpoint(tmp_path / "good.npz", ckpt)).step == 5

@@ -147,7 +147,8 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace."""
+    """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace.
+    CheckpointError (nothing written) if a weight, statistic or ``norm`` is not finite."""
     from convscope.atomic import atomic_write
 
     path = Path(path)
@@ -173,6 +174,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         for layer, leaves in tree.items():
             for name, value in leaves.items():
                 arrays[f"{prefix}/{layer}/{name}"] = np.asarray(value, np.float32)
+    for key, value in arrays.items():  # a file that cannot be opened again is never written
+        if key != "meta" and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: not saved: {key} holds non-finite values (NaN or infinity), "
+                                  "which a checkpoint never keeps")
     try:
         atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:

@@ -134,3 +134,21 @@ def test_a_foreign_file_opened_while_training_leaves_model_curves_and_save(qtbot
     from convscope.train.checkpoint import load_checkpoint
 
     assert load_checkpoint(tmp_path / "kept.npz").step == loop.step
+
+
+def test_save_refuses_non_finite_weights_with_a_message(qtbot, tmp_path, real_window) -> None:
+    """Ctrl+S once wrote 288 NaNs without a word. Here a weight is made NaN in the paused
+    loop (the training step never keeps one): Save says why and writes nothing."""
+    import jax.numpy as jnp
+
+    window, loop = real_window
+    window.step_action.trigger()
+    qtbot.waitUntil(lambda: loop.step == 1 and window.session.state == "paused", timeout=30_000)
+    loop.params = {**loop.params, "logits": {**loop.params["logits"], "b": jnp.full((10,), jnp.nan)}}
+    path = tmp_path / "nan.npz"
+    window.save_checkpoint(str(path))
+    qtbot.waitUntil(lambda: str(path) in window.notice_label.text(), timeout=10_000)
+    assert "not saved: params/logits/b holds non-finite values" in window.notice_label.text()
+    assert window.notice_label.property("level") == "error"
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    assert window.save_action.isEnabled() and window.session.state == "paused"
