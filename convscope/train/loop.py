@@ -21,6 +21,7 @@ from convscope.config import LIVE_FIELDS, LR_TOO_HIGH, OPTIMIZERS, ArchSpec, Tra
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.train.augment import normalization_norm
+from convscope.train.blowup import watched
 from convscope.train.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -310,7 +311,11 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------- events
     def events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
-        """The loop. Yields events; reads commands between chunks; returns after Stop."""
+        """The loop. Yields events; reads commands between chunks; returns after Stop. A
+        blow-up that stays finite adds a warning Notice (convscope.train.blowup)."""
+        return watched(self._events(commands, start_paused=start_paused), self.dataset.num_classes)
+
+    def _events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
         yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
         self.reinitialise()
         self.warm_up()
