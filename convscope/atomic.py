@@ -2,6 +2,10 @@
 write a temporary file in the same folder, flush and fsync it, then ``os.replace`` it
 onto the target (atomic on POSIX and Windows). Standard library only.
 
+The file gets the permissions a plain ``open(path, "wb")`` would give it: those of the
+file it replaces, or for a new file 0o666 less the user's umask (``tempfile.mkstemp``
+would make every file 0600, unreadable to the user's group whatever their umask says).
+
 Checkpoints (``train.checkpoint``) and landscape files (``probes.landscape_io``) are
 written through :func:`atomic_write`.
 """
@@ -9,7 +13,7 @@ written through :func:`atomic_write`.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -22,9 +26,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     was, and the exception propagates (OSError for the file system's failures)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod") and path.is_file():
+                os.fchmod(f.fileno(), path.stat().st_mode & 0o777)  # as open() keeps an existing file's mode
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -33,6 +39,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file ``.<name>.<random>.tmp`` beside ``path``, opened for reading and writing (as ``mkstemp``) with mode
+    0o666, which the kernel reduces by the umask as it does for ``open()``."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temporary file name for {path.name}")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -86,3 +86,37 @@ def test_checkpoints_and_landscape_files_are_written_through_it(tmp_path: Path, 
         assert len(fsyncs) == n + 1 and fsyncs[-1] == Path(written).read_bytes()
     np.testing.assert_array_equal(load_landscape_npz(tmp_path / "l.npz")[0].loss, loss)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "l", "l.npz"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_mode_open_gives_under_the_umask(tmp_path: Path, umask: int) -> None:
+    from convscope.config import ArchSpec, ConvLayer, TrainConfig
+    from convscope.shapes import param_shapes
+    from convscope.train.checkpoint import Checkpoint, save_checkpoint
+
+    arch = ArchSpec(convs=(ConvLayer(filters=2, kernel=3),), dense=())
+    shapes_p, shapes_s = param_shapes(arch)
+    params = {k: {n: np.zeros(s, np.float32) for n, s in v.items()} for k, v in shapes_p.items()}
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.bin", "wb"):
+            pass
+        written = [atomic_write_bytes(tmp_path / "f.bin", b"x"),
+                   save_checkpoint(tmp_path / "ck.npz", Checkpoint(arch, TrainConfig(), params, {}, 0))]
+    finally:
+        os.umask(old)
+    assert shapes_s == {}
+    want = 0o666 & ~umask
+    assert (tmp_path / "plain.bin").stat().st_mode & 0o777 == want
+    for path in written:
+        assert path.stat().st_mode & 0o777 == want, f"{path.name}: {path.stat().st_mode & 0o777:o}"
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o640

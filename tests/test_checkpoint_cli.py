@@ -46,8 +46,8 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (b"", "not a readable checkpoint"),
-        (b"this is not a zip file at all", "not a readable checkpoint"),
+        (b"", "not an .npz archive"),
+        (b"this is not a zip file at all", "not an .npz archive"),
     ],
 )
 def test_bad_checkpoint_files_are_refused(tmp_path, content, message):

@@ -119,7 +119,7 @@ def test_bad_checkpoints_and_mismatched_data_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     assert main(["evaluate", "--checkpoint", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "not a readable checkpoint" in capsys.readouterr().err
+    assert "not a ConvScope checkpoint (not an .npz archive)" in capsys.readouterr().err
     cifar = ArchSpec(convs=(ConvLayer(filters=4, kernel=3),), input_shape=(32, 32, 3))
     params, state = init(cifar, 0)
     path = save_checkpoint(tmp_path / "c.npz", Checkpoint(cifar, TrainConfig(), to_host(params), to_host(state), 0))

@@ -71,7 +71,7 @@ def test_npz_round_trip_is_exact_and_plain_numpy(tmp_path):
         assert json.loads(str(z["meta"]))["format"] == "convscope-landscape" and z["loss"].shape == (3, 5)
 
 
-@pytest.mark.parametrize("content, message", [(b"", "not a readable"), (b"zzz", "not a readable")])
+@pytest.mark.parametrize("content, message", [(b"", "not an .npz archive"), (b"zzz", "not an .npz archive")])
 def test_bad_landscape_files_are_refused(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     path.write_bytes(content)

@@ -30,6 +30,27 @@ def is_npz(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == ".npz"
 
 
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member, or an empty zip
+
+
+def is_zip_stream(f: Any) -> bool:
+    """Whether the binary stream ``f`` starts as a zip (an ``.npz``) does; ``f`` is put
+    back where it was. ``np.load`` takes anything else for a ``.npy`` or a pickle."""
+    at = f.tell()
+    head = f.read(4)
+    f.seek(at)
+    return head in ZIP_MAGIC
+
+
+def load_error_detail(exc: BaseException) -> str:
+    """The reason NumPy or zipfile gave for not reading an array, in one line; never
+    NumPy's advice to load pickled data "unsafely with allow_pickle", which ConvScope
+    does not do for anyone's file."""
+    if "pickle" in str(exc).lower():
+        return "it holds Python objects (an object array or a pickle), which ConvScope never loads"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Shape, Fortran order and dtype of the ``.npy`` stream ``f``, from its header alone
     (nothing allocated); ValueError for a version NumPy's format does not define."""
@@ -124,8 +145,7 @@ def load_npz(path: Path, options: LoadOptions) -> Dataset:
     except DataError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise DataError(f"{path}: not a readable .npz file ({detail})") from exc
+        raise DataError(f"{path}: not a readable .npz file ({load_error_detail(exc)})") from exc
 
     x_train = _images(path, "x_train", arrays["x_train"])
     y_train = _labels(path, "y_train", arrays["y_train"], len(x_train), "x_train")

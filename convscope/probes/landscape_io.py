@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from convscope.atomic import atomic_write
+from convscope.data.npz_set import is_zip_stream, load_error_detail
 from convscope.probes.landscape import LandscapeGrid
 from convscope.viz.colormaps import colorize, sequential_lut
 from convscope.viz.landscape_display import (  # noqa: F401 - fill_from_coarse: also this module's API
@@ -78,6 +79,13 @@ def save_landscape_npz(path: str | os.PathLike, grid: LandscapeGrid, line: Any =
     return path
 
 
+def _npz(path: Path, f: Any) -> Any:
+    """``np.load`` of ``f`` if it is a zip: anything else it would read as a .npy or a pickle."""
+    if not is_zip_stream(f):
+        raise LandscapeIOError(f"{path}: not a ConvScope landscape (not an .npz archive)")
+    return np.load(f, allow_pickle=False)
+
+
 def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str, Any] | None, dict[str, Any]]:
     """Read a file written by :func:`save_landscape_npz`.
 
@@ -86,7 +94,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
     """
     path = Path(path)
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
+        with open(path, "rb") as f, _npz(path, f) as z:  # ours: closed if not a zip
             if "meta" not in z.files:
                 raise LandscapeIOError(f"{path}: not a ConvScope landscape (no 'meta' entry)")
             meta = json.loads(str(z["meta"]))
@@ -96,7 +104,7 @@ def load_landscape_npz(path: str | os.PathLike) -> tuple[LandscapeGrid, dict[str
     except FileNotFoundError as e:
         raise LandscapeIOError(f"{path}: no such file") from e
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # BadZipFile: truncated
-        raise LandscapeIOError(f"{path}: not a readable landscape file ({e})") from e
+        raise LandscapeIOError(f"{path}: not a readable landscape file ({load_error_detail(e)})") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LandscapeIOError(f"{path}: not a ConvScope landscape")
     if meta.get("version") != VERSION:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from convscope.config import ArchSpec, TrainConfig
-from convscope.data.npz_set import read_npy_header
+from convscope.data.npz_set import is_zip_stream, load_error_detail, read_npy_header
 from convscope.shapes import param_shapes, total_params, training_memory_bytes
 from convscope.train.resume_state import ResumeState, read_resume, resume_entries
 
@@ -151,7 +151,8 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
-    """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace."""
+    """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace.
+    CheckpointError (nothing written) if a weight, statistic or ``norm`` is not finite."""
     from convscope.atomic import atomic_write
 
     path = Path(path)
@@ -180,6 +181,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         for layer, leaves in tree.items():
             for name, value in leaves.items():
                 arrays[f"{prefix}/{layer}/{name}"] = np.asarray(value, np.float32)
+    for key, value in arrays.items():  # a file that cannot be opened again is never written
+        if key != "meta" and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: not saved: {key} holds non-finite values (NaN or infinity), "
+                                  "which a checkpoint never keeps")
     try:
         atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
@@ -197,8 +202,11 @@ def load_checkpoint(path: str | os.PathLike, memory_budget: int = MEMORY_BUDGET_
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # ours: closed if not a zip
-            return _read(path, z, memory_budget)
+        with open(path, "rb") as f:  # ours: closed if not a zip
+            if not is_zip_stream(f):  # np.load would return a .npy's array, or try a pickle
+                raise CheckpointError(f"{path}: not a ConvScope checkpoint (not an .npz archive)")
+            with np.load(f, allow_pickle=False) as z:
+                return _read(path, z, memory_budget)
     except CheckpointError:
         raise
     except FileNotFoundError as e:
@@ -208,7 +216,7 @@ def load_checkpoint(path: str | os.PathLike, memory_budget: int = MEMORY_BUDGET_
     # BadZipFile: truncated; NotImplementedError: an unknown compression; RuntimeError: encrypted
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
             RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
+        raise CheckpointError(f"{path}: not a readable checkpoint ({load_error_detail(e)})") from e
 
 
 def _header(z: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:

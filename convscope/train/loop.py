@@ -21,6 +21,7 @@ from convscope.config import LIVE_FIELDS, LR_TOO_HIGH, OPTIMIZERS, ArchSpec, Tra
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.train.augment import normalization_norm
+from convscope.train.blowup import watched
 from convscope.train.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -311,7 +312,11 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------- events
     def events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
-        """The loop. Yields events; reads commands between chunks; returns after Stop."""
+        """The loop. Yields events; reads commands between chunks; returns after Stop. A
+        blow-up that stays finite adds a warning Notice (convscope.train.blowup)."""
+        return watched(self._events(commands, start_paused=start_paused), self.dataset.num_classes)
+
+    def _events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
         yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
         if not self.restored:
             self.reinitialise()
@@ -412,29 +417,39 @@ class TrainingLoop:
                     f"{path}: the checkpoint's model has {ckpt.arch.num_classes} classes, "
                     f"the loaded data set has {self.dataset.num_classes}"
                 )
-        except CheckpointError as e:
-            yield ev.Notice("error", str(e))
+        except Exception as e:  # noqa: BLE001 - a reader's bug must not stop the running model either
+            yield ev.Notice("error", str(e) if isinstance(e, CheckpointError) else
+                            f"{path}: the checkpoint could not be read ({type(e).__name__}: {str(e)[:300]})")
             return
-        self.running = False
         if ckpt.arch != self.arch:
             yield ev.Compiling("model from checkpoint")
-        self.config = ckpt.config
-        self.reinitialise(ckpt.arch)
-        self.params = jax.tree.map(jnp.asarray, ckpt.params)
-        self.state = jax.tree.map(jnp.asarray, ckpt.state)
-        self.opt_states = init_opt_states(self.fns.optimizers, self.params)
-        if ckpt.norm is not None:
-            self.norm = np.asarray(ckpt.norm, np.float32)
-        else:
-            self.norm = normalization_norm(self.stats, self.config.normalization)
-        self._norm = jnp.asarray(self.norm)
-        self.step = ckpt.step
-        # The epoch counter goes on from the checkpoint's (older files: step × batch size).
-        self.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
-        self.warm_up()
-        yield self.started_event()
-        yield self.eval_event()
-        yield self.snapshot()
+        # Nothing is announced until the model is built, compiled and evaluated: on any failure (say,
+        # memory runs out compiling it) all is put back, and the GUI keeps its curves and Save.
+        before = dict(self.__dict__)
+        try:
+            self.running = False
+            self.config = ckpt.config
+            self.reinitialise(ckpt.arch)
+            self.params = jax.tree.map(jnp.asarray, ckpt.params)
+            self.state = jax.tree.map(jnp.asarray, ckpt.state)
+            self.opt_states = init_opt_states(self.fns.optimizers, self.params)
+            self.norm = (np.asarray(ckpt.norm, np.float32) if ckpt.norm is not None
+                         else normalization_norm(self.stats, self.config.normalization))
+            self._norm = jnp.asarray(self.norm)
+            self.step = ckpt.step
+            # The epoch counter goes on from the checkpoint's (older files: step × batch size).
+            self.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
+            self.warm_up()
+            opened = (self.started_event(), self.eval_event(), self.snapshot())
+        except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
+            self.__dict__.update(before)
+            yield ev.Notice("error", f"{path}: the checkpoint could not be opened ({type(e).__name__}: "
+                                     f"{str(e)[:300]}); the model is as it was")
+            if not self.running:
+                yield ev.Paused(self.step)  # leaves the 'compiling' state
+            return
+        self.running = False
+        yield from opened
         mismatch = data_mismatch(ckpt.data, self.dataset)
         if mismatch:
             yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -45,6 +47,8 @@ AUTOTRAIN_TIMEOUT_S = 300.0  # give up waiting for the first metrics after this 
 # window's closeEvent took up to 0.3 s before; with the exit itself the process is gone
 # within ~1 s of the close (tests/ui/test_exit_time.py holds it under 2 s).
 EXIT_WAIT_S = 0.5
+# How often Python gets control inside Qt's event loop, so that a signal's handler runs.
+SIGNAL_TICK_MS = 200
 
 STYLE_SHEET = """
 QToolBar#runToolbar { spacing: 6px; padding: 4px; }
@@ -203,6 +207,25 @@ def leave(code: int) -> NoReturn:
     os._exit(code)
 
 
+def _close_on_sigint(app: QApplication, window: MainWindow) -> Any:
+    """Ctrl+C in the terminal (SIGINT) closes the window as Ctrl+Q does, and the process
+    ends the same way. Python runs a signal's handler only between its own bytecodes,
+    never while Qt's C++ event loop waits, so a timer hands it control every 200 ms.
+    Returns the previous handler (None off the main thread, where none is installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        log.info("SIGINT: closing the window")
+        QTimer.singleShot(0, window.close)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    tick = QTimer(app)
+    tick.timeout.connect(lambda: None)
+    tick.start(SIGNAL_TICK_MS)
+    return previous
+
+
 def _install_excepthook(window: MainWindow) -> None:
     """An exception escaping a slot becomes a message in the window and the log.
 
@@ -260,6 +283,7 @@ def run_gui(
     window.show()
     previous_hook = sys.excepthook
     _install_excepthook(window)
+    previous_sigint = _close_on_sigint(app, window)
     if checkpoint:
         window.open_checkpoint(checkpoint)
 
@@ -272,6 +296,8 @@ def run_gui(
         code = app.exec()
     finally:
         sys.excepthook = previous_hook
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
         window.session.shutdown(timeout_s=0.0)  # closeEvent asked already; this is for an exception
         collector.timer.stop()
     leave(int(code))

@@ -37,6 +37,7 @@ from convscope.ui.controls import HyperparameterControls
 from convscope.ui.dock_layout import AREAS
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
 from convscope.ui.layout_memory import WindowLayout
+from convscope.ui.one_line_label import OneLineLabel
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
 from convscope.ui.panels.augment_preview import AugmentPreview
@@ -238,9 +239,8 @@ class MainWindow(QMainWindow):
         for action in (self.train_action, self.pause_action, self.step_action, self.reset_action):
             bar.addAction(action)
         bar.addSeparator()
-        self.notice_label = QLabel()
+        self.notice_label = OneLineLabel()  # one line: a long message must not push the panels down
         self.notice_label.setObjectName("notice")
-        self.notice_label.setWordWrap(True)
         self.notice_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(self.notice_label)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)

@@ -99,3 +99,56 @@ def test_a_hostile_checkpoint_is_a_message_and_the_model_stays(qtbot, tmp_path, 
     # Still alive: the next step trains the same model on.
     window.step_action.trigger()
     qtbot.waitUntil(lambda: loop.step == 2, timeout=30_000)
+
+
+def test_a_foreign_file_opened_while_training_leaves_model_curves_and_save(qtbot, tmp_path, real_window) -> None:
+    """A plain .npy named .npz, or random bytes: np.load once returned the .npy's array
+    (a TypeError that stopped the loop, cleared the curves and greyed out Save)."""
+    window, loop = real_window
+    panel = window.panels["Training"]
+    window.train_action.trigger()
+    qtbot.waitUntil(lambda: panel.buffers["loss"].size >= 2 and panel.buffers["val_loss"].size >= 1,
+                    timeout=30_000)
+    arch, first_loss = loop.arch, panel.buffers["loss"].x[:2].tolist()
+    with open(tmp_path / "array.npz", "wb") as f:
+        np.save(f, np.zeros((28, 28), np.float32))
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(1).bytes(4000))
+    for name in ("array.npz", "random.npz"):
+        path = tmp_path / name
+        window.open_checkpoint(str(path))
+        qtbot.waitUntil(lambda p=path: str(p) in window.notice_label.text(), timeout=10_000)
+        assert "not an .npz archive" in window.notice_label.text()
+        assert window.notice_label.property("level") == "error"
+        assert window.session.state == "training" and loop.running and loop.arch == arch
+        for action in (window.save_action, window.step_action, window.pause_action, window.open_action):
+            assert action.isEnabled(), action.text()
+        # The curves keep what they drew, and go on.
+        n = panel.buffers["loss"].size
+        assert panel.buffers["loss"].x[:2].tolist() == first_loss and panel.buffers["val_loss"].size >= 1
+        qtbot.waitUntil(lambda n=n: panel.buffers["loss"].size > n, timeout=30_000)
+    window.pause_action.trigger()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
+    assert window.train_action.isEnabled() and window.save_action.isEnabled()
+    window.save_checkpoint(str(tmp_path / "kept.npz"))  # the model trained so far is saved
+    qtbot.waitUntil(lambda: "Saved checkpoint" in window.notice_label.text(), timeout=10_000)
+    from convscope.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "kept.npz").step == loop.step
+
+
+def test_save_refuses_non_finite_weights_with_a_message(qtbot, tmp_path, real_window) -> None:
+    """Ctrl+S once wrote 288 NaNs without a word. Here a weight is made NaN in the paused
+    loop (the training step never keeps one): Save says why and writes nothing."""
+    import jax.numpy as jnp
+
+    window, loop = real_window
+    window.step_action.trigger()
+    qtbot.waitUntil(lambda: loop.step == 1 and window.session.state == "paused", timeout=30_000)
+    loop.params = {**loop.params, "logits": {**loop.params["logits"], "b": jnp.full((10,), jnp.nan)}}
+    path = tmp_path / "nan.npz"
+    window.save_checkpoint(str(path))
+    qtbot.waitUntil(lambda: str(path) in window.notice_label.text(), timeout=10_000)
+    assert "not saved: params/logits/b holds non-finite values" in window.notice_label.text()
+    assert window.notice_label.property("level") == "error"
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    assert window.save_action.isEnabled() and window.session.state == "paused"
