@@ -6,14 +6,20 @@ The file gets the permissions a plain ``open(path, "wb")`` would give it: those 
 file it replaces, or for a new file 0o666 less the user's umask (``tempfile.mkstemp``
 would make every file 0600, unreadable to the user's group whatever their umask says).
 
-Checkpoints (``train.checkpoint``) and landscape files (``probes.landscape_io``) are
-written through :func:`atomic_write`.
+A process killed between creating the temporary file and renaming it leaves the
+temporary file behind; the next write of the same file removes such leftovers once
+they are older than :data:`STALE_SECONDS` (a younger one may be another process's
+write in progress).
+
+Checkpoints (``train.checkpoint``), run files (``runs``) and landscape files
+(``probes.landscape_io``) are written through :func:`atomic_write`.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +32,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     was, and the exception propagates (OSError for the file system's failures)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -39,6 +46,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+STALE_SECONDS = 600.0
+
+
+def remove_stale_temporaries(path: Path, older_than: float = STALE_SECONDS) -> int:
+    """Remove ``.<name>.*.tmp`` files beside ``path`` older than ``older_than`` seconds,
+    left by writes that were killed; returns how many went. Never raises."""
+    removed = 0
+    now = time.time()
+    try:
+        for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > older_than:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:

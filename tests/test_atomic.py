@@ -120,3 +120,24 @@ def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
     target.chmod(0o640)
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o640
+
+
+def test_temporaries_a_killed_write_left_are_removed_by_the_next_write_once_stale(tmp_path):
+    """Issue 17.4: a kill during the write left ``.final.npz.*.tmp`` files behind for good."""
+    import os
+    import time
+
+    from convscope.atomic import STALE_SECONDS, atomic_write_bytes
+
+    target = tmp_path / "final.npz"
+    old = tmp_path / ".final.npz.deadbeef.tmp"
+    young = tmp_path / ".final.npz.cafe0001.tmp"  # perhaps another process writing now
+    other = tmp_path / ".other.npz.deadbeef.tmp"
+    for p in (old, young, other):
+        p.write_bytes(b"half")
+    past = time.time() - STALE_SECONDS - 5
+    os.utime(old, (past, past))
+    os.utime(other, (past, past))
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not old.exists() and young.exists() and other.exists()
