@@ -105,14 +105,13 @@ class RunSelection(QObject):
             self.brushes.clear()
             self.filter_changed.emit()
 
+    def passes_text(self, key: str) -> bool:
+        """Whether the run passes the text filter (every word in its name, tags, …)."""
+        return key in self.runs and all(word in self._haystacks[key] for word in self.text.split())
+
     def passes(self, key: str) -> bool:
         """Whether the run passes the text filter and every brush (is shown everywhere)."""
-        run = self.runs.get(key)
-        if run is None:
-            return False
-        if self.text and not all(word in self._haystacks[key] for word in self.text.split()):
-            return False
-        return passes_brushes(run, self.brushes)
+        return self.passes_text(key) and passes_brushes(self.runs[key], self.brushes)
 
     def shown(self) -> list[str]:
         return [k for k in self.runs if self.passes(k)]
