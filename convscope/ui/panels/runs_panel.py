@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 
 from convscope.runs import RunSummary, default_root, delete_run, list_runs, read_summary
 from convscope.runs.reader import HPARAMS, METRICS
-from convscope.ui.panels.runs_table import COLUMN, KEY_ROLE, RunsProxy, RunsTableModel, augment_summary, wall_seconds
+from convscope.ui.panels.runs_table import COLUMN, COLUMNS, KEY_ROLE, RunsProxy, RunsTableModel, augment_summary, wall_seconds
 from convscope.ui.run_selection import RunSelection, run_key, selection_for
 
 POLL_MS = 3000
+MAX_WIDTH = {"arch": 220, "name": 240, "notes": 240, "augment": 150, "data": 170, "tags": 160}
 CSV_FILTER = "CSV files (*.csv);;All files (*)"
 CSV_COLUMNS = ("id", "name", "status", "damaged", "created", "host", "data", "arch", "params", *HPARAMS,
                "augmentation", *METRICS, "wall_time", "tags", "notes", "dir")
@@ -171,12 +172,21 @@ class RunsPanel(QWidget):
         finally:
             self._syncing = False
         if first and runs:
-            self.view.resizeColumnsToContents()
-            for key, most in (("arch", 220), ("name", 260), ("notes", 240), ("augment", 160), ("data", 180)):
-                if self.view.columnWidth(COLUMN[key]) > most:
-                    self.view.setColumnWidth(COLUMN[key], most)
+            self._fit_columns()
         self._show_selection()
         self._update_status()
+
+    def _fit_columns(self) -> None:
+        """Column widths from the header and the first rows' texts (Qt's own
+        resizeColumnsToContents asks every cell's size hint: slow for 1,000 rows)."""
+        fm = self.view.fontMetrics()
+        header_fm = self.view.horizontalHeader().fontMetrics()
+        sample = self.model.rows[:50]
+        for col, column in enumerate(COLUMNS):
+            texts = [row.display[col] for row in sample]
+            width = max([fm.horizontalAdvance(t) for t in texts] + [header_fm.horizontalAdvance(column.title) + 18])
+            width += 14 + (20 if col == 0 else 0)  # margins; the colour swatch
+            self.view.setColumnWidth(col, min(width, MAX_WIDTH.get(column.key, 260)))
 
     def _on_edited(self, run: RunSummary) -> None:
         self._stamps[str(run.dir)] = _stamp(str(run.dir))

@@ -7,8 +7,8 @@ sorted as numbers with missing values last, and a filter proxy that asks the sha
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
@@ -34,17 +34,17 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes} min {s:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def _timestamp(text: str) -> float | None:
+def _timestamp(text: str) -> datetime | None:
     try:
-        return time.mktime(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
-    except (ValueError, OverflowError):
+        return datetime.fromisoformat(text[:19])  # both stamps in the writer's local time
+    except ValueError:
         return None
 
 
 def wall_seconds(run: RunSummary) -> float | None:
     """From ``created`` to the last update of ``run.json``."""
     a, b = _timestamp(run.created), _timestamp(run.updated)
-    return None if a is None or b is None else max(0.0, b - a)
+    return None if a is None or b is None else max(0.0, (b - a).total_seconds())
 
 
 def augment_summary(run: RunSummary) -> str:
