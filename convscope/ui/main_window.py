@@ -44,8 +44,8 @@ from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
-from convscope.ui.panels.hparams_view import HParamsPanel
 from convscope.ui.panels.filters import FiltersPanel
+from convscope.ui.panels.hparams_view import HParamsPanel
 from convscope.ui.panels.inspect_image import ImagePanel
 from convscope.ui.panels.landscape import LandscapePanel
 from convscope.ui.panels.playground import KernelPlaygroundPanel

@@ -14,11 +14,11 @@ from PySide6.QtCore import QObject, Qt, Signal
 from convscope.runs import RunSummary
 from convscope.viz.parallel_coords import Brush, passes_brushes
 
-# Okabe & Ito's colour-blind-safe set (yellow dropped: unreadable on white), then
-# three of Paul Tol's muted colours; more runs than colours reuse them in order.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#882255", "#999933", "#44AA99")
-
+# Paul Tol's muted scheme (colour-blind safe; its pale sand last), ordered so that the
+# first runs are the most distinct, then black. None is the live run's blue or orange
+# (Training panel), so a stored run is never mistaken for the one training now.
+PALETTE = ("#332288", "#44AA99", "#CC6677", "#999933", "#AA4499", "#88CCEE", "#117733", "#882255",
+           "#000000", "#DDCC77")
 
 def run_key(run: RunSummary) -> str:
     """A run's identity in the views: its directory (ids may repeat in copied folders)."""

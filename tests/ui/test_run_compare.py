@@ -125,12 +125,15 @@ def test_hover_reads_out_every_curve_at_the_pointer(qtbot, views):
     scene = training.loss_plot.vb.mapViewToScene(QPointF(20, 1.0))
     point = view.mapFromScene(scene)
     qtbot.mouseMove(view.viewport(), QPoint(point.x(), point.y()))
-    qtbot.waitUntil(lambda: "slow" in training.overlay.readout.text(), timeout=2000)
-    text = training.overlay.readout.text()
+    qtbot.waitUntil(lambda: "slow" in training.overlay.table_html, timeout=2000)
+    text = training.overlay.readout.text().replace("&nbsp;", " ")
+    table = training.overlay.table_html
     for name in ("slow", "fast"):
         train, val = metrics(root / name)
         i, j = list(train["step"]).index(20), list(val["step"]).index(20)
-        assert f"{train['loss'][i]:.4g}" in text and f"val {val['val_loss'][j]:.4g}" in text
+        pair = f"{train['loss'][i]:.4g} / {val['val_loss'][j]:.4g}"
+        assert pair in text  # train / val at step 20, in the run's colour
+        assert f"{name}</td><td align=right>&nbsp;{train['loss'][i]:.4g}</td>" in table
     assert training.overlay.cursor["acc"].isVisible()
 
 

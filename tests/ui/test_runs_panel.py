@@ -142,7 +142,7 @@ def test_rename_in_place_tags_and_note_persist_and_show_after_refresh(qtbot, pan
 
     select_names(panel, "beta renamed")
     answer_modal(qtbot, lambda d: (d.setTextValue("lr-sweep  keep"), d.accept()))
-    qtbot.mouseClick(panel.buttons["Tags…"], Qt.MouseButton.LeftButton)
+    panel.actions["Tags…"].trigger()  # the Edit menu's item
     assert json.loads((root / "beta" / "annotations.json").read_text())["tags"] == ["keep", "lr-sweep"]
 
     def write_note(dialog):
@@ -151,7 +151,7 @@ def test_rename_in_place_tags_and_note_persist_and_show_after_refresh(qtbot, pan
         dialog.accept()
 
     answer_modal(qtbot, write_note)
-    qtbot.mouseClick(panel.buttons["Note…"], Qt.MouseButton.LeftButton)
+    panel.actions["Note…"].trigger()  # the Edit menu's item
     assert json.loads((root / "beta" / "annotations.json").read_text())["notes"] == "diverged at first,\nthen fine"
 
     fresh = RunsPanel(panel.session, root=root)  # what is on disk, read again
@@ -177,7 +177,7 @@ def test_delete_asks_naming_the_run_then_removes_its_folder(qtbot, panel, root):
         box.button(QMessageBox.StandardButton.Cancel).click()
 
     answer_modal(qtbot, cancel)
-    qtbot.mouseClick(panel.buttons["Delete…"], Qt.MouseButton.LeftButton)
+    panel.actions["Delete…"].trigger()  # the Edit menu's item
     assert "gamma" in texts[0]
     assert (root / "gamma").is_dir()
 
@@ -186,7 +186,7 @@ def test_delete_asks_naming_the_run_then_removes_its_folder(qtbot, panel, root):
         button.click()
 
     answer_modal(qtbot, delete)
-    qtbot.mouseClick(panel.buttons["Delete…"], Qt.MouseButton.LeftButton)
+    panel.actions["Delete…"].trigger()  # the Edit menu's item
     assert not (root / "gamma").exists()
     assert "gamma" not in column(panel, "name") and len(column(panel, "name")) == 3
 

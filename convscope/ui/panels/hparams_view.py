@@ -23,8 +23,18 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QP
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from convscope.ui.run_selection import RunSelection, selection_for
-from convscope.viz.parallel_coords import MISSING, METRIC_AXES, Axis, axes_for, category, format_number, run_value
+from convscope.viz.parallel_coords import (
+    METRIC_AXES,
+    MISSING,
+    Axis,
+    axes_for,
+    category,
+    format_number,
+    run_value,
+)
 
+HINT = ('<span style="color:#666">Drag along an axis to keep a range of it (a click clears it) · '
+        "click a line to select its run, Ctrl+click to add it</span>")
 PICK_PX = 6  # how near a line the pointer must be to pick it
 AXIS_PICK_PX = 14  # how near an axis a drag must start to brush it
 BRUSH_COLOR = QColor(31, 119, 180, 70)
@@ -46,7 +56,7 @@ class ParallelCoordinates(QWidget):
         self._drag: tuple[int, float, float] | None = None  # axis, start y, current y
         self._press: QPointF | None = None
         self.setMouseTracking(True)
-        self.setMinimumSize(420, 240)
+        self.setMinimumSize(360, 170)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.small = QFont(self.font())
         self.small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1))
@@ -195,10 +205,18 @@ class ParallelCoordinates(QWidget):
             painter.setPen(QPen(QColor("#333"), 1.5))
             painter.drawLine(QPointF(x, self.y_of(1.0)), QPointF(x, self.y_of(0.0)))
             painter.setFont(self.bold)
-            label = QFontMetrics(self.bold).elidedText(axis.label, Qt.TextElideMode.ElideRight, int(spacing - 6))
+            # Centred over its axis; the first and last run to the widget's edges.
             top = self._plot_rect().top()
-            painter.drawText(QRectF(x - spacing / 2, 2, spacing, top - 10), Qt.AlignmentFlag.AlignHCenter
-                             | Qt.AlignmentFlag.AlignBottom, label)
+            left, right = x - spacing / 2 + 3, x + spacing / 2 - 3
+            align = Qt.AlignmentFlag.AlignHCenter
+            if i == 0 and len(self.axes) > 1:
+                left, align = 2.0, Qt.AlignmentFlag.AlignLeft
+            if i == len(self.axes) - 1 and len(self.axes) > 1:
+                right, align = self.width() - 2.0, Qt.AlignmentFlag.AlignRight
+            words = [QFontMetrics(self.bold).elidedText(w, Qt.TextElideMode.ElideRight, int(right - left))
+                     for w in axis.label.split()]  # two lines where narrow, a word cut only if longer than the room
+            painter.drawText(QRectF(left, 2, right - left, top - 10), align | Qt.AlignmentFlag.AlignBottom
+                             | Qt.TextFlag.TextWordWrap, " ".join(words))
             painter.setFont(self.small)
             painter.setPen(QColor("#222"))
             right = i == len(self.axes) - 1 and len(self.axes) > 1
@@ -231,15 +249,15 @@ class HParamsPanel(QWidget):
         self.show_combo = QComboBox()
         self.show_combo.addItem("all runs shown in the table", False)
         self.show_combo.addItem("the selected runs", True)
-        self.hint = QLabel("Drag along an axis: keep a range (click: clear) · click a line: select")
-        self.hint.setWordWrap(True)
-        self.info = QLabel(" ")
+        self.info = QLabel(HINT)
         self.info.setObjectName("hparamsInfo")
         self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setWordWrap(True)  # a long line must not widen the dock (nor clip the metric axis)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         for widget in (QLabel("Metric:"), self.metric_combo, QLabel("Show:"), self.show_combo):
             top.addWidget(widget)
-        top.addWidget(self.hint, stretch=1)
+        top.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -268,7 +286,7 @@ class HParamsPanel(QWidget):
         self.canvas.update()
         run = self.selection.runs.get(key)
         if run is None:
-            self.info.setText(" ")
+            self.info.setText(HINT)
             return
         values = []
         for axis in self.canvas.axes:

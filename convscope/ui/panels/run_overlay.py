@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QWidget
+from PySide6.QtGui import QCursor
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolTip, QWidget
 
 from convscope.runs import Curves, read_curves
 from convscope.runs.layout import METRICS
@@ -28,6 +29,7 @@ X_MODES = {"step": "step", "epoch": "epoch", "wall": "wall time (s)"}
 CURVES = (("loss", "train", "loss"), ("val_loss", "val", "val_loss"), ("acc", "train", "acc"),
           ("val_acc", "val", "val_acc"), ("lr", "train", "lr"))  # (name, table, field)
 WIDTH, HOVER_WIDTH = 1.8, 4.0
+HINT = '<span style="color:#666">Point at the curves to read every run\'s values there.</span>'
 
 
 def run_arrays(curves: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -41,6 +43,16 @@ def run_arrays(curves: Any) -> dict[str, dict[str, np.ndarray]]:
     train["acc"] = 100.0 * train["acc"]
     val["val_acc"] = 100.0 * val["val_acc"]
     return {"train": train, "val": val}
+
+
+def log_ticks(lo: float, hi: float) -> list[list[tuple[float, str]]]:
+    """Labels for a log axis from 10^lo to 10^hi (whole decades): 1, 2, 5 per decade
+    when there are at most two decades, else the decades alone."""
+    decades = range(int(np.floor(lo)), int(np.ceil(hi)) + 1)
+    steps = (1, 2, 5) if len(decades) <= 3 else (1,)
+    major = [(float(np.log10(m * 10.0**e)), f"{m * 10.0**e:g}") for e in decades for m in steps
+             if lo - 1e-9 <= np.log10(m * 10.0**e) <= hi + 1e-9]
+    return [major, []]
 
 
 class CursorLine(pg.InfiniteLine):
@@ -61,6 +73,7 @@ class RunOverlay(QObject):
         self.items: dict[str, dict[str, pg.PlotDataItem]] = {}  # run key → curve name → item
         self.drawn: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}  # what the items show
         self._cache: dict[str, tuple[tuple[int, int], dict[str, dict[str, np.ndarray]]]] = {}
+        self.table_html = ""  # the read-out with the runs' names (the tooltip at the pointer)
 
         self.controls = QWidget()
         self.controls.setObjectName("overlayControls")
@@ -87,8 +100,11 @@ class RunOverlay(QObject):
         self.readout.setObjectName("overlayReadout")
         self.readout.setWordWrap(True)
         self.readout.setTextFormat(Qt.TextFormat.RichText)
-        self.readout.setMinimumHeight(2 * self.readout.fontMetrics().height() + 4)
+        lines = 2 * self.readout.fontMetrics().height() + 4
+        self.readout.setMinimumHeight(lines)
+        self.readout.setMaximumHeight(lines)  # names and all values: its tooltip
         self.readout.setVisible(False)
+        self.controls.setVisible(False)
         self.cursor = {name: CursorLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
                        for name in plots}
         for name, line in self.cursor.items():
@@ -173,10 +189,11 @@ class RunOverlay(QObject):
                 drawn[name] = (x, y)
         self._style()
         self.readout.setVisible(bool(keys))
-        if not keys:
-            self.readout.clear()
-            for line in self.cursor.values():
-                line.setVisible(False)
+        # The controls only while they matter: a short window keeps its room for the plots.
+        self.controls.setVisible(bool(keys) or self.x_mode != "step" or self.log_box.isChecked())
+        self.readout.setText(HINT)  # values of other curves or units: read again under the pointer
+        for line in self.cursor.values():
+            line.setVisible(False)
         self.changed()
 
     def _style(self) -> None:
@@ -214,6 +231,8 @@ class RunOverlay(QObject):
         for name, plot in self.plots.items():
             if plot.sceneBoundingRect().contains(pos):
                 self.show_values_at(plot.vb.mapSceneToView(pos).x(), name)
+                if self.table_html:  # every run by name, beside the pointer (TensorBoard's table)
+                    QToolTip.showText(QCursor.pos(), self.table_html)
                 return
 
     def show_values_at(self, x: float, plot: str) -> str:
@@ -224,6 +243,8 @@ class RunOverlay(QObject):
             line.setPos(x)
             line.setVisible(True)
         parts = [f"<b>{html.escape(X_MODES[self.x_mode])} {x:,.4g}</b>"]
+        rows = [f"<tr><th align=left>{html.escape(X_MODES[self.x_mode])} {x:,.4g}</th><th>{plot}</th>"
+                f"<th>val.</th></tr>"]
         for key, drawn in self.drawn.items():
             run = self.selection.runs.get(key)
             if run is None:
@@ -235,12 +256,16 @@ class RunOverlay(QObject):
                     i = int(np.clip(np.searchsorted(xs, x), 1, len(xs) - 1)) if len(xs) > 1 else 0
                     if len(xs) > 1 and abs(xs[i - 1] - x) <= abs(xs[i] - x):
                         i -= 1
-                    label = "val " if name.startswith("val") else ""
-                    values.append(f"{label}{ys[i]:.4g}")
+                    values.append(f"{ys[i]:.4g}")
             if values:
                 color = self.selection.color(key) or "#777"
-                parts.append(f'<span style="color:{color}">●</span>&nbsp;{html.escape(run.name[:28])}&nbsp;'
-                             + " / ".join(values))
-        text = f"{plot}: " + "&nbsp;&nbsp; ".join(parts)
+                dot = f'<span style="color:{color}">●</span>'
+                # The line: a dot and "train / val" per run; the tooltip: with the names.
+                parts.append(f"{dot}&nbsp;" + "&nbsp;/&nbsp;".join(values))
+                rows.append(f"<tr><td>{dot} {html.escape(run.name)}</td>"
+                            + "".join(f"<td align=right>&nbsp;{v}</td>" for v in values) + "</tr>")
+        text = f"{plot} (train / val): " + " &nbsp; ".join(parts)
+        self.table_html = f"<table>{rows[0]}{''.join(rows[1:])}</table>" if len(rows) > 1 else ""
+        self.readout.setToolTip(self.table_html)
         self.readout.setText(text)
         return text

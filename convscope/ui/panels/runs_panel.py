@@ -2,7 +2,7 @@
 
 Selecting rows selects the runs everywhere (their curves overlay the Training panel,
 their lines stand out in the HParams view); the name, tags and notes are edited in
-place or with the buttons (stored in the run's ``annotations.json``); Delete asks
+place or from the Edit menu (stored in the run's ``annotations.json``); Delete asks
 first and refuses a run that is being written; Export CSV writes the rows shown.
 A timer looks at the root every few seconds (one ``stat`` per run directory) and
 re-reads only the runs whose directory changed, so new runs appear on their own.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -24,16 +25,27 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from convscope.runs import RunSummary, default_root, delete_run, list_runs, read_summary
 from convscope.runs.reader import HPARAMS, METRICS
-from convscope.ui.panels.runs_table import COLUMN, COLUMNS, KEY_ROLE, RunsProxy, RunsTableModel, augment_summary, wall_seconds
+from convscope.ui.panels.runs_table import (
+    COLUMN,
+    COLUMNS,
+    KEY_ROLE,
+    RunsProxy,
+    RunsTableModel,
+    augment_summary,
+    wall_seconds,
+)
 from convscope.ui.run_selection import RunSelection, run_key, selection_for
 
 POLL_MS = 3000
@@ -83,6 +95,7 @@ class RunsPanel(QWidget):
         self.view.setMouseTracking(True)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.view.setMinimumHeight(5 * (self.fontMetrics().height() + 6))  # a short dock scrolls, the table stays readable
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setResizeContentsPrecision(50)  # widths from the first rows, not all 1,000
@@ -95,25 +108,43 @@ class RunsPanel(QWidget):
         self.filter_edit.setPlaceholderText("Filter: name, tag, data, architecture, status…")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.selection.set_text)
-        self.buttons: dict[str, QPushButton] = {}
-        top = QHBoxLayout()
-        top.addWidget(self.filter_edit, stretch=1)
+        # Refresh and Export as buttons; the edits in a menu (and the table's context
+        # menu), so that the row fits a narrow dock (1280×720) with room for the filter.
+        self.actions: dict[str, QAction] = {}
         for name, tip, slot in (
             ("Refresh", "Read the runs folder again", self.refresh),
-            ("Rename…", "Give the selected run a new name", self.rename_selected),
+            ("Rename…", "Give the selected run a new name (or double-click its name)", self.rename_selected),
             ("Tags…", "Set the selected runs' tags (words separated by spaces)", self.tag_selected),
             ("Note…", "Write a note on the selected run", self.note_selected),
             ("Delete…", "Delete the selected runs from disk (asks first)", self.delete_selected),
             ("Export CSV…", "Write the selected rows (or all rows shown) as CSV", self.export_csv),
         ):
-            button = QPushButton(name)
-            button.setToolTip(tip)
-            button.clicked.connect(lambda _checked=False, f=slot: f())
+            action = QAction(name, self)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _checked=False, f=slot: f())
+            self.actions[name] = action
+        edit_menu = QMenu(self)
+        for name in ("Rename…", "Tags…", "Note…", None, "Delete…"):
+            edit_menu.addSeparator() if name is None else edit_menu.addAction(self.actions[name])
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for name in ("Rename…", "Tags…", "Note…", "Delete…", "Export CSV…"):
+            self.view.addAction(self.actions[name])
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, stretch=1)
+        for name in ("Refresh", "Edit", "Export CSV…"):
+            button = QToolButton()
+            if name == "Edit":
+                button.setText("Edit")
+                button.setMenu(edit_menu)
+                button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+            else:
+                button.setDefaultAction(self.actions[name])
             top.addWidget(button)
-            self.buttons[name] = button
+        self.filter_edit.setMinimumWidth(120)
         self.status = QLabel()
         self.status.setObjectName("runsStatus")
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.clear_brushes = QPushButton("Clear brushes")
         self.clear_brushes.clicked.connect(self.selection.clear_brushes)
         bottom = QHBoxLayout()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from convscope import events as ev
 from convscope.config import OPTIMIZER_LABELS, TrainConfig
 from convscope.ui.panels.legend_row import legend_row, set_legend
-from convscope.ui.panels.run_overlay import X_MODES, RunOverlay
+from convscope.ui.panels.run_overlay import X_MODES, RunOverlay, log_ticks
 from convscope.ui.run_selection import selection_for
 from convscope.ui.session import Session, change_pairs
 
@@ -28,6 +28,9 @@ TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewer
 VAL_COLOR = "#e6550d"
 LR_COLOR = "#2ca02c"
 MARKER_COLOR = "#7b3294"
+LEGEND = [(TRAIN_COLOR, "line", "train"), (VAL_COLOR, "line+dot", "validation"), (LR_COLOR, "line", "lr"),
+          (MARKER_COLOR, "dashed", "change")]
+RUNS_LEGEND = [("#777", "line+dot", "selected runs")]
 REDRAW_MS = 100
 TRACK_PX = 22  # the change labels' strip
 LEFT_AXIS_PX = 64  # all three plots: their data areas start at the same pixel
@@ -159,15 +162,7 @@ class TrainingPanel(QWidget):
         # The legend is a row above the plots, where no curve can go; the three plots
         # share one column and one x axis, so a step is at the same pixel in each.
         self.legend = legend_row(self.graphics.ci, row=0, size="10pt")
-        set_legend(
-            self.legend,
-            [
-                (TRAIN_COLOR, "line", "train"),
-                (VAL_COLOR, "line+dot", "validation"),
-                (LR_COLOR, "line", "lr"),
-                (MARKER_COLOR, "dashed", "change"),
-            ],
-        )
+        set_legend(self.legend, LEGEND)
         self.change_track = self._make_track(row=1)
         self.loss_plot = self._make_plot("loss", row=2)
         self.acc_plot = self._make_plot("acc. %", row=3)
@@ -378,6 +373,7 @@ class TrainingPanel(QWidget):
         return x - clock.y[0] if mode == "wall" else x
 
     def _on_overlay(self) -> None:
+        set_legend(self.legend, LEGEND + (RUNS_LEGEND if self.overlay.items else []))
         self._ranges.clear()  # other data, other units: every range is fitted again
         self._dirty = True
         self.redraw()
@@ -416,6 +412,8 @@ class TrainingPanel(QWidget):
                 self.lr_plot.setXRange(*target, padding=0)
             elif key == "loss":
                 self.loss_plot.setYRange(*target, padding=0.02)
+                log = self.overlay.log_box.isChecked()  # pyqtgraph's minor labels pile up on a short plot
+                self.loss_plot.getAxis("left").setTicks(log_ticks(*target) if log else None)
             else:
                 self._show_lr_decades(target)
 
