@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Qt
 from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QToolTip, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolTip, QWidget
 
 from convscope.runs import Curves, read_curves
 from convscope.runs.layout import METRICS
@@ -29,7 +30,7 @@ X_MODES = {"step": "step", "epoch": "epoch", "wall": "wall time (s)"}
 CURVES = (("loss", "train", "loss"), ("val_loss", "val", "val_loss"), ("acc", "train", "acc"),
           ("val_acc", "val", "val_acc"), ("lr", "train", "lr"))  # (name, table, field)
 WIDTH, HOVER_WIDTH = 1.8, 4.0
-HINT = '<span style="color:#666">Point at the curves to read every run\'s values there.</span>'
+HINT = '<span style="color:#666">point at the curves to read them</span>'
 
 
 def run_arrays(curves: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -80,30 +81,28 @@ class RunOverlay(QObject):
         row = QHBoxLayout(self.controls)
         row.setContentsMargins(0, 0, 0, 0)
         self.x_combo = QComboBox()
-        for mode, label in X_MODES.items():
+        for mode, label in (("step", "step"), ("epoch", "epoch"), ("wall", "time")):
             self.x_combo.addItem(label, mode)
         self.x_combo.setToolTip("What the selected runs' curves are drawn against")
         self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
         self.smooth_slider.setRange(0, 99)
         self.smooth_slider.setValue(60)
-        self.smooth_slider.setMaximumWidth(160)
+        self.smooth_slider.setMaximumWidth(110)
         self.smooth_slider.setToolTip("Smoothing of the runs' curves: TensorBoard's debiased moving average")
         self.smooth_label = QLabel()
         self.smooth_label.setMinimumWidth(self.smooth_label.fontMetrics().horizontalAdvance("0.00 "))
-        self.log_box = QCheckBox("log loss")
+        self.log_box = QCheckBox("log")
         self.log_box.setToolTip("The loss on a logarithmic axis")
-        for widget in (QLabel("Runs against"), self.x_combo, QLabel("smoothing"), self.smooth_slider,
-                       self.smooth_label, self.log_box):
-            row.addWidget(widget)
-        row.addStretch(1)
         self.readout = QLabel()
         self.readout.setObjectName("overlayReadout")
-        self.readout.setWordWrap(True)
         self.readout.setTextFormat(Qt.TextFormat.RichText)
-        lines = 2 * self.readout.fontMetrics().height() + 4
-        self.readout.setMinimumHeight(lines)
-        self.readout.setMaximumHeight(lines)  # names and all values: its tooltip
-        self.readout.setVisible(False)
+        # One line beside the controls, fitted to its width; every run by name in the
+        # table shown at the pointer (and as this label's tooltip).
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for widget in (QLabel("x:"), self.x_combo, QLabel("smoothing"), self.smooth_slider,
+                       self.smooth_label, self.log_box):
+            row.addWidget(widget)
+        row.addWidget(self.readout, stretch=1)
         self.controls.setVisible(False)
         self.cursor = {name: CursorLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
                        for name in plots}
@@ -188,7 +187,6 @@ class RunOverlay(QObject):
                 item.setData(x, y)
                 drawn[name] = (x, y)
         self._style()
-        self.readout.setVisible(bool(keys))
         # The controls only while they matter: a short window keeps its room for the plots.
         self.controls.setVisible(bool(keys) or self.x_mode != "step" or self.log_box.isChecked())
         self.readout.setText(HINT)  # values of other curves or units: read again under the pointer
@@ -235,6 +233,18 @@ class RunOverlay(QObject):
                     QToolTip.showText(QCursor.pos(), self.table_html)
                 return
 
+    def _fit(self, plot: str, parts: list[str]) -> str:
+        """As many runs' values as fit the read-out's one line (then how many more)."""
+        fm, room = self.readout.fontMetrics(), max(self.readout.width(), 80)
+        plain = lambda t: re.sub(r"<[^>]+>", "", t).replace("&nbsp;", " ")  # noqa: E731
+        text = f"{plot}: " + parts[0]
+        for i, part in enumerate(parts[1:], start=1):
+            left = len(parts) - i - 1  # runs after this one
+            if fm.horizontalAdvance(plain(f"{text}  {part}" + (f"  +{left}" if left else ""))) > room:
+                return f"{text} &nbsp;+{left + 1}"
+            text += " &nbsp;" + part
+        return text
+
     def show_values_at(self, x: float, plot: str) -> str:
         """Every overlaid curve of ``plot`` at x (the nearest point of each); returns the text."""
         if not self.drawn:
@@ -242,7 +252,7 @@ class RunOverlay(QObject):
         for line in self.cursor.values():
             line.setPos(x)
             line.setVisible(True)
-        parts = [f"<b>{html.escape(X_MODES[self.x_mode])} {x:,.4g}</b>"]
+        parts = [f"<b>{html.escape(X_MODES[self.x_mode].removesuffix(' (s)'))} {x:,.4g}</b>"]
         rows = [f"<tr><th align=left>{html.escape(X_MODES[self.x_mode])} {x:,.4g}</th><th>{plot}</th>"
                 f"<th>val.</th></tr>"]
         for key, drawn in self.drawn.items():
@@ -264,7 +274,7 @@ class RunOverlay(QObject):
                 parts.append(f"{dot}&nbsp;" + "&nbsp;/&nbsp;".join(values))
                 rows.append(f"<tr><td>{dot} {html.escape(run.name)}</td>"
                             + "".join(f"<td align=right>&nbsp;{v}</td>" for v in values) + "</tr>")
-        text = f"{plot} (train / val): " + " &nbsp; ".join(parts)
+        text = self._fit(plot, parts)
         self.table_html = f"<table>{rows[0]}{''.join(rows[1:])}</table>" if len(rows) > 1 else ""
         self.readout.setToolTip(self.table_html)
         self.readout.setText(text)

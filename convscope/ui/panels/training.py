@@ -200,9 +200,8 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
-        layout.addWidget(self.overlay.controls)
         layout.addWidget(self.graphics, stretch=1)
-        layout.addWidget(self.overlay.readout)
+        layout.addWidget(self.overlay.controls)  # under the x axis it sets
 
         bridge = session.bridge
         bridge.started.connect(self._on_started)
