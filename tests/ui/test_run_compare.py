@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QGridLayout, QWidget
-from run_dirs import make_run, metrics
+from run_dirs import damaged_runs, make_run, metrics
 
 from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
@@ -174,3 +174,28 @@ def test_hovering_a_line_highlights_the_run_everywhere_and_a_click_selects_it(qt
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=pos)
     assert runs.selection.selected == [key]
     assert [runs.proxy.index(i.row(), 0).data() for i in runs.view.selectionModel().selectedRows()] == ["fast"]
+
+
+def test_hovering_a_table_row_highlights_the_run_in_the_other_views(qtbot, views):
+    training, runs, hparams, root = views
+    select(runs, "slow", "sgd")
+    row = [runs.proxy.index(r, 0).data() for r in range(runs.proxy.rowCount())].index("sgd")
+    rect = runs.view.visualRect(runs.proxy.index(row, 1))
+    qtbot.mouseMove(runs.view.viewport(), rect.center())
+    qtbot.waitUntil(lambda: runs.selection.hovered == str(root / "sgd"), timeout=2000)
+    assert "sgd" in hparams.info.text()
+    assert training.overlay.items[str(root / "sgd")]["loss"].opts["pen"].widthF() == HOVER_WIDTH
+
+
+def test_damaged_runs_selected_with_the_others_break_no_view(qtbot, views):
+    training, runs, hparams, root = views
+    damaged_runs(root)
+    (root / "slow" / "metrics.jsonl").write_text('{"kind": "step", "step": 5, "loss": 1.0}\n{garbage\n[1, 2]\n')
+    runs.refresh()
+    runs.view.selectAll()
+    assert len(runs.selection.selected) == 6
+    assert set(hparams.canvas.keys) == {str(root / n) for n in ("slow", "fast", "sgd")}  # damaged: no line
+    assert training.overlay.items[str(root / "slow")]["loss"].yData.tolist() == [1.0]  # garbage lines skipped
+    assert training.overlay.drawn[str(root / "garbage")]["loss"][1].size == 0  # nothing to draw, no error
+    training.overlay.show_values_at(5, "loss")
+    hparams.canvas.grab()  # paints

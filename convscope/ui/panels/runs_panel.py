@@ -189,8 +189,7 @@ class RunsPanel(QWidget):
         self._stamps = stamps
         fresh = {p: read_summary(p) for p in changed}
         runs = [fresh.get(p) or current.get(p) or read_summary(p) for p in entries]
-        if any(fresh[p].__dict__ != current[p].__dict__ if p in current else True for p in fresh) \
-                or set(stamps) != set(current):
+        if any(p not in current or fresh[p] != current[p] for p in fresh) or set(stamps) != set(current):
             runs.sort(key=lambda r: (r.created or "", r.id), reverse=True)
             self._show_runs(runs)
 
