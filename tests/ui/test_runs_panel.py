@@ -243,3 +243,21 @@ def test_table_selection_is_the_shared_selection(qtbot, panel, root):
     panel.selection.select([str(root / "beta")])  # another view selects
     assert [panel.proxy.index(i.row(), 0).data(KEY_ROLE)
             for i in panel.view.selectionModel().selectedRows()] == [str(root / "beta")]
+
+
+def test_export_csv_through_its_file_dialog(qtbot, panel, tmp_path):
+    path = tmp_path.parent / f"{tmp_path.name}-dialog.csv"
+
+    def choose(dialog):  # typed into the dialog's file name field once it is filled in, then Save
+        def type_and_save():
+            dialog.findChild(QLineEdit, "fileNameEdit").setText(str(path))
+            dialog.accept()
+
+        QTimer.singleShot(100, type_and_save)
+
+    answer_modal(qtbot, choose)
+    panel.actions["Export CSV…"].trigger()
+    with open(path, newline="") as f:
+        assert sorted(r["name"] for r in csv.DictReader(f)) == ["alpha", "beta", "delta", "gamma"]
+    assert "Exported 4 run(s)" in panel.status.text()
+    assert panel.timer.isActive() and panel.timer.interval() <= 5000  # new runs appear on their own
