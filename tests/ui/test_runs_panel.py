@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer
@@ -51,11 +52,25 @@ def select_names(panel, *names):
                          | QItemSelectionModel.SelectionFlag.Rows)
 
 
-def answer_modal(qtbot, act):
-    """Call ``act(dialog)`` on the next modal dialog (QMessageBox / QInputDialog) once it is up."""
-    seen = []
+class ModalAnswer(list):
+    """The dialogs answered; ``stop()`` ends the watch (it also ends after its time)."""
+
+    stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def answer_modal(qtbot, act, within_s: float = 3.0) -> ModalAnswer:
+    """Call ``act(dialog)`` on the next modal dialog (QMessageBox / QInputDialog / QFileDialog)
+    once it is up. The watch ends after ``within_s``: a watch for a dialog that never came
+    must not answer a later test's dialog."""
+    seen = ModalAnswer()
+    deadline = time.monotonic() + within_s
 
     def poll():
+        if seen.stopped or time.monotonic() > deadline:
+            return
         dialog = QApplication.activeModalWidget()
         if dialog is None:
             QTimer.singleShot(20, poll)
@@ -200,6 +215,7 @@ def test_delete_refuses_a_run_being_written(qtbot, session, tmp_path):
     opened = answer_modal(qtbot, lambda d: d.reject())
     panel.delete_selected()
     qtbot.wait(100)
+    opened.stop()
     assert not opened  # no question asked: refused at once
     assert "being written" in panel.status.text() and "live" in panel.status.text()
     assert (tmp_path / "live").is_dir()
