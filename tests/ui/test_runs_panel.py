@@ -277,3 +277,12 @@ def test_export_csv_through_its_file_dialog(qtbot, panel, tmp_path):
         assert sorted(r["name"] for r in csv.DictReader(f)) == ["alpha", "beta", "delta", "gamma"]
     assert "Exported 4 run(s)" in panel.status.text()
     assert panel.timer.isActive() and panel.timer.interval() <= 5000  # new runs appear on their own
+
+
+def test_another_root_replaces_the_rows(qtbot, panel, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other-root")
+    make_run(other, "elsewhere")
+    select_names(panel, "alpha")
+    panel.set_root(other)
+    assert column(panel, "name") == ["elsewhere"] and panel.selection.selected == []
+    assert str(other) in panel.status.text()

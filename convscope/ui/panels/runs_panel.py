@@ -167,6 +167,11 @@ class RunsPanel(QWidget):
         self.timer.start()
 
     # ------------------------------------------------------------------ reading
+    def set_root(self, root: str | os.PathLike) -> None:
+        """Show the runs of another runs root (the window's preference or ``--runs``)."""
+        self.root = Path(root)
+        self.refresh()
+
     def refresh(self) -> None:
         """Read every run of the root again."""
         runs = list_runs(self.root)
