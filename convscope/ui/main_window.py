@@ -46,10 +46,12 @@ from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
+from convscope.ui.panels.hparams_view import HParamsPanel
 from convscope.ui.panels.inspect_image import ImagePanel
 from convscope.ui.panels.landscape import LandscapePanel
 from convscope.ui.panels.playground import KernelPlaygroundPanel
 from convscope.ui.panels.prediction import PredictionPanel
+from convscope.ui.panels.runs_panel import RunsPanel
 from convscope.ui.panels.training import TrainingPanel
 from convscope.ui.probe_runner import shutdown_runners
 from convscope.ui.session import LoopFactory, Session
@@ -72,6 +74,8 @@ PANELS: list[type[QWidget]] = [
     DeepVisPanel,
     DatasetPanel,
     EvaluationPanel,
+    RunsPanel,  # the runs under the runs root, tabbed under Training
+    HParamsPanel,  # their hyperparameters, a tab beside Training (one shared selection)
 ]
 
 # Placements that override a panel's own ``area`` when the panel named is present:

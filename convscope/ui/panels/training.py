@@ -1,4 +1,5 @@
-"""Training panel: live loss, accuracy and learning-rate curves with change markers.
+"""Training panel: live loss, accuracy and learning-rate curves with change markers,
+and the curves of the runs selected in the Runs panel over them (:mod:`.run_overlay`).
 
 Events only append to NumPy buffers; a 10 Hz timer pushes the buffers to plot items
 that were created once (``setData``), so a fast loop never floods the GUI thread.
@@ -19,12 +20,17 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 from convscope import events as ev
 from convscope.config import OPTIMIZER_LABELS, TrainConfig
 from convscope.ui.panels.legend_row import legend_row, set_legend
+from convscope.ui.panels.run_overlay import X_MODES, RunOverlay, log_ticks
+from convscope.ui.run_selection import selection_for
 from convscope.ui.session import Session, change_pairs
 
 TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewers
 VAL_COLOR = "#e6550d"
 LR_COLOR = "#2ca02c"
 MARKER_COLOR = "#7b3294"
+LEGEND = [(TRAIN_COLOR, "line", "train"), (VAL_COLOR, "line+dot", "validation"), (LR_COLOR, "line", "lr"),
+          (MARKER_COLOR, "dashed", "change")]
+RUNS_LEGEND = [("#777", "line+dot", "selected runs")]
 REDRAW_MS = 100
 TRACK_PX = 22  # the change labels' strip
 LEFT_AXIS_PX = 64  # all three plots: their data areas start at the same pixel
@@ -144,6 +150,8 @@ class TrainingPanel(QWidget):
         self._config: TrainConfig = session.config
         self.markers: list[_Marker] = []
         self.buffers = {name: CurveBuffer() for name in ("loss", "acc", "val_loss", "val_acc", "lr")}
+        # step → epoch and step → wall clock of the live run, to draw it against either
+        self.clocks = {"epoch": CurveBuffer(), "wall": CurveBuffer()}
         self._dirty = False
 
         self.summary = QLabel("Press Train (or Space) to start.")
@@ -154,15 +162,7 @@ class TrainingPanel(QWidget):
         # The legend is a row above the plots, where no curve can go; the three plots
         # share one column and one x axis, so a step is at the same pixel in each.
         self.legend = legend_row(self.graphics.ci, row=0, size="10pt")
-        set_legend(
-            self.legend,
-            [
-                (TRAIN_COLOR, "line", "train"),
-                (VAL_COLOR, "line+dot", "validation"),
-                (LR_COLOR, "line", "lr"),
-                (MARKER_COLOR, "dashed", "change"),
-            ],
-        )
+        set_legend(self.legend, LEGEND)
         self.change_track = self._make_track(row=1)
         self.loss_plot = self._make_plot("loss", row=2)
         self.acc_plot = self._make_plot("acc. %", row=3)
@@ -192,10 +192,16 @@ class TrainingPanel(QWidget):
             "lr": self._curve(self.lr_plot, LR_COLOR),
         }
 
+        self.overlay = RunOverlay(selection_for(session), {"loss": self.loss_plot, "acc": self.acc_plot,
+                                  "lr": self.lr_plot}, changed=self._on_overlay, parent=self)
+        self.overlay.x_combo.currentIndexChanged.connect(lambda _i: self.lr_plot.setLabel(
+            "bottom", X_MODES[self.overlay.x_mode], **{"font-size": "11pt"}))
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(self.graphics, stretch=1)
+        layout.addWidget(self.overlay.controls)  # under the x axis it sets
 
         bridge = session.bridge
         bridge.started.connect(self._on_started)
@@ -258,7 +264,7 @@ class TrainingPanel(QWidget):
     # ----------------------------------------------------------------- events
     def _on_started(self, event: ev.Started) -> None:
         self._config = event.config
-        for buf in self.buffers.values():
+        for buf in (*self.buffers.values(), *self.clocks.values()):
             buf.clear()
         for marker in self.markers:
             for plot, line in zip((self.loss_plot, self.acc_plot, self.lr_plot), marker.lines, strict=True):
@@ -275,6 +281,8 @@ class TrainingPanel(QWidget):
         self._dirty = True
 
     def _on_step(self, m: ev.StepMetrics) -> None:
+        self.clocks["epoch"].append(m.step, m.epoch)
+        self.clocks["wall"].append(m.step, time.time())
         self.buffers["loss"].append(m.step, m.loss)
         self.buffers["acc"].append(m.step, 100.0 * m.acc)
         if m.lr > 0:
@@ -344,9 +352,30 @@ class TrainingPanel(QWidget):
         self._dirty = False
         for name, curve in self.curves.items():
             buf = self.buffers[name]
-            curve.setData(buf.x, buf.y)
+            curve.setData(self.live_x(buf.x), buf.y)
+        for marker in self.markers:
+            x = float(self.live_x(np.array([float(marker.step)]))[0])
+            for line in marker.lines:
+                line.setPos(x)
+            if marker.label is not None:
+                marker.label.setPos(x, 0.5)
         self._update_ranges()
         self._update_summary()
+
+    def live_x(self, steps: np.ndarray) -> np.ndarray:
+        """The live run's steps in the overlay's x units (step, epoch or seconds)."""
+        mode = self.overlay.x_mode
+        clock = self.clocks.get(mode)
+        if clock is None or not clock.size:
+            return steps
+        x = np.interp(steps, clock.x, clock.y)
+        return x - clock.y[0] if mode == "wall" else x
+
+    def _on_overlay(self) -> None:
+        set_legend(self.legend, LEGEND + (RUNS_LEGEND if self.overlay.items else []))
+        self._ranges.clear()  # other data, other units: every range is fitted again
+        self._dirty = True
+        self.redraw()
 
     def _update_ranges(self) -> None:
         """Axis ranges that move in readable jumps, not on every frame.
@@ -356,15 +385,23 @@ class TrainingPanel(QWidget):
         outgrows it keeps frames cheap, and leaves a user's zoom alone until then.
         """
         loss, val_loss, lr = self.buffers["loss"], self.buffers["val_loss"], self.buffers["lr"]
+        runs = self.overlay.bounds()
         targets: dict[str, tuple[float, float]] = {}
-        last = max([b.x[-1] for b in (loss, val_loss) if b.size], default=0.0)
+        last = max([float(self.live_x(b.x[-1:])[0]) for b in (loss, val_loss) if b.size]
+                   + [runs.get("x", (0.0, 0.0))[1]])
         if last > 0:
             targets["x"] = (0.0, nice_ceil(1.05 * last))
-        highs = [b.y.max() for b in (loss, val_loss) if b.size]
-        if highs and np.isfinite(max(highs)):
-            targets["loss"] = (0.0, nice_ceil(max(highs)))
-        if lr.size:
-            targets["lr"] = lr_decades(float(lr.y.min()), float(lr.y.max()))
+        ys = np.concatenate([b.y for b in (loss, val_loss)] + [np.array(runs.get("loss", ()))])
+        ys = ys[np.isfinite(ys)]
+        if self.overlay.log_box.isChecked():
+            ys = ys[ys > 0]
+            if ys.size:  # whole decades, in the log axis' units
+                targets["loss"] = (float(np.floor(np.log10(ys.min()))), float(np.ceil(np.log10(ys.max()) + 1e-9)))
+        elif ys.size:
+            targets["loss"] = (0.0, nice_ceil(float(ys.max())))
+        rates = np.concatenate([lr.y, np.array(runs.get("lr", ()))])
+        if rates.size:
+            targets["lr"] = lr_decades(float(rates.min()), float(rates.max()))
         for key, target in targets.items():
             if self._ranges.get(key) == target:
                 continue
@@ -374,6 +411,8 @@ class TrainingPanel(QWidget):
                 self.lr_plot.setXRange(*target, padding=0)
             elif key == "loss":
                 self.loss_plot.setYRange(*target, padding=0.02)
+                log = self.overlay.log_box.isChecked()  # pyqtgraph's minor labels pile up on a short plot
+                self.loss_plot.getAxis("left").setTicks(log_ticks(*target) if log else None)
             else:
                 self._show_lr_decades(target)
 
