@@ -192,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--log", action=argparse.BooleanOptionalAction, default=True,
                     help="colours of log10 loss, as the panel's default (--no-log: of the loss)")
     ls.add_argument("--out", required=True, help="directory to write the files into")
+    etb = sub.add_parser("export-tensorboard", help="write runs as TensorBoard event files (scalars, hparams, images)")
+    etb.add_argument("tb_runs", nargs="+", metavar="RUN", help="run directory, or a runs root (every run in it)")
+    etb.add_argument("--out", required=True, metavar="DIR", help="TensorBoard log directory: one folder per run")
     return ap
 
 
@@ -207,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from convscope.cli_train import cmd_train
 
             return cmd_train(args)
+        if args.command == "export-tensorboard":
+            from convscope.cli_tensorboard import cmd_export_tensorboard
+
+            return cmd_export_tensorboard(args)
         if args.command in ("inspect", "evaluate", "landscape"):
             from convscope import cli_exports
 
