@@ -220,3 +220,24 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(trained, tmp_path, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_run_goes_on_in_the_same_tensorboard_run_without_what_it_superseded(trained, tmp_path):
+    """A run killed after its last history checkpoint resumes from it: TensorBoard shows the
+    steps logged up to that checkpoint, then the new ones, as metrics.jsonl's reader does."""
+    from convscope.runs.reader import read_curves
+
+    run, tb = tmp_path / "run", tmp_path / "tb"
+    shutil.copytree(trained["run"], run)
+    shutil.copytree(trained["live"], tb / "run")
+    for name in ("final.npz", "latest.npz"):  # as if killed before these were written
+        (run / "checkpoints" / name).unlink()
+    resumed_at = max(checkpoint_steps(run))
+    before = [r["step"] for r in records(run, "step")]
+    assert max(before) > resumed_at, "steps after the checkpoint were logged (and are superseded)"
+    assert main(["train", "--resume", str(run), "--steps", "10", "--tensorboard", str(tb), "--quiet"]) == 0
+    curves = read_curves(run)
+    events = accumulator(tb / "run").Scalars("train/loss")
+    assert [e.step for e in events] == [int(s) for s in curves.train["step"]]
+    np.testing.assert_allclose([e.value for e in events], curves.train["loss"], rtol=1e-6)
+    assert min(e.step for e in events) < resumed_at < max(e.step for e in events)

@@ -324,8 +324,10 @@ class LiveTensorBoard:
 
     def _started(self, event: Any, loop: Any) -> None:
         if self._tb is None:
-            # The events a stopped writer left after this step are hidden (resume).
-            self._tb = open_writer(self.dir, purge_step=event.step, flush_secs=self.flush_secs)
+            # A resumed run: what an earlier writer logged after the checkpoint's step is
+            # hidden, as the run's own "resume" record supersedes it (a new one: all of it).
+            purge = event.step + 1 if event.step else 0
+            self._tb = open_writer(self.dir, purge_step=purge, flush_secs=self.flush_secs)
             config = event.config.to_dict()
             data = getattr(loop.dataset, "name", "")
             hp = hparam_values(config, event.arch.to_dict(), event.num_params, data)
