@@ -241,3 +241,27 @@ def test_a_resumed_run_goes_on_in_the_same_tensorboard_run_without_what_it_super
     assert [e.step for e in events] == [int(s) for s in curves.train["step"]]
     np.testing.assert_allclose([e.value for e in events], curves.train["loss"], rtol=1e-6)
     assert min(e.step for e in events) < resumed_at < max(e.step for e in events)
+
+
+def test_the_fixed_image_comes_from_the_runs_own_data_else_the_built_in_digits(trained, tmp_path, capsys):
+    from convscope.data.dataset import load_dataset
+
+    rng = np.random.default_rng(1)
+    data = tmp_path / "noise.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (50, 28, 28, 1), dtype=np.uint8), y_train=np.arange(50) % 10)
+    own, lost = tmp_path / "own", tmp_path / "lost"
+    for run, origin in ((own, str(data)), (lost, str(tmp_path / "gone.npz"))):
+        shutil.copytree(trained["run"], run)
+        config = json.loads((run / "config.json").read_text())
+        config.update(data_origin=origin, val_split=[0.2, 3])
+        (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["export-tensorboard", str(own), str(lost), "--out", str(tmp_path / "tb")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{lost}: feature maps of the built-in digits' first validation image" in err
+    assert "gone.npz" in err
+    expect = {"own": load_dataset(data, val_fraction=0.2, seed=3).x_val[0], "lost": load_dataset(None).x_val[0]}
+    assert not np.array_equal(expect["own"], expect["lost"])
+    for name, image in expect.items():
+        (event,) = accumulator(tmp_path / "tb" / name).Images("feature_maps/input")
+        assert np.array_equal(png(event)[::9, ::9, 0], image[..., 0]), name

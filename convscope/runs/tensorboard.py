@@ -363,8 +363,9 @@ class LiveTensorBoard:
                 if self._first_image:
                     pictures["feature_maps/input"] = image_picture(self._image)
                     self._first_image = False
-            except (CheckpointError, OSError, ValueError) as e:
-                self.failure = self.failure or f"no TensorBoard images at step {step:,}: {e}"
+            except Exception as e:  # noqa: BLE001 — pictures are a side show: training goes on, the reason is kept
+                why = str(e) if isinstance(e, (CheckpointError, OSError, ValueError)) else f"{type(e).__name__}: {e}"
+                self.failure = self.failure or f"no TensorBoard images at step {step:,}: {why}"
                 continue
             for tag, picture in pictures.items():
                 self._tb.add_image(tag, picture, step, walltime=wall, dataformats="HWC")
