@@ -210,15 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from convscope.cli_train import cmd_train
 
             return cmd_train(args)
-        if args.command == "export-tensorboard":
-            from convscope.cli_tensorboard import cmd_export_tensorboard
-
-            return cmd_export_tensorboard(args)
         if args.command in ("inspect", "evaluate", "landscape"):
             from convscope import cli_exports
 
             return {"inspect": cli_exports.cmd_inspect, "evaluate": cli_exports.cmd_evaluate,
                     "landscape": cli_exports.cmd_landscape}[args.command](args)
+        if args.command == "export-tensorboard":
+            from convscope.cli_tensorboard import cmd_export_tensorboard
+
+            return cmd_export_tensorboard(args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
         image_size = getattr(args, "gui_image_size", None)
