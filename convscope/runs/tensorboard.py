@@ -18,7 +18,8 @@
 :func:`export_run` writes a finished (or running) run from its directory;
 :class:`LiveTensorBoard` is called by ``convscope train --tensorboard DIR`` with each of
 the loop's events, on the loop's thread: scalars there (microseconds each), the images
-on a worker thread of their own from the history checkpoint the run writer just saved.
+on a worker thread of their own from a host copy of the weights taken at the run
+writer's history steps.
 JAX is imported inside functions only (the feature maps); nothing here imports Qt.
 """
 
@@ -285,10 +286,9 @@ def _wall_at(curves: Any, step: int, path: Path) -> float:
 class LiveTensorBoard:
     """``convscope train --tensorboard DIR``: the run written live into ``DIR/<run>``.
 
-    :meth:`observe` is called with each loop event on the loop's thread, after the run
-    writer's own ``observe`` (so a history checkpoint of this step is on disk);
-    :meth:`close` when training ended. A problem with the images (a checkpoint that
-    cannot be read) is kept in :attr:`failure` (one line); scalars go on.
+    :meth:`observe` is called with each loop event on the loop's thread, beside the run
+    writer's own ``observe``; :meth:`close` when training ended. A problem with the
+    images is kept in :attr:`failure` (one line); scalars and training go on.
     """
 
     def __init__(self, out_dir: Path, run_writer: Any, flush_secs: int = 5) -> None:
@@ -316,7 +316,7 @@ class LiveTensorBoard:
             now = time.time()
             for tag, value in (("train/loss", event.loss), ("train/acc", event.acc), ("train/learning_rate", event.lr)):
                 self._tb.add_scalar(tag, value, event.step, walltime=now)
-            self._maybe_images(event.step)
+            self._maybe_images(event.step, loop)
         elif isinstance(event, ev.EvalMetrics):
             now = time.time()
             self._tb.add_scalar("val/loss", event.val_loss, event.step, walltime=now)
@@ -336,27 +336,26 @@ class LiveTensorBoard:
             x_val = getattr(loop.dataset, "x_val", None)
             self._image = np.array(x_val[0]) if x_val is not None and len(x_val) else None
         self._next_history = L.next_history_step(event.step) if event.step else 0
-        self._maybe_images(event.step)
+        self._maybe_images(event.step, loop)
 
-    def _maybe_images(self, step: int) -> None:
-        """Mirrors the run writer's history checkpoints (layout.next_history_step)."""
+    def _maybe_images(self, step: int, loop: Any) -> None:
+        """At the run writer's history steps (the same rule: layout.next_history_step),
+        a host copy of the weights (``loop.snapshot()``, ~1 ms) goes to the image thread;
+        the writer's own checkpoint file may still be on its way to the disk."""
         if step < self._next_history:
             return
         self._next_history = L.next_history_step(step)
-        path = Path(self.run_writer.dir) / L.CHECKPOINTS / L.history_name(step)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="convscope-tensorboard", daemon=True)
             self._worker.start()
-        self._queue.put((step, path, time.time()))
+        self._queue.put((step, loop.snapshot(), time.time()))
 
     def _work(self) -> None:
-        from convscope.train.checkpoint import CheckpointError, load_checkpoint
         from convscope.viz.pictures import image_picture
 
         while (item := self._queue.get()) is not None:
-            step, path, wall = item
+            step, ckpt, wall = item  # a Snapshot: arch, params, state, norm, as a checkpoint has
             try:
-                ckpt = load_checkpoint(path)
                 if self._image is None or tuple(self._image.shape) != tuple(ckpt.arch.input_shape):
                     self._image = builtin_image(ckpt.arch.input_shape)
                 pictures = checkpoint_images(ckpt, self._image)
@@ -364,7 +363,7 @@ class LiveTensorBoard:
                     pictures["feature_maps/input"] = image_picture(self._image)
                     self._first_image = False
             except Exception as e:  # noqa: BLE001 — pictures are a side show: training goes on, the reason is kept
-                why = str(e) if isinstance(e, (CheckpointError, OSError, ValueError)) else f"{type(e).__name__}: {e}"
+                why = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
                 self.failure = self.failure or f"no TensorBoard images at step {step:,}: {why}"
                 continue
             for tag, picture in pictures.items():
