@@ -265,3 +265,18 @@ def test_the_fixed_image_comes_from_the_runs_own_data_else_the_built_in_digits(t
     for name, image in expect.items():
         (event,) = accumulator(tmp_path / "tb" / name).Images("feature_maps/input")
         assert np.array_equal(png(event)[::9, ::9, 0], image[..., 0]), name
+
+
+def test_a_truncated_history_checkpoint_loses_only_its_images(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    steps = list(checkpoint_steps(run))
+    bad = checkpoint_steps(run)[steps[1]]
+    bad.write_bytes(bad.read_bytes()[:1000])
+    capsys.readouterr()
+    assert main(["export-tensorboard", str(run), "--out", str(tmp_path / "tb")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run}: no images at step {steps[1]:,}: " in err
+    acc = accumulator(tmp_path / "tb" / "run")
+    assert [e.step for e in acc.Images("filters/conv1")] == [s for s in steps if s != steps[1]]
+    assert len(acc.Scalars("train/loss")) == len(records(run, "step"))

@@ -208,7 +208,10 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike,
         arch = ArchSpec.from_dict(summary.config.get("arch"))  # type: ignore[arg-type]
     except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise ExportError(f"config.json has no valid architecture ({e})") from e
-    curves = read_curves(run_dir)
+    try:
+        curves = read_curves(run_dir)
+    except OSError as e:
+        raise ExportError(f"metrics.jsonl cannot be read ({e.strerror or e})") from e
     walls = [w for w in curves.train["wall"] + curves.val["wall"] if _finite(w)]
     start = _iso_time(summary.created) or (min(walls) if walls else time.time())
     end = max(walls) if walls else start
@@ -238,12 +241,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike,
         first = True
         for step, path in history.items():
             try:
-                ckpt = load_checkpoint(path)
-            except CheckpointError as e:
+                pictures = checkpoint_images(load_checkpoint(path), image)
+            except (CheckpointError, ValueError) as e:  # ValueError: not this run's architecture
                 notes.append(f"no images at step {step:,}: {e}")
                 continue
             wall = _wall_at(curves, step, path)
-            pictures = checkpoint_images(ckpt, image)
             if first:
                 from convscope.viz.pictures import image_picture
 
