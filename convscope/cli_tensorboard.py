@@ -35,8 +35,9 @@ def writable_dir(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
 
 
-def _expand(paths: list[str]) -> list[Path]:
-    """The run directories asked for: a runs root stands for every directory in it."""
+def _expand(paths: list[str], out: Path) -> list[Path]:
+    """The run directories asked for: a runs root stands for every directory in it (but
+    ``out``, should it be one of them)."""
     from convscope.runs import layout as L
 
     runs: list[Path] = []
@@ -45,7 +46,8 @@ def _expand(paths: list[str]) -> list[Path]:
         if not p.exists():
             raise UsageError(f"no such run: {p}")
         if p.is_dir() and not (p / L.RUN_JSON).exists():
-            children = sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
+            children = sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith(".")
+                              and c.resolve() != out.resolve())
             if any((c / L.RUN_JSON).exists() for c in children):
                 runs += children
                 continue
@@ -67,8 +69,8 @@ def _names(runs: list[Path]) -> list[str]:
 def cmd_export_tensorboard(args: argparse.Namespace) -> int:
     from convscope.runs.tensorboard import ExportError, export_run, fixed_image
 
-    runs = _expand(args.tb_runs)
     out = Path(args.out)
+    runs = _expand(args.tb_runs, out)
     writable_dir(out, "--out")
     images: dict[tuple, Any] = {}
 

@@ -280,3 +280,14 @@ def test_a_truncated_history_checkpoint_loses_only_its_images(trained, tmp_path,
     acc = accumulator(tmp_path / "tb" / "run")
     assert [e.step for e in acc.Images("filters/conv1")] == [s for s in steps if s != steps[1]]
     assert len(acc.Scalars("train/loss")) == len(records(run, "step"))
+
+
+def test_a_runs_root_exports_every_run_in_it(trained, tmp_path):
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        shutil.copytree(trained["run"], root / name)
+    out = root / "tb"  # inside the root: not taken for a run on the second export
+    for _ in range(2):
+        assert main(["export-tensorboard", str(root), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+    assert set(_session_groups(out)) == {"a", "b"}
