@@ -13,16 +13,12 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
+from tensorboard.backend.event_processing import event_accumulator as ea  # the test extra's reader
 
-pytest.importorskip("tensorboardX")
-pytest.importorskip("tensorboard")
-
-from PIL import Image  # noqa: E402
-from tensorboard.backend.event_processing import event_accumulator as ea  # noqa: E402
-
-from convscope.cli import EXIT_USAGE, main  # noqa: E402
-from convscope.runs.reader import arch_summary, checkpoint_steps  # noqa: E402
-from convscope.train.checkpoint import load_checkpoint  # noqa: E402
+from convscope.cli import EXIT_USAGE, main
+from convscope.runs.reader import arch_summary, checkpoint_steps
+from convscope.train.checkpoint import load_checkpoint
 
 TINY = ["--set", "filters=4", "--set", "dense=16", "--steps", "30", "--set", "eval_every=10",
         "--set", "log_every=5", "--set", "learning_rate=3e-3", "--quiet"]
