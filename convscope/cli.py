@@ -197,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--log", action=argparse.BooleanOptionalAction, default=True,
                     help="colours of log10 loss, as the panel's default (--no-log: of the loss)")
     ls.add_argument("--out", required=True, help="directory to write the files into")
+    etb = sub.add_parser("export-tensorboard", help="write runs as TensorBoard event files (scalars, hparams, images)")
+    etb.add_argument("tb_runs", nargs="+", metavar="RUN", help="run directory, or a runs root (every run in it)")
+    etb.add_argument("--out", required=True, metavar="DIR", help="TensorBoard log directory: one folder per run")
     return ap
 
 
@@ -221,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return {"inspect": cli_exports.cmd_inspect, "evaluate": cli_exports.cmd_evaluate,
                     "landscape": cli_exports.cmd_landscape}[args.command](args)
+        if args.command == "export-tensorboard":
+            from convscope.cli_tensorboard import cmd_export_tensorboard
+
+            return cmd_export_tensorboard(args)
         data = getattr(args, "gui_data", None) or args.data
         ckpt = getattr(args, "gui_checkpoint", None) or args.checkpoint
         image_size = getattr(args, "gui_image_size", None)

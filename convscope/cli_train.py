@@ -41,6 +41,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     steps, epochs = _budget(args)
     if args.checkpoint_every is not None and not (math.isfinite(args.checkpoint_every) and args.checkpoint_every > 0):
         raise UsageError("--checkpoint-every must be a positive number of seconds")
+    if getattr(args, "tensorboard", None):  # before a run directory is made
+        from convscope.cli_tensorboard import writable_dir
+
+        writable_dir(Path(args.tensorboard), "--tensorboard")
     if args.resume:
         loop, writer, dataset = _resume(args, steps, epochs)
         if loop._budget_reached():  # stopped after its last step, before it said so
@@ -241,12 +245,16 @@ def _drive(args: argparse.Namespace, loop: Any, writer: Any, dataset: Any) -> in
     wall = time.perf_counter() - t_start
     if writer.failure:
         writer.close()
+        if tb is not None:
+            tb.close(loop)
         print(f"convscope: {writer.failure}", file=sys.stderr)
         return 1
     status = {"done": "finished", "diverged": "diverged", "interrupted": "interrupted"}[result.reason]
     writer.finish(status, loop, reason="signal" if caught else "")
     if tb is not None:
         tb.close(loop)
+        if tb.failure:
+            print(f"convscope: --tensorboard: {tb.failure}", file=sys.stderr)
     if writer.failure:
         print(f"convscope: {writer.failure}", file=sys.stderr)
         return 1
@@ -271,4 +279,7 @@ def _tensorboard(args: argparse.Namespace, writer: Any) -> Any:
         from convscope.runs.tensorboard import LiveTensorBoard
     except ImportError as e:
         raise UsageError(f"--tensorboard needs tensorboardX ({e})") from e
-    return LiveTensorBoard(Path(args.tensorboard), writer)
+    try:
+        return LiveTensorBoard(Path(args.tensorboard), writer)
+    except OSError as e:
+        raise UsageError(f"--tensorboard {args.tensorboard}: cannot write there ({e.strerror or e})") from e

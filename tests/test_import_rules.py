@@ -21,9 +21,9 @@ ALLOWED = {
     "viz": {"numpy"},
     "": {"numpy"},  # config.py, shapes.py, events.py, __init__.py, __main__.py
     "cli": {"numpy", "PIL"},
-    "runs": {"numpy"},  # no JAX at import: listing runs must be fast
+    "runs": {"numpy", "tensorboardX"},  # no JAX at import: listing runs must be fast
 }
-THIRD_PARTY = QT | JAX | {"numpy", "PIL", "scipy", "matplotlib", "torch"}
+THIRD_PARTY = QT | JAX | {"numpy", "PIL", "scipy", "matplotlib", "torch", "tensorboardX", "tensorboard"}
 
 
 def modules() -> list[Path]:
