@@ -1,0 +1,126 @@
+"""The run directory format (version 1), its names, and where runs live by default.
+
+::
+
+    <runs root>/<run id>/
+      run.json        what the run is: {"format": "convscope-run", "version": 1, "id", "name",
+                      "status", "created", "updated", "convscope", "host", "pid", "device",
+                      "source", "data", "tags", "notes", "summary"}
+      config.json     {"arch": ArchSpec, "config": TrainConfig at the start, "data", "data_origin",
+                      "val_split", "budget": {"steps"| "epochs"} or null}
+      metrics.jsonl   one JSON object per line, appended and flushed as they happen
+      checkpoints/    latest.npz, final.npz, step-NNNNNNNN.npz (log-spaced history)
+
+``status`` is one of :data:`STATUSES`. A run whose writer died without saying so (a
+crash, ``kill -9``, a power cut) still says "running" in ``run.json``; readers on the
+same host see that its process is gone and report it as "interrupted" (and mark it so
+when they open it for writing).
+
+Standard library only: listing runs must not import JAX.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FORMAT = "convscope-run"
+VERSION = 1
+STATUSES = ("running", "paused", "finished", "diverged", "interrupted", "stopped")
+RUN_JSON, CONFIG_JSON, METRICS, CHECKPOINTS = "run.json", "config.json", "metrics.jsonl", "checkpoints"
+LATEST, FINAL = "latest.npz", "final.npz"
+MAX_JSON_BYTES = 4 << 20  # run.json / config.json larger than this are damaged, not read
+
+
+def default_root() -> Path:
+    """The runs root when none is given: ``$CONVSCOPE_RUNS``, else ``runs`` in the
+    platform's application-data folder, the folder Qt's
+    ``QStandardPaths.AppDataLocation`` names for the app "ConvScope" (checked by a test):
+    ``$XDG_DATA_HOME/ConvScope`` (``~/.local/share/ConvScope``) on Linux,
+    ``~/Library/Application Support/ConvScope`` on macOS, ``%APPDATA%/ConvScope`` on Windows."""
+    env = os.environ.get("CONVSCOPE_RUNS")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "ConvScope" / "runs"
+
+
+def history_steps(limit: int) -> list[int]:
+    """The steps whose checkpoints a run keeps for good, up to ``limit``: 0, then 1-2-5 per
+    decade (1, 2, 5, 10, 20, 50, …): dense at the start, where features change fastest."""
+    steps, base = [0], 1
+    while base <= limit:
+        steps += [m * base for m in (1, 2, 5) if m * base <= limit]
+        base *= 10
+    return steps
+
+
+def next_history_step(step: int) -> int:
+    """The first history step after ``step``."""
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * base > step:
+                return m * base
+        base *= 10
+
+
+def history_name(step: int) -> str:
+    return f"step-{step:08d}.npz"
+
+
+HISTORY_RE = re.compile(r"step-(\d{8,})\.npz")
+
+
+def new_run_id(name: str, now: float | None = None) -> str:
+    """``YYYYMMDD-HHMMSS-<name>-<4 hex>``: sorts by creation time, unique, filesystem-safe."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:40] or "run"
+    return f"{stamp}-{slug}-{secrets.token_hex(2)}"
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in ``path``; OSError/ValueError if unreadable, too large or invalid."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_JSON_BYTES >> 20} MiB")
+    try:
+        return json.loads(data)
+    except RecursionError as e:
+        raise ValueError(f"{path.name} is nested too deeply") from e
+
+
+def process_alive(pid: object) -> bool:
+    """Whether process ``pid`` exists on this host (True when it cannot be told)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if pid == os.getpid() or sys.platform == "win32":  # os.kill(pid, 0) would end it there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
