@@ -125,10 +125,10 @@ class RunFollowing(QObject):
         self.poll_seconds: list[tuple[float, int]] = []  # (GUI-thread seconds, records) per poll
         self._config = TrainConfig()
         self._arch: ArchSpec | None = None
-        self._info: dict[str, Any] = {}
         self._note = ""
         self._status = ""
         self._was_ended = False
+        self._announced = False
         self._serial = 0
 
     @property
@@ -139,7 +139,7 @@ class RunFollowing(QObject):
         """Follow ``run_dir``; returns why it cannot be followed ("" when it is)."""
         run_dir = Path(run_dir)
         try:
-            arch, config, cfg = run_model(run_dir)
+            arch, config, _cfg = run_model(run_dir)
         except ResumeError as e:
             return str(e)
         why = fits(arch, self.session.dataset)
@@ -149,9 +149,9 @@ class RunFollowing(QObject):
         self.session.begin_follow(run_dir)
         self._serial += 1
         self.follower = Follower(run_dir)
-        self._arch, self._config, self._info = arch, config, cfg.get("data") or {}
+        self._arch, self._config = arch, config
         self.snapshot_step, self._note, self._status, self._was_ended, self.line = None, "", "", False, ""
-        self._announce()
+        self._announced = False
         self.poll()
         self.timer.start()
         return ""
@@ -181,7 +181,8 @@ class RunFollowing(QObject):
             self._emit_line(f"Following {f.dir.name}: cannot read it ({e.strerror or e})")
             return
         bridge = self.session.bridge
-        if up.restarted or any(r.get("kind") == "resume" for r in up.records):
+        first, self._announced = not self._announced, True
+        if first or up.restarted or any(r.get("kind") == "resume" for r in up.records):
             self._announce()  # clears the curves; then all of them again, superseded steps gone
             for event in curves_to_events(f.curves, self._config):
                 bridge.deliver(event)
@@ -204,11 +205,12 @@ class RunFollowing(QObject):
         assert self._arch is not None
         from convscope.shapes import total_params
 
-        data = self._info
-        self.session.bridge.deliver(ev.Started(
-            self._arch, self._config, "followed run", int(total_params(self._arch)),
-            int(data.get("train", 0)) if isinstance(data.get("train"), int) else 0,
-            int(data.get("val", 0)) if isinstance(data.get("val"), int) else 0))
+        info = self.follower.info if self.follower is not None else {}
+        data = info.get("data") if isinstance(info.get("data"), dict) else {}
+        sizes = [v if isinstance(v := data.get(k), int) and not isinstance(v, bool) else 0 for k in ("train", "val")]
+        device = str(info.get("device") or "another process")[:80]
+        self.session.bridge.deliver(ev.Started(self._arch, self._config, f"followed: {device}",
+                                               int(total_params(self._arch)), sizes[0], sizes[1]))
 
     def _emit_line(self, line: str) -> None:
         if line != self.line:

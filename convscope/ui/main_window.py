@@ -311,6 +311,10 @@ class MainWindow(QMainWindow):
                 self.docks[title].widget().setEnabled(state != run.FOLLOWING)
         self.runs.stop_follow_action.setEnabled(state == run.FOLLOWING)
 
+    def follow_line(self) -> str:
+        """The status bar's "Following <run>: …" line ("" when not following)."""
+        return self.runs.follow_label.text() if self.runs.follow_label.isVisible() else ""
+
     def _on_started(self, event: ev.Started) -> None:
         self.device_label.setText(event.device)
         self.step_label.setText(f"step {event.step:,}")  # a checkpoint's, or 0
