@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,20 @@ class RunRecorder:
         with self._lock:
             active = list(self._active)
         ok = True
-        per = timeout_s / max(len(active), 1)
+        deadline = time.monotonic() + timeout_s
         for rec in active:
-            if rec.done.wait(per):
+            if not rec.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                ok = False  # its thread is inside a write: let it finish, if the process lets it
+                continue
+            try:
+                if rec.writer is None:  # no run yet (its model still compiles): none may begin now
+                    rec.closed = True
+            finally:
+                rec.lock.release()
+            if rec.closed or rec.done.wait(max(0.0, deadline - time.monotonic())):
                 continue
             ok = False
-            if rec.lock.acquire(timeout=0.2):
+            if rec.lock.acquire(timeout=0.1):
                 try:
                     if rec.writer is not None and not rec.closed:
                         _safe_finish(rec.writer, "stopped", None, "closed while the model was busy")
