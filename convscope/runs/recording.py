@@ -191,7 +191,8 @@ class RunRecorder:
                 if rec.writer is not None:
                     rec.writer.failure = rec.writer.failure or f"{type(e).__name__}: {e}"
                     rec.writer.close()
-                self.failure = f"{type(e).__name__}: {e}"
+                self.failure = (f"cannot write a run under {self.root} ({e.strerror or e})" if isinstance(e, OSError)
+                                else f"{type(e).__name__}: {e}")
                 rec.closed = True
                 return ev.Notice("error", NOT_RECORDED + self.failure)
 
