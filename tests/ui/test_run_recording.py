@@ -16,10 +16,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from PySide6.QtCore import QSettings
 
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.runs import default_root, read_curves, read_summary
 from convscope.train.checkpoint import load_checkpoint
+from convscope.ui.run_actions import runs_root
 
 pytestmark = [pytest.mark.gui]
 
@@ -66,8 +68,9 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
 
     root = tmp_path / "runs"
     small = digits("small-digits", 0)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(small, TINY, TrainConfig(batch_size=32, eval_every=5, log_every=5), loop_factory=factory,
-                        runs_root=root)
+                        runs_root=root, settings=settings)
     qtbot.addWidget(window)
     window.show()
     session, panel, recorder = window.session, window.panels["Training"], window.runs.recorder
@@ -94,7 +97,8 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     qtbot.waitUntil(lambda: recorder.current_run not in (None, run1) and session.state == "paused",
                     timeout=60_000)
     run2 = recorder.current_run
-    assert status(run1) == "stopped" and status(run2) == "paused"  # the new model waits for Train
+    qtbot.waitUntil(lambda: status(run2) == "paused", timeout=10_000)  # the new model waits for Train
+    assert status(run1) == "stopped"
     final = load_checkpoint(run1 / "checkpoints" / "final.npz")
     assert final.step == steps1 and final.resume is not None
     for layer, leaves in weights1.items():
@@ -166,6 +170,15 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     why = window.runs.resume(str(odd))
     assert "32×32×3" in why and "open the run's data set" in window.last_error
     assert read_summary(run1).status == "paused"
+
+    # File ▸ Runs Folder…: the next run goes there, and the choice is kept (--runs wins over it).
+    elsewhere = tmp_path / "elsewhere"
+    window.runs.choose_root(str(elsewhere))
+    window.reset_action.trigger()
+    qtbot.waitUntil(lambda: recorder.current_run not in (None, run1) and session.state == "paused", timeout=60_000)
+    assert recorder.current_run.parent == elsewhere and status(run1) == "stopped"
+    assert runs_root(None, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)) == elsewhere
+    assert runs_root(str(tmp_path / "cli"), settings) == tmp_path / "cli"
     window.session.shutdown(timeout_s=2.0)
     assert window.session.finish_recording(5.0)
-    assert status(run1) == "stopped"
+    assert status(recorder_run := elsewhere / next(iter(p.name for p in elsewhere.iterdir()))) == "stopped", recorder_run
