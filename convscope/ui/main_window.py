@@ -384,7 +384,7 @@ class MainWindow(QMainWindow):
     def open_checkpoint(self, path: str | None = None) -> None:
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
-        if path:
+        if path and not self.runs.resumes(path):  # a run's newest checkpoint continues that run
             self.session.load(path)
             self.statusBar().showMessage(f"Opening {path}…", 4000)
 

@@ -167,6 +167,25 @@ class RunActions(QObject):
         self.window.statusBar().showMessage(f"Resuming {run.name} at step {step:,}…", 6000)
         return ""
 
+    def resumes(self, checkpoint: str) -> bool:
+        """File ▸ Open Checkpoint of a run's newest checkpoint (``RUN/checkpoints/latest.npz``
+        or ``final.npz``) resumes that run instead of starting a new one, when it can; True
+        if it did (else the checkpoint opens as any other, starting a new run)."""
+        path = Path(checkpoint)
+        run = path.parent.parent
+        if path.parent.name != "checkpoints" or not (run / "run.json").is_file() or path.name not in CHECKPOINT_NAMES:
+            return False
+        why, _newest, step = self._resumable(run)
+        if why:
+            return False
+        from convscope.train.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError:
+            return False  # the loop says why when it tries to open it
+        return ckpt.step == step and ckpt.resume is not None and self.resume(str(run)) == ""
+
     def _resumable(self, run: Path) -> tuple[str, Path | None, int]:
         from convscope.train.restore import resume_refusal
 

@@ -179,6 +179,14 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     assert recorder.current_run.parent == elsewhere and status(run1) == "stopped"
     assert runs_root(None, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)) == elsewhere
     assert runs_root(str(tmp_path / "cli"), settings) == tmp_path / "cli"
+    run4 = recorder.current_run
+
+    # Open Checkpoint of a run's newest checkpoint continues that run (not a new one).
+    window.open_checkpoint(str(run1 / "checkpoints" / "final.npz"))
+    qtbot.waitUntil(lambda: recorder.current_run == run1 and "continues exactly" in window.notice_label.text(),
+                    timeout=60_000)
+    assert status(run4) == "stopped" and len(list(elsewhere.iterdir())) == 1
     window.session.shutdown(timeout_s=2.0)
     assert window.session.finish_recording(5.0)
-    assert status(recorder_run := elsewhere / next(iter(p.name for p in elsewhere.iterdir()))) == "stopped", recorder_run
+    assert status(run1) == "stopped"
+    assert status(run4) == "stopped"
