@@ -306,14 +306,6 @@ class MainWindow(QMainWindow):
         self.reset_action.setEnabled(live or state in (run.FAILED, run.FINISHED))
         self.save_action.setEnabled(state in (run.PAUSED, run.TRAINING))
         self.open_action.setEnabled(live)
-        for title in (HyperparameterControls.title, ArchitectureEditor.title):  # the followed run's are its writer's
-            if title in self.docks:
-                self.docks[title].widget().setEnabled(state != run.FOLLOWING)
-        self.runs.stop_follow_action.setEnabled(state == run.FOLLOWING)
-
-    def follow_line(self) -> str:
-        """The status bar's "Following <run>: …" line ("" when not following)."""
-        return self.runs.follow_label.text() if self.runs.follow_label.isVisible() else ""
 
     def _on_started(self, event: ev.Started) -> None:
         self.device_label.setText(event.device)

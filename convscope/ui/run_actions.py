@@ -122,6 +122,19 @@ class RunActions(QObject):
         self.following.line_changed.connect(self._on_follow_line)
         self.following.ended.connect(lambda line: window.show_notice("info", line, source="follow"))  # type: ignore[attr-defined]
         self.session.bridge.started.connect(self._on_started)
+        self.session.state_changed.connect(self._on_state)
+
+    def _on_state(self, state: str) -> None:
+        following = state == "following"
+        for title in ("Hyperparameters", "Architecture editor"):  # a followed run's are its writer's
+            dock = getattr(self.window, "docks", {}).get(title)
+            if dock is not None:
+                dock.widget().setEnabled(not following)
+        self.stop_follow_action.setEnabled(following)
+
+    def follow_line(self) -> str:
+        """The status bar's "Following <run>: …" line ("" when not following)."""
+        return self.follow_label.text() if self.follow_label.isVisible() else ""
 
     @property
     def actions(self) -> list[QAction]:

@@ -41,7 +41,7 @@ def test_follow_edge_cases(qtbot, make_window, tmp_path) -> None:
         f.write('p": 15, "loss": 0.5}\n' + step(20))
     follow.poll()
     assert list(panel.buffers["loss"].x) == [5, 10, 15, 20]
-    assert "step 20" in window.follow_line()
+    assert "step 20" in window.runs.follow_line()
 
     with open(metrics, "a") as f:  # resumed from step 10: 15 and 20 are superseded
         f.write(json.dumps({"kind": "resume", "step": 10}) + "\n" + step(15, 0.7))
@@ -57,7 +57,7 @@ def test_follow_edge_cases(qtbot, make_window, tmp_path) -> None:
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "status": "diverged"}))
     follow.poll()
-    assert "diverged" in window.follow_line() and "diverged" in window.notice_label.text()
+    assert "diverged" in window.runs.follow_line() and "diverged" in window.notice_label.text()
     assert window.last_error == ""
     follow.poll()
     assert window.session.state == "following"

@@ -94,23 +94,23 @@ def test_following_a_training_subprocess(qtbot, make_window, tmp_path) -> None:
         qtbot.waitUntil(lambda: panel.buffers["loss"].size > size + 3, timeout=60_000)  # the curves grow
         qtbot.waitUntil(lambda: len(set(snapshots)) >= 2, timeout=60_000)  # each new checkpoint is shown
         assert snapshots == sorted(snapshots) and follow.snapshot_step == snapshots[-1]
-        assert window.follow_line().startswith(f"Following {json.loads((run / 'run.json').read_text())['name']}")
+        assert window.runs.follow_line().startswith(f"Following {json.loads((run / 'run.json').read_text())['name']}")
         assert session.arch.convs[0].filters == 4  # the followed model, not the window's own
         assert proc.wait(timeout=120) == 0, proc.stderr.read()[-2000:]
-        qtbot.waitUntil(lambda: "finished" in window.follow_line(), timeout=10_000)
+        qtbot.waitUntil(lambda: "finished" in window.runs.follow_line(), timeout=10_000)
         qtbot.waitUntil(lambda: "finished" in window.notice_label.text(), timeout=10_000)  # the end, once
-        assert "step 300" in window.follow_line()
+        assert "step 300" in window.runs.follow_line()
         qtbot.waitUntil(lambda: panel.buffers["loss"].x[-1] == 300, timeout=10_000)
         qtbot.waitUntil(lambda: follow.snapshot_step == 300, timeout=30_000)
         assert window.last_error == ""
 
         shutil.rmtree(run)  # deleted while followed: a line, no traceback
-        qtbot.waitUntil(lambda: "gone" in window.follow_line(), timeout=10_000)
+        qtbot.waitUntil(lambda: "gone" in window.runs.follow_line(), timeout=10_000)
         assert window.last_error == ""
 
         window.runs.stop_follow_action.trigger()  # back to a live loop of the window's own
         qtbot.waitUntil(lambda: session.state == "paused", timeout=10_000)
-        assert window.follow_line() == "" and window.train_action.isEnabled()
+        assert window.runs.follow_line() == "" and window.train_action.isEnabled()
         assert window.docks["Hyperparameters"].widget().isEnabled()
     finally:
         if proc.poll() is None:
