@@ -321,7 +321,8 @@ class MainWindow(QMainWindow):
     def _on_step(self, m: ev.StepMetrics) -> None:
         self.step_label.setText(f"step {m.step:,}")
         self.epoch_label.setText(f"epoch {m.epoch:.2f}")
-        self.speed_label.setText(f"{m.examples_per_s:,.0f} examples/s")
+        rate = m.examples_per_s  # NaN when not recorded (a followed or resumed run's earlier steps)
+        self.speed_label.setText(f"{rate:,.0f} examples/s" if rate == rate else "– examples/s")
 
     def _on_notice(self, notice: ev.Notice) -> None:
         self.show_notice(notice.level, notice.message)

@@ -245,16 +245,16 @@ class RunActions(QObject):
             run_dir = QFileDialog.getExistingDirectory(self.window, "Follow run", str(self.root))
         if not run_dir:
             return ""
+        self.window.clear_notice("follow")  # type: ignore[attr-defined]
         if self.recorder is not None and self.recorder.current_run is not None \
                 and self.recorder.current_run.resolve() == Path(run_dir).resolve():
             why = "it is the run being trained in this window"
         else:
-            why = self.following.start(run_dir)
+            why = self.following.start(run_dir)  # its first poll may say that it has ended
         if why:
             self.window.show_error("Cannot follow the run", f"Cannot follow {Path(run_dir).name}: {why}")  # type: ignore[attr-defined]
             return why
         self.stop_follow_action.setEnabled(True)
-        self.window.clear_notice("follow")  # type: ignore[attr-defined]
         return ""
 
     def stop_following(self) -> None:

@@ -58,6 +58,11 @@ def test_follow_edge_cases(qtbot, make_window, tmp_path) -> None:
     (run / "run.json").write_text(json.dumps({**info, "status": "diverged"}))
     follow.poll()
     assert "diverged" in window.runs.follow_line() and "diverged" in window.notice_label.text()
+
+    window.runs.stop_following()  # following a run that has already ended says so at once
+    assert window.runs.follow(str(run)) == ""
+    assert "diverged" in window.notice_label.text() and "diverged" in window.runs.follow_line()
+    assert window.speed_label.text() == "– examples/s"  # the replayed steps carry no speed
     assert window.last_error == ""
     follow.poll()
     assert window.session.state == "following"
