@@ -119,6 +119,7 @@ class RunFollowing(QObject):
         self.loader = ProbeRunner("convscope-follow-checkpoint", self)
         self.loader.finished.connect(self._on_loaded)
         self.loader.errored.connect(lambda _tag, message: self._set_note(f"latest.npz not shown ({message})"))
+        session.state_changed.connect(self._on_state)
         self.follower: Follower | None = None
         self.line = ""
         self.snapshot_step: int | None = None  # of the checkpoint shown
@@ -168,6 +169,10 @@ class RunFollowing(QObject):
         self.line_changed.emit("")
         if resume_training:
             self.session.end_follow()
+
+    def _on_state(self, state: str) -> None:
+        if state != "following" and self.follower is not None:  # e.g. a new data set: training again
+            self.stop(resume_training=False)
 
     # ------------------------------------------------------------------ polling
     def poll(self) -> None:

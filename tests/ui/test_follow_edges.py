@@ -78,4 +78,10 @@ def test_follow_edge_cases(qtbot, make_window, tmp_path) -> None:
     (other / "config.json").write_text(json.dumps(cfg))
     assert "32×32×3" in window.runs.follow(str(other))
     assert window.runs.following.run_dir == run  # still following the first
+
+    # Opening a data set while following means training on it: following stops.
+    assert window.session.set_dataset(SimpleNamespace(**{**vars(FAKE_DATASET), "name": "other"})) == ""
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=10_000)
+    assert window.runs.following.run_dir is None and not follow.timer.isActive()
+    assert window.runs.follow_line() == "" and window.train_action.isEnabled()
     assert FAKE_DATASET.image_shape == (28, 28, 1)
