@@ -33,6 +33,11 @@ IMAGE_SIZE_HELP = ("image folders (and any set whose images exceed 256 px a side
                    "to N×N (4..256); default: the most common size, its longer side capped at 64")
 
 
+RUNS_HELP = ("record every training as a run directory under DIR (default: the Runs Folder preference, "
+             "else $CONVSCOPE_RUNS, else 'runs' in the application-data folder)")
+FOLLOW_HELP = "open a run another process writes (a convscope train) and follow it live"
+
+
 class UsageError(Exception):
     """A problem with what the user asked for; printed as one line."""
 
@@ -105,11 +110,15 @@ def _parser() -> argparse.ArgumentParser:
                     "CIFAR-10/100 (folder or .tar.gz), an image folder or an .npz; default: built-in digits")
     ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
     ap.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
+    ap.add_argument("--runs", dest="top_runs", metavar="DIR", help=RUNS_HELP)
+    ap.add_argument("--follow", dest="top_follow", metavar="RUN", help=FOLLOW_HELP)
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("--data", dest="gui_data")
     gui.add_argument("--checkpoint", dest="gui_checkpoint")
     gui.add_argument("--image-size", dest="gui_image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
+    gui.add_argument("--runs", dest="gui_runs", metavar="DIR", help=RUNS_HELP)
+    gui.add_argument("--follow", dest="gui_follow", metavar="RUN", help=FOLLOW_HELP)
     tr = sub.add_parser("train", help="train headless into a run directory")
     tr.add_argument("--data", dest="train_data", help="data set (default: built-in digits)")
     tr.add_argument("--image-size", dest="train_image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
@@ -235,9 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = _load_options(0.1, 0, image_size)
         if ckpt:
             _check_checkpoint(ckpt)
+        runs = getattr(args, "gui_runs", None) or args.top_runs
+        follow = getattr(args, "gui_follow", None) or args.top_follow
+        if runs:
+            _check_runs_root(runs)
+        if follow:
+            _check_run(follow)
         from convscope.ui.app import run_gui
 
-        return run_gui(data, ckpt, options)
+        return run_gui(data, ckpt, options, runs=runs, follow=follow)
     except UsageError as e:
         print(f"convscope: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -267,6 +282,24 @@ def _check_checkpoint(path: str) -> None:
         load_checkpoint(path)
     except CheckpointError as e:
         raise UsageError(str(e)) from e
+
+
+def _check_runs_root(path: str) -> None:
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"--runs {path}: exists and is not a directory")
+
+
+def _check_run(path: str) -> None:
+    """Refuse a --follow that is not a run before the window opens (UsageError)."""
+    from convscope.runs.resume import ResumeError, read_run_config
+
+    try:
+        read_run_config(path)
+    except ResumeError as e:
+        raise UsageError(f"--follow {path}: {e}") from e
 
 
 def _fit_to_data(arch: ArchSpec, dataset: Any) -> ArchSpec:

@@ -111,6 +111,7 @@ class TrainingLoop:
         self.train_time = 0.0
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
+        self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
 
     # ------------------------------------------------------------------ state
     @property
@@ -425,20 +426,21 @@ class TrainingLoop:
             yield ev.Compiling("model from checkpoint")
         # Nothing is announced until the model is built, compiled and evaluated: on any failure (say,
         # memory runs out compiling it) all is put back, and the GUI keeps its curves and Save.
+        # The checkpoint's optimizer moments and random streams come back too when it has
+        # them and they fit this data (train/restore.py).
+        from convscope.train.restore import restore, resume_refusal
+
         before = dict(self.__dict__)
         try:
             self.running = False
-            self.config = ckpt.config
-            self.reinitialise(ckpt.arch)
-            self.params = jax.tree.map(jnp.asarray, ckpt.params)
-            self.state = jax.tree.map(jnp.asarray, ckpt.state)
-            self.opt_states = init_opt_states(self.fns.optimizers, self.params)
-            self.norm = (np.asarray(ckpt.norm, np.float32) if ckpt.norm is not None
-                         else normalization_norm(self.stats, self.config.normalization))
-            self._norm = jnp.asarray(self.norm)
-            self.step = ckpt.step
-            # The epoch counter goes on from the checkpoint's (older files: step × batch size).
-            self.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
+            self.arch = ckpt.arch
+            self.restored_exactly = not resume_refusal(self, ckpt)
+            try:
+                restore(self, ckpt, exact=self.restored_exactly)
+            except CheckpointError:  # an optimizer state of another layout (another optax): weights only
+                self.restored_exactly = False
+                restore(self, ckpt, exact=False)
+            self.restored = False  # events() is running already: nothing to skip at its start
             self.warm_up()
             opened = (self.started_event(), self.eval_event(), self.snapshot())
         except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
@@ -454,7 +456,8 @@ class TrainingLoop:
         if mismatch:
             yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")
         else:
-            yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step})")
+            how = "training continues exactly" if self.restored_exactly else "optimizer state starts afresh"
+            yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step}; {how})")
         yield ev.Paused(self.step, "checkpoint opened")
 
 

@@ -34,6 +34,7 @@ from convscope.config import ArchSpec, TrainConfig
 from convscope.ui.layout_memory import app_settings
 from convscope.ui.main_window import MainWindow
 from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.run_actions import mark_interrupted_runs, runs_root
 from convscope.ui.worker import wait_for_stragglers
 
 if TYPE_CHECKING:
@@ -246,7 +247,8 @@ def _install_excepthook(window: MainWindow) -> None:
 
 
 def run_gui(
-    dataset_path: str | None = None, checkpoint: str | None = None, options: LoadOptions | None = None
+    dataset_path: str | None = None, checkpoint: str | None = None, options: LoadOptions | None = None,
+    runs: str | None = None, follow: str | None = None,
 ) -> int:
     """Open the ConvScope window; returns the process exit code when the data set is
     unusable (2). Once the window has been open, the process ends here when it closes
@@ -260,6 +262,10 @@ def run_gui(
     assert isinstance(app, QApplication)
     configure_app(app)
     options = options or LoadOptions()
+    seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
+    settings = None if seconds else app_settings()  # demos and screenshots leave no trace
+    # Every training is a run under the runs root (demos record only where --runs says).
+    root = runs_root(runs, settings) if runs or not seconds else None
     try:
         dataset = load_dataset(
             dataset_path, val_fraction=options.val_fraction, seed=options.seed, image_size=options.image_size
@@ -275,17 +281,20 @@ def run_gui(
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
     collector = GarbageCollector(interval=1.0)
-    window = MainWindow(dataset, arch, TrainConfig(), load_options=options)
+    window = MainWindow(dataset, arch, TrainConfig(), load_options=options, runs_root=root, settings=settings)
     window.window_layout.place_on(app.primaryScreen())
-    seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
-    if not seconds:  # demos and screenshots start from the default layout, and leave no trace
-        window.window_layout.remember(app_settings())
+    if settings is not None:  # demos and screenshots start from the default layout
+        window.window_layout.remember(settings)
+    if root is not None:
+        mark_interrupted_runs(root)
     window.show()
     previous_hook = sys.excepthook
     _install_excepthook(window)
     previous_sigint = _close_on_sigint(app, window)
     if checkpoint:
         window.open_checkpoint(checkpoint)
+    if follow:
+        window.runs.follow(follow)
 
     if seconds:
         try:

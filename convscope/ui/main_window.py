@@ -11,9 +11,10 @@ beside that panel's), and an ``__init__(session)``. Adding one is one line in
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
+from convscope.runs.recording import RunRecorder
 from convscope.ui import dock_layout
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
@@ -54,6 +56,7 @@ from convscope.ui.panels.prediction import PredictionPanel
 from convscope.ui.panels.runs_panel import RunsPanel
 from convscope.ui.panels.training import TrainingPanel
 from convscope.ui.probe_runner import shutdown_runners
+from convscope.ui.run_actions import RunActions
 from convscope.ui.session import LoopFactory, Session
 
 log = logging.getLogger(__name__)
@@ -90,7 +93,9 @@ STATE_TEXT = {
     run.TRAINING: "training",
     run.FINISHED: "stopped",
     run.FAILED: "failed",
+    run.FOLLOWING: "following",
 }
+RECORD_WAIT_S = 1.0  # at close: the longest wait for the loop's thread to end its run
 
 
 class MainWindow(QMainWindow):
@@ -104,9 +109,13 @@ class MainWindow(QMainWindow):
         loop_factory: LoopFactory | None = None,
         panels: list[type[QWidget]] | None = None,
         load_options: LoadOptions | None = None,
+        runs_root: str | Path | None = None,
+        settings: QSettings | None = None,
     ) -> None:
         """``load_options``: the validation split and image-folder image size that File ▸
-        Open Data Set and the Data panel start with (default: ``LoadOptions()``)."""
+        Open Data Set and the Data panel start with (default: ``LoadOptions()``).
+        ``runs_root``: every training is recorded as a run directory there (None: not
+        recorded); ``settings``: where File ▸ Runs Folder… keeps its choice."""
         super().__init__()
         if loop_factory is None:
             from convscope.train.loop import TrainingLoop
@@ -114,7 +123,8 @@ class MainWindow(QMainWindow):
             loop_factory = TrainingLoop
         name = getattr(dataset, "name", "data set")
         self.setWindowTitle(f"ConvScope — {name}")
-        self.session = Session(dataset, arch, config, loop_factory, parent=self)
+        recorder = RunRecorder(runs_root) if runs_root is not None else None
+        self.session = Session(dataset, arch, config, loop_factory, parent=self, recorder=recorder)
         if load_options is not None:  # before the panels, which show them
             loader_for(self.session).options = load_options
         self.docks: dict[str, QDockWidget] = {}
@@ -132,6 +142,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         for panel_class in PANELS if panels is None else panels:
             self.add_panel(panel_class(self.session))
+        self.runs = RunActions(self, recorder, settings)  # after the panels: it draws after their clear
+        for action in self.runs.actions:
+            self.file_menu.insertAction(self.quit_action, action)
+        self.file_menu.insertSeparator(self.quit_action)
         self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
@@ -251,7 +265,7 @@ class MainWindow(QMainWindow):
         self.toolbar = bar
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_image_action)
         file_menu.addAction(self.open_data_folder_action)
         file_menu.addAction(self.open_data_file_action)
@@ -311,7 +325,8 @@ class MainWindow(QMainWindow):
     def _on_step(self, m: ev.StepMetrics) -> None:
         self.step_label.setText(f"step {m.step:,}")
         self.epoch_label.setText(f"epoch {m.epoch:.2f}")
-        self.speed_label.setText(f"{m.examples_per_s:,.0f} examples/s")
+        rate = m.examples_per_s  # NaN when not recorded (a followed or resumed run's earlier steps)
+        self.speed_label.setText(f"{rate:,.0f} examples/s" if rate == rate else "– examples/s")
 
     def _on_notice(self, notice: ev.Notice) -> None:
         self.show_notice(notice.level, notice.message)
@@ -366,7 +381,7 @@ class MainWindow(QMainWindow):
     def open_checkpoint(self, path: str | None = None) -> None:
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
-        if path:
+        if path and not self.runs.resumes(path):  # a run's newest checkpoint continues that run
             self.session.load(path)
             self.statusBar().showMessage(f"Opening {path}…", 4000)
 
@@ -434,6 +449,7 @@ class MainWindow(QMainWindow):
         # Every worker is told to stop first, without waiting; then the loop gets 0.3 s
         # (it answers between chunks, every 0.2 s, but not while XLA compiles). What still
         # runs ends on its own; at exit the app waits a bounded time and leaves (ui/app.py).
+        self.runs.shutdown()
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
             inspection.shutdown(timeout_s=0.0)
@@ -443,5 +459,9 @@ class MainWindow(QMainWindow):
             preview.stop()
         if not self.session.shutdown(timeout_s=0.3):
             log.info("the training loop is still busy (XLA); it ends on its own")
+        # The run is ended on the loop's thread (final checkpoint, status); app.leave's
+        # os._exit follows soon after this returns.
+        if not self.session.finish_recording(RECORD_WAIT_S):
+            log.info("the run was ended without a final checkpoint (the loop was busy)")
         event.accept()
         super().closeEvent(event)

@@ -19,13 +19,17 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
 from convscope import events as ev
 from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig
 from convscope.ui.worker import TrainingWorkerBridge
+
+if TYPE_CHECKING:
+    from convscope.runs.recording import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +63,14 @@ class TrainingLoopLike(Protocol):
 LoopFactory = Callable[[ArchSpec, TrainConfig, Any], TrainingLoopLike]
 
 # Run states shown in the status bar and toolbar.
-IDLE, COMPILING, PAUSED, TRAINING, FINISHED, FAILED = (
+IDLE, COMPILING, PAUSED, TRAINING, FINISHED, FAILED, FOLLOWING = (
     "idle",
     "compiling",
     "paused",
     "training",
     "finished",
     "failed",
+    "following",  # showing a run another process writes (ui/follow.py); no loop runs
 )
 
 
@@ -86,8 +91,13 @@ class Session(QObject):
         config: TrainConfig,
         loop_factory: LoopFactory,
         parent: QObject | None = None,
+        recorder: RunRecorder | None = None,
     ) -> None:
+        """``recorder``: records every loop's training as runs (convscope.runs.recording),
+        on the loop's thread; None records nothing."""
         super().__init__(parent)
+        self.recorder = recorder
+        self.following: Path | None = None  # the run shown instead of a live loop
         self.dataset = dataset
         self.arch = arch
         self.config = config
@@ -118,13 +128,45 @@ class Session(QObject):
         """Build the loop on the worker thread and start it (it compiles, then waits)."""
         if self.bridge.is_running():
             return
+        if self.following is not None:
+            return
         factory, arch, config, data = self._loop_factory, self.arch, self.config, self.dataset
+        recorder = self.recorder
         self._set_state(COMPILING)
-        self.bridge.start(lambda commands: factory(arch, config, data).events(commands))
+
+        def source(commands: Any) -> Any:  # on the worker thread
+            loop = factory(arch, config, data)
+            return loop.events(commands) if recorder is None else recorder.events(loop, commands)
+
+        self.bridge.start(source)
 
     def shutdown(self, timeout_s: float = 1.0) -> bool:
         """Stop the loop and wait up to ``timeout_s``; True if it ended in time."""
         return self.bridge.stop(timeout_s)
+
+    def finish_recording(self, timeout_s: float) -> bool:
+        """After :meth:`shutdown`: wait up to ``timeout_s`` for the loop's thread to end
+        its run (status "stopped", final and latest checkpoints); a loop that cannot
+        (inside XLA) has its run ended from here with the checkpoints it has."""
+        return True if self.recorder is None else self.recorder.wait(timeout_s)
+
+    # ----------------------------------------------------------------- following
+    def begin_follow(self, run_dir: Path) -> None:
+        """Show ``run_dir`` (written by another process) instead of a live loop: the loop
+        stops (its run ends), training commands do nothing until :meth:`end_follow`."""
+        if self.following is None:
+            self._stop_loop()
+        self.following = Path(run_dir)
+        self._want_training = False
+        self._set_state(FOLLOWING)
+
+    def end_follow(self) -> None:
+        """Back to a live loop (a new model, a new run) on the current data set."""
+        if self.following is None:
+            return
+        self.following = None
+        self.state = IDLE  # so that start() begins anew
+        self.start()
 
     # ----------------------------------------------------------------- commands
     @property
@@ -160,7 +202,7 @@ class Session(QObject):
 
         After the loop failed or stopped, this starts a fresh loop instead.
         """
-        if self.state == IDLE:
+        if self.state in (IDLE, FOLLOWING):
             return
         if self.state in (FINISHED, FAILED):
             self.bridge.stop(timeout_s=0.5)
@@ -181,6 +223,9 @@ class Session(QObject):
         arch = arch_for_dataset(self.arch, dataset)
         if isinstance(arch, str):
             return arch
+        if self.following is not None:  # a new data set means training on it: stop following
+            self.following = None
+            self.state = PAUSED
         was_training, started = self._want_training, self.state != IDLE
         if started:
             self._stop_loop()
@@ -204,6 +249,8 @@ class Session(QObject):
 
     def set_hyperparams(self, **changes: Any) -> str:
         """Send live hyperparameters to the loop; returns why they are refused, or ""."""
+        if self.following is not None:
+            return f"following {self.following.name}: its hyperparameters are its writer's"
         unknown = set(changes) - set(LIVE_FIELDS)
         if unknown:
             return f"not a live hyperparameter: {', '.join(sorted(unknown))}"
@@ -250,7 +297,8 @@ class Session(QObject):
         announced, self._announced = self._announced, None
         self.arch, self.config = event.arch, event.config
         self._in_flight.clear()
-        self._set_state(TRAINING if self._want_training else PAUSED)
+        if self.following is None:
+            self._set_state(TRAINING if self._want_training else PAUSED)
         if event.arch != announced:  # else set_dataset already told everyone
             self._change_model(new_data=False)
         self.config_changed.emit(event.config)

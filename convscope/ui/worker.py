@@ -161,6 +161,15 @@ class TrainingWorkerBridge(QObject):
     def _is_current(self, serial: int) -> bool:
         return serial == self._serial and self._thread is not None
 
+    def deliver(self, event: object) -> None:
+        """Emit ``event`` as if the loop had yielded it: for events from another source
+        than the live loop (a followed run, a resumed run's earlier curves), so that every
+        panel takes them where it takes the loop's. GUI thread only."""
+        self.event_received.emit(event)
+        name = self._SIGNAL_FOR.get(type(event))
+        if name is not None:
+            getattr(self, name).emit(event)
+
     def _dispatch(self, serial: int, event: object) -> None:
         if not self._is_current(serial):
             log.debug("dropped %s from a stopped training loop", type(event).__name__)
