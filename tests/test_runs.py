@@ -273,3 +273,20 @@ def test_convscope_runs_lists_as_a_table_as_json_and_as_csv(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "convscope", "runs", str(tmp_path / "nope")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("convscope: ") and bad.stderr.count("\n") == 1
+
+
+def test_a_run_directory_deleted_under_the_writer_stops_it_without_recreating_it(tmp_path):
+    import shutil
+
+    ds = tiny_dataset()
+    loop = TrainingLoop(TINY_ARCH, TINY_CONFIG, ds, max_steps=8)
+    writer = RunWriter.create(tmp_path, arch=TINY_ARCH, config=TINY_CONFIG, dataset=ds, checkpoint_every_s=0.0)
+    loop.reinitialise()
+    writer.observe(loop.started_event(), loop)
+    writer.flush()
+    shutil.rmtree(writer.dir)
+    for e in loop.train_chunk(4):
+        writer.observe(e, loop)
+    writer.finish("finished", loop)
+    assert not writer.dir.exists(), "an atomic write made the deleted run directory again"
+    assert "the run directory was deleted or moved" in writer.failure

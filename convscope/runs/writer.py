@@ -213,7 +213,7 @@ class RunWriter:
 
     def _checkpoint(self, loop: Any, name: str) -> bool:
         """Capture the loop's state now and have the saver thread write it as ``name``."""
-        if self.failure:
+        if self.failure or self._gone():
             return False
         ckpt = loop.checkpoint()
         if self._saver is None:
@@ -273,8 +273,16 @@ class RunWriter:
         if self.clock() - self._last_summary >= self.summary_every_s:
             self._write_info()
 
+    def _gone(self) -> bool:
+        """The run directory was deleted (or moved) under the writer: it stops, rather
+        than let the atomic writes create a new directory beside lost metrics."""
+        if self.dir.is_dir():
+            return False
+        self._fail(".", FileNotFoundError(2, "the run directory was deleted or moved"))
+        return True
+
     def _write_info(self) -> None:
-        if self.failure:
+        if self.failure or self._gone():
             return
         self.info["updated"] = L.iso_now()
         self.info["summary"]["steps"] = max(self._step, int(self.info["summary"].get("steps", 0) or 0))
