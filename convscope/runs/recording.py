@@ -73,6 +73,7 @@ class _Recording:
         self.resuming: tuple[Path, int] | None = None  # (run, step) the next Started continues
         self.closed = False  # ended from outside: nothing more is written
         self.done = threading.Event()
+        self.reported: RunWriter | None = None  # the writer whose failure was said
 
 
 class RunRecorder:
@@ -208,9 +209,11 @@ class RunRecorder:
         w = rec.writer
         if w is None or isinstance(event, ev.Finished):
             return None
-        had_failed = bool(w.failure)
         w.observe(event, loop)
-        if w.failure and not had_failed:
+        # The writer's own thread writes checkpoints, so a failure may have come between
+        # two events: it is said once, at the first event after it.
+        if w.failure and rec.reported is not w:
+            rec.reported = w
             self.failure = w.failure
             return ev.Notice("error", NOT_RECORDED + w.failure)
         return None

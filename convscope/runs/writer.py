@@ -155,6 +155,7 @@ class RunWriter:
             self.set_status(status, event.reason)
             if self.latest_step != loop.step:
                 self.save_latest(loop)
+            self.flush()  # a pause is when a person looks: what it saved (or failed to) is known now
 
     def _maybe_history(self, loop: Any) -> None:
         if self._step >= self._next_history:
