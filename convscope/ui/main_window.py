@@ -143,6 +143,9 @@ class MainWindow(QMainWindow):
         for panel_class in PANELS if panels is None else panels:
             self.add_panel(panel_class(self.session))
         self.runs = RunActions(self, recorder, settings)  # after the panels: it draws after their clear
+        runs_panel = self.panels.get(RunsPanel.title)
+        if runs_panel is not None and runs_panel.root != self.runs.root:  # e.g. the preference, not recording
+            runs_panel.set_root(self.runs.root)
         for action in self.runs.actions:
             self.file_menu.insertAction(self.quit_action, action)
         self.file_menu.insertSeparator(self.quit_action)

@@ -153,6 +153,9 @@ class RunActions(QObject):
         if not path:
             return
         self.recorder.root = Path(path)
+        runs_panel = getattr(self.window, "panels", {}).get("Runs")
+        if runs_panel is not None:
+            runs_panel.set_root(path)
         if self.settings is not None:
             self.settings.setValue(ROOT_KEY, str(path))
             self.settings.sync()

@@ -190,3 +190,23 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     assert window.session.finish_recording(5.0)
     assert status(run1) == "stopped"
     assert status(run4) == "stopped"
+
+
+def test_the_runs_panel_shows_the_windows_runs_folder_and_follows_its_change(qtbot, tmp_path) -> None:
+    """``--runs DIR`` (and File ▸ Runs Folder…) must be what the Runs panel lists: it
+    showed the default folder's runs while the window recorded into DIR."""
+    from convscope.ui.main_window import MainWindow
+
+    root, other = tmp_path / "runs", tmp_path / "other"
+    for folder, name in ((root, "in-root"), (other, "in-other")):
+        (folder / name).mkdir(parents=True)  # listed (as damaged: not a run) by name
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(digits("small-digits", 0), TINY, TrainConfig(batch_size=32), runs_root=root, settings=settings)
+    qtbot.addWidget(window)
+    panel = window.panels["Runs"]
+    assert panel.root == root
+    names = lambda: {panel.model.index(r, 0).data() for r in range(panel.model.rowCount())}  # noqa: E731
+    qtbot.waitUntil(lambda: "in-root" in names(), timeout=10_000)
+    window.runs.choose_root(str(other))
+    assert panel.root == other
+    qtbot.waitUntil(lambda: "in-other" in names() and "in-root" not in names(), timeout=10_000)

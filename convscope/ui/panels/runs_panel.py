@@ -72,7 +72,10 @@ class RunsPanel(QWidget):
     def __init__(self, session: Any, parent: QWidget | None = None, root: str | os.PathLike | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.root = Path(root) if root is not None else default_root()
+        recorder = getattr(session, "recorder", None)  # the window records its runs there
+        if root is None:
+            root = recorder.root if recorder is not None else default_root()
+        self.root = Path(root)
         self.selection: RunSelection = selection_for(session)
         self.last_message = ""
         self._stamps: dict[str, int] = {}
