@@ -40,7 +40,7 @@ def test_a_checkpoint_that_fails_to_open_leaves_the_running_model(tmp_path, monk
     if fault == "compiling":
         monkeypatch.setattr(loop, "warm_up", out_of_memory)
     else:
-        monkeypatch.setattr("convscope.train.loop.load_checkpoint", reader_bug)
+        monkeypatch.setattr("convscope.train.restore.load_checkpoint", reader_bug)
     commands.put(ev.Load(path))
     notice, seen = drain(gen, ev.Notice)
     assert notice.level == "error" and path in notice.message

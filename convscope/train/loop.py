@@ -25,8 +25,6 @@ from convscope.train.blowup import watched
 from convscope.train.checkpoint import (
     Checkpoint,
     CheckpointError,
-    data_mismatch,
-    load_checkpoint,
     save_checkpoint,
 )
 from convscope.train.step import (
@@ -406,60 +404,9 @@ class TrainingLoop:
             yield self.snapshot()
 
     def _load(self, path: str) -> Iterator[ev.Event]:
-        try:
-            ckpt = load_checkpoint(path)
-            if tuple(ckpt.arch.input_shape) != tuple(self.dataset.image_shape):
-                raise CheckpointError(
-                    f"{path}: the checkpoint's model takes {ckpt.arch.input_shape} inputs, "
-                    f"the loaded data set has {self.dataset.image_shape} images"
-                )
-            if ckpt.arch.num_classes != self.dataset.num_classes:
-                raise CheckpointError(
-                    f"{path}: the checkpoint's model has {ckpt.arch.num_classes} classes, "
-                    f"the loaded data set has {self.dataset.num_classes}"
-                )
-        except Exception as e:  # noqa: BLE001 - a reader's bug must not stop the running model either
-            yield ev.Notice("error", str(e) if isinstance(e, CheckpointError) else
-                            f"{path}: the checkpoint could not be read ({type(e).__name__}: {str(e)[:300]})")
-            return
-        if ckpt.arch != self.arch:
-            yield ev.Compiling("model from checkpoint")
-        # Nothing is announced until the model is built, compiled and evaluated: on any failure (say,
-        # memory runs out compiling it) all is put back, and the GUI keeps its curves and Save.
-        # The checkpoint's optimizer moments and random streams come back too when it has
-        # them and they fit this data (train/restore.py).
-        from convscope.train.restore import restore, resume_refusal
+        from convscope.train.restore import open_into
 
-        before = dict(self.__dict__)
-        try:
-            self.running = False
-            self.arch = ckpt.arch
-            self.restored_exactly = not resume_refusal(self, ckpt)
-            try:
-                restore(self, ckpt, exact=self.restored_exactly)
-            except CheckpointError:  # an optimizer state of another layout (another optax): weights only
-                self.restored_exactly = False
-                restore(self, ckpt, exact=False)
-            self.restored = False  # events() is running already: nothing to skip at its start
-            self.warm_up()
-            opened = (self.started_event(), self.eval_event(), self.snapshot())
-        except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
-            self.__dict__.update(before)
-            yield ev.Notice("error", f"{path}: the checkpoint could not be opened ({type(e).__name__}: "
-                                     f"{str(e)[:300]}); the model is as it was")
-            if not self.running:
-                yield ev.Paused(self.step)  # leaves the 'compiling' state
-            return
-        self.running = False
-        yield from opened
-        mismatch = data_mismatch(ckpt.data, self.dataset)
-        if mismatch:
-            yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")
-        else:
-            how = "training continues exactly" if self.restored_exactly else "optimizer state starts afresh"
-            yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step}; {how})")
-        yield ev.Paused(self.step, "checkpoint opened")
-
+        yield from open_into(self, path)
 
 def count_params_guess(arch: ArchSpec) -> str:
     from convscope.shapes import total_params

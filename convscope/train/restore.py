@@ -9,14 +9,16 @@ would have (``tests/test_resume.py`` checks it step by step, bit for bit on the 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from convscope import events as ev
 from convscope.train.augment import normalization_norm
-from convscope.train.checkpoint import Checkpoint, CheckpointError, DataRecord, data_mismatch
+from convscope.train.checkpoint import Checkpoint, CheckpointError, DataRecord, data_mismatch, load_checkpoint
 from convscope.train.resume_state import ResumeState
 from convscope.train.step import init_opt_states
 
@@ -102,3 +104,62 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
     # The epoch counter goes on from the checkpoint's (older files: step × batch size).
     loop.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
 
+
+def open_into(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
+    """Open the checkpoint at ``path`` in ``loop`` (File ▸ Open Checkpoint), as events.
+
+    Whatever goes wrong (a file that is not a checkpoint, a model that does not fit the
+    data, memory running out compiling it) is an error notice and the running model, its
+    step and its curves stay as they were. The optimizer moments and random streams come
+    back too when the checkpoint has them and they fit this data."""
+    try:
+        ckpt = load_checkpoint(path)
+        if tuple(ckpt.arch.input_shape) != tuple(loop.dataset.image_shape):
+            raise CheckpointError(
+                f"{path}: the checkpoint's model takes {ckpt.arch.input_shape} inputs, "
+                f"the loaded data set has {loop.dataset.image_shape} images"
+            )
+        if ckpt.arch.num_classes != loop.dataset.num_classes:
+            raise CheckpointError(
+                f"{path}: the checkpoint's model has {ckpt.arch.num_classes} classes, "
+                f"the loaded data set has {loop.dataset.num_classes}"
+            )
+    except Exception as e:  # noqa: BLE001 - a reader's bug must not stop the running model either
+        yield ev.Notice("error", str(e) if isinstance(e, CheckpointError) else
+                        f"{path}: the checkpoint could not be read ({type(e).__name__}: {str(e)[:300]})")
+        return
+    if ckpt.arch != loop.arch:
+        yield ev.Compiling("model from checkpoint")
+    # Nothing is announced until the model is built, compiled and evaluated: on any failure (say,
+    # memory runs out compiling it) all is put back, and the GUI keeps its curves and Save.
+    # The checkpoint's optimizer moments and random streams come back too when it has
+    # them and they fit this data (train/restore.py).
+    before = dict(loop.__dict__)
+    try:
+        loop.running = False
+        loop.arch = ckpt.arch
+        loop.restored_exactly = not resume_refusal(loop, ckpt)
+        try:
+            restore(loop, ckpt, exact=loop.restored_exactly)
+        except CheckpointError:  # an optimizer state of another layout (another optax): weights only
+            loop.restored_exactly = False
+            restore(loop, ckpt, exact=False)
+        loop.restored = False  # events() is running already: nothing to skip at its start
+        loop.warm_up()
+        opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
+    except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
+        loop.__dict__.update(before)
+        yield ev.Notice("error", f"{path}: the checkpoint could not be opened ({type(e).__name__}: "
+                                 f"{str(e)[:300]}); the model is as it was")
+        if not loop.running:
+            yield ev.Paused(loop.step)  # leaves the 'compiling' state
+        return
+    loop.running = False
+    yield from opened
+    mismatch = data_mismatch(ckpt.data, loop.dataset)
+    if mismatch:
+        yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")
+    else:
+        how = "training continues exactly" if loop.restored_exactly else "optimizer state starts afresh"
+        yield ev.Notice("info", f"Opened checkpoint {path} (step {ckpt.step}; {how})")
+    yield ev.Paused(loop.step, "checkpoint opened")
