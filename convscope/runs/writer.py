@@ -173,11 +173,11 @@ class RunWriter:
         (``final.npz``; ``last_good.npz`` when it diverged; only ``latest.npz`` when
         interrupted) first. Returns once everything is on disk."""
         if loop is not None and not self.failure:
-            if status in ("finished", "stopped"):
-                self._checkpoint(loop, L.FINAL)
-            elif status == "diverged":
-                self._checkpoint(loop, "last_good.npz")
-            if self.latest_step != loop.step:
+            last = {"finished": L.FINAL, "stopped": L.FINAL, "diverged": "last_good.npz"}.get(status)
+            if last is not None:  # written once; latest.npz becomes a link to it (a window closes sooner)
+                if self._checkpoint(loop, last, also_latest=self.latest_step != loop.step):
+                    self.latest_step = loop.step
+            elif self.latest_step != loop.step:
                 self.save_latest(loop)
         self.flush()
         if not self.failure:
@@ -212,8 +212,9 @@ class RunWriter:
                 self._fail("metrics.jsonl", e)
             self._metrics = None
 
-    def _checkpoint(self, loop: Any, name: str) -> bool:
-        """Capture the loop's state now and have the saver thread write it as ``name``."""
+    def _checkpoint(self, loop: Any, name: str, also_latest: bool = False) -> bool:
+        """Capture the loop's state now and have the saver thread write it as ``name``
+        (and, with ``also_latest``, make ``latest.npz`` the same file)."""
         if self.failure or self._gone():
             return False
         ckpt = loop.checkpoint()
@@ -225,9 +226,9 @@ class RunWriter:
                 queued, self._latest_ckpt = self._latest_ckpt is not None, ckpt
             if queued:
                 return True  # the one waiting is replaced by this newer one
-            self._saves.put((name, None))
+            self._saves.put((name, None, False))
         else:
-            self._saves.put((name, ckpt))
+            self._saves.put((name, ckpt, also_latest))
         return True
 
     def _save_forever(self) -> None:
@@ -238,7 +239,7 @@ class RunWriter:
             try:
                 if item is None:
                     return
-                name, ckpt = item
+                name, ckpt, also_latest = item
                 if ckpt is None:
                     with self._lock:
                         ckpt, self._latest_ckpt = self._latest_ckpt, None
@@ -249,7 +250,13 @@ class RunWriter:
                 except CheckpointError as e:
                     self._fail(f"checkpoints/{name}", e)
                     continue
-                if name == L.LATEST:
+                if also_latest:
+                    try:
+                        _same_file(self.dir / L.CHECKPOINTS / name, self.dir / L.CHECKPOINTS / L.LATEST)
+                    except OSError as e:
+                        self._fail(f"checkpoints/{L.LATEST}", e)
+                        continue
+                if name == L.LATEST or also_latest:
                     self.latest_saved = ckpt.step
             finally:
                 self._saves.task_done()
@@ -311,6 +318,24 @@ class RunWriter:
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp"):
                     tmp.unlink(missing_ok=True)
+
+
+def _same_file(src: Path, dst: Path) -> None:
+    """Make ``dst`` the file ``src`` is, atomically: a hard link (no copy), or a copy
+    where the file system has none; then renamed over ``dst``."""
+    import secrets
+    import shutil
+
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def holds_run(path: Path) -> bool:

@@ -95,7 +95,7 @@ STATE_TEXT = {
     run.FAILED: "failed",
     run.FOLLOWING: "following",
 }
-RECORD_WAIT_S = 1.0  # at close: the longest wait for the loop's thread to end its run
+RECORD_WAIT_S = 0.7  # at close: the longest wait for the loop's thread to end its run
 
 
 class MainWindow(QMainWindow):
