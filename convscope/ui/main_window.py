@@ -35,6 +35,7 @@ from convscope.runs.recording import RunRecorder
 from convscope.ui import dock_layout
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
+from convscope.ui.closing import stop_everything
 from convscope.ui.controls import HyperparameterControls
 from convscope.ui.dock_layout import AREAS
 from convscope.ui.inspection import IMAGE_FILTER, InspectionController, controller_for
@@ -42,7 +43,6 @@ from convscope.ui.layout_memory import WindowLayout
 from convscope.ui.one_line_label import OneLineLabel
 from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
-from convscope.ui.panels.augment_preview import AugmentPreview
 from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.evaluation import EvaluationPanel
@@ -55,7 +55,6 @@ from convscope.ui.panels.playground import KernelPlaygroundPanel
 from convscope.ui.panels.prediction import PredictionPanel
 from convscope.ui.panels.runs_panel import RunsPanel
 from convscope.ui.panels.training import TrainingPanel
-from convscope.ui.probe_runner import shutdown_runners
 from convscope.ui.run_actions import RunActions
 from convscope.ui.session import LoopFactory, Session
 
@@ -446,25 +445,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._started_engine = True  # a start still queued from showEvent must not run now
-        controls = self.panels.get(HyperparameterControls.title)
-        if isinstance(controls, HyperparameterControls):
-            controls.flush()
-        # Every worker is told to stop first, without waiting; then the loop gets 0.3 s
-        # (it answers between chunks, every 0.2 s, but not while XLA compiles). What still
-        # runs ends on its own; at exit the app waits a bounded time and leaves (ui/app.py).
-        self.runs.shutdown()
-        inspection = self.session.findChild(InspectionController)
-        if inspection is not None:
-            inspection.shutdown(timeout_s=0.0)
-        shutdown_runners(self, timeout_s=0.0)
-        shutdown_runners(self.session, timeout_s=0.0)
-        for preview in self.findChildren(AugmentPreview):
-            preview.stop()
-        if not self.session.shutdown(timeout_s=0.3):
-            log.info("the training loop is still busy (XLA); it ends on its own")
-        # The run is ended on the loop's thread (final checkpoint, status); app.leave's
-        # os._exit follows soon after this returns.
-        if not self.session.finish_recording(RECORD_WAIT_S):
-            log.info("the run was ended without a final checkpoint (the loop was busy)")
+        stop_everything(self, RECORD_WAIT_S)
         event.accept()
         super().closeEvent(event)
