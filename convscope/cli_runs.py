@@ -23,15 +23,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if args.root else default_root()
     if not root.is_dir():
-        raise UsageError(f"{root}: no such runs folder")
-    rows = [r.as_row() for r in list_runs(root)]
+        if args.root:
+            raise UsageError(f"{root}: no such runs folder")
+        rows = []  # the default folder appears with the first run
+    else:
+        rows = [r.as_row() for r in list_runs(root)]
     if args.json:
         json.dump([{k: _plain(v) for k, v in row.items()} for row in rows], sys.stdout, indent=1)
         print()
         return 0
     if args.csv:
         return _write_csv(rows, args.csv)
-    print(table(rows) if rows else f"no runs in {root}")
+    print(table(rows) if rows else f"no runs in {root} yet (convscope train and the window write them there)")
     return 0
 
 

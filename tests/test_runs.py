@@ -290,3 +290,15 @@ def test_a_run_directory_deleted_under_the_writer_stops_it_without_recreating_it
     writer.finish("finished", loop)
     assert not writer.dir.exists(), "an atomic write made the deleted run directory again"
     assert "the run directory was deleted or moved" in writer.failure
+
+
+def test_convscope_runs_before_any_run_says_so_and_a_missing_given_root_is_an_error(tmp_path, monkeypatch, capsys):
+    from convscope.cli import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "fresh"))  # a new user: the default folder does not exist
+    monkeypatch.delenv("CONVSCOPE_RUNS", raising=False)
+    assert main(["runs"]) == 0
+    assert "no runs in" in capsys.readouterr().out
+    assert main(["runs", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main(["runs", str(tmp_path / "typo")]) == 2
+    assert "no such runs folder" in capsys.readouterr().err
