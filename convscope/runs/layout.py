@@ -22,6 +22,7 @@ Standard library only: listing runs must not import JAX.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -30,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from convscope.atomic import atomic_write_bytes
 
 FORMAT = "convscope-run"
 VERSION = 1
@@ -109,6 +112,22 @@ def read_json(path: Path) -> Any:
         return json.loads(data)
     except RecursionError as e:
         raise ValueError(f"{path.name} is nested too deeply") from e
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as None (JSON has no NaN or infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` to ``path`` as indented JSON, atomically (OSError if it cannot)."""
+    atomic_write_bytes(path, (json.dumps(json_safe(value), indent=1) + "\n").encode())
 
 
 def process_alive(pid: object) -> bool:

@@ -27,17 +27,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from convscope.runs.layout import json_safe
+
 MAX_LINE = 1 << 20  # a longer "line" is garbage, skipped without being parsed
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 class MetricsLog:
@@ -65,7 +57,7 @@ class MetricsLog:
         self._f.flush()
 
     def append(self, record: dict[str, Any]) -> None:
-        self.write_raw(json.dumps(_clean(record), separators=(",", ":")) + "\n")
+        self.write_raw(json.dumps(json_safe(record), separators=(",", ":")) + "\n")
 
     def fsync(self) -> None:
         if self._f is not None:

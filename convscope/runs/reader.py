@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convscope.atomic import atomic_write_bytes
 from convscope.runs import layout as L
 from convscope.runs.metrics import Curves, read_records
 
@@ -226,9 +225,7 @@ def annotate(run_dir: str | os.PathLike, **changes: Any) -> None:
         else:
             raise ValueError(f"not an annotation: {key}")
         ann[key] = value
-    import json
-
-    atomic_write_bytes(d / ANNOTATIONS, (json.dumps(ann, indent=1) + "\n").encode())
+    L.write_json(d / ANNOTATIONS, ann)
 
 
 def mark_interrupted(run_dir: str | os.PathLike) -> bool:
@@ -241,10 +238,8 @@ def mark_interrupted(run_dir: str | os.PathLike) -> bool:
         return False
     if not isinstance(info, dict) or effective_status(info) != "interrupted" or info.get("status") == "interrupted":
         return False
-    import json
-
     info["status"] = "interrupted"
-    atomic_write_bytes(d / L.RUN_JSON, (json.dumps(info, indent=1) + "\n").encode())
+    L.write_json(d / L.RUN_JSON, info)
     return True
 
 

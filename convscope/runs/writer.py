@@ -36,19 +36,10 @@ from typing import Any
 
 from convscope import __version__
 from convscope import events as ev
-from convscope.atomic import atomic_write_bytes
 from convscope.runs import layout as L
 from convscope.runs.metrics import MetricsLog
 
 NON_FINITE = "non-finite loss"  # the loop's reason for the pause that divergence causes
-
-
-def _json_bytes(value: Any) -> bytes:
-    import json
-
-    from convscope.runs.metrics import _clean
-
-    return (json.dumps(_clean(value), indent=1) + "\n").encode()
 
 
 def default_name(arch: Any, config: Any) -> str:
@@ -101,10 +92,10 @@ class RunWriter:
                 "created": now, "updated": now, "convscope": __version__, "host": socket.gethostname(),
                 "pid": os.getpid(), "device": device, "source": source, "data": data, "tags": [], "notes": "",
                 "summary": {"steps": 0, "epoch": 0.0, "params": _params(arch)}}
-        atomic_write_bytes(path / L.CONFIG_JSON, _json_bytes(
+        L.write_json(path / L.CONFIG_JSON,
             {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary(),
-             "data_origin": getattr(dataset, "origin", ""), "val_split": split, "budget": budget}))
-        atomic_write_bytes(path / L.RUN_JSON, _json_bytes(info))  # last: a run exists once it does
+             "data_origin": getattr(dataset, "origin", ""), "val_split": split, "budget": budget})
+        L.write_json(path / L.RUN_JSON, info)  # last: a run exists once it does
         return cls(path, info, **kw)
 
     @classmethod
@@ -295,7 +286,7 @@ class RunWriter:
         self.info["updated"] = L.iso_now()
         self.info["summary"]["steps"] = max(self._step, int(self.info["summary"].get("steps", 0) or 0))
         try:
-            atomic_write_bytes(self.dir / L.RUN_JSON, _json_bytes(self.info))
+            L.write_json(self.dir / L.RUN_JSON, self.info)
         except OSError as e:
             self._fail("run.json", e)
         self._last_summary = self.clock()
