@@ -24,8 +24,9 @@ import numpy as np
 
 from convscope.data.errors import DataError
 from convscope.data.idx import has_mnist_files, load_mnist_dir
+from convscope.resources import assets_dir
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+ASSETS_DIR = assets_dir()
 BUILTIN_MNIST_DIR = ASSETS_DIR / "mnist-5k"
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 BUILTIN_MNIST_SOURCE = (

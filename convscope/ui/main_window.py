@@ -280,6 +280,7 @@ class MainWindow(QMainWindow):
         for action in (self.train_action, self.pause_action, self.step_action, self.reset_action):
             train_menu.addAction(action)
         self.view_menu = self.menuBar().addMenu("&View")
+        self.help_menu = self.menuBar().addMenu("&Help")  # filled by the help modules
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
