@@ -16,7 +16,6 @@ from convscope.model import init
 from convscope.model.network import apply
 from convscope.probes import deepvis as dv
 from convscope.probes.deepvis import ActMaxSettings, activation_maximization, layer_objective
-from convscope.probes.forward import spatial_taps
 
 SMALL = ArchSpec(convs=(ConvLayer(4, 3), ConvLayer(6, 3)), dense=(16,))
 COLOUR = ArchSpec(input_shape=(32, 32, 3), convs=(ConvLayer(4, 3), ConvLayer(6, 3)), dense=(16,))
@@ -233,7 +232,7 @@ def test_centre_window_gives_the_same_centre_value_as_the_whole_image(arch) -> N
     _, taps, _ = apply(arch, params, state, x)
     for layer in dv.spatial_layers(arch):
         (r0, r1, c0, c1), (r, c) = dv.centre_window(arch, layer)
-        part = spatial_taps(arch, params, state, x[:, r0:r1, c0:c1], upto=layer)[layer]
+        part = apply(arch, params, state, x[:, r0:r1, c0:c1], stop_after=layer)[1][layer]
         full = np.asarray(taps[layer])
         np.testing.assert_allclose(part[:, r, c], full[:, full.shape[1] // 2, full.shape[2] // 2],
                                    rtol=1e-5, atol=1e-5, err_msg=layer)

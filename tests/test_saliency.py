@@ -13,7 +13,7 @@ import pytest
 from convscope.config import ArchSpec, ConvLayer
 from convscope.model import init
 from convscope.model.network import apply
-from convscope.probes.saliency import METHODS, hooked_forward, saliency, upsample_to_image
+from convscope.probes.saliency import METHODS, saliency, upsample_to_image
 
 
 def _params(arch: ArchSpec, seed: int):
@@ -220,18 +220,28 @@ def test_occlusion_matches_a_brute_force_loop() -> None:
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu"])
-def test_hooked_forward_is_apply(activation: str) -> None:
+def test_apply_hooks_leave_the_forward_values_alone(activation: str) -> None:
+    """``perturb`` with a zero delta, ``guided`` and ``stop_after`` change no value; a
+    delta shifts the layer downstream exactly as adding it to the tap by hand does."""
     arch = ArchSpec(input_shape=(9, 9, 3), convs=(ConvLayer(4, 3, pool="avg"), ConvLayer(5, 2, padding="valid")),
                     dense=(7,), num_classes=4, activation=activation, batch_norm=True)
     params, state = _params(arch, 5)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 9, 9, 3)).astype(np.float32))
     logits, taps, _ = apply(arch, params, state, x)
-    for layer in ("conv1", "bn1", "act1", "pool1", "act2", "pool2"):
-        got, tap = hooked_forward(arch, params, state, x, hook=layer)
+    for layer in ("conv1", "bn1", "act1", "pool1", "act2", "pool2", "dense1_act"):
+        got, got_taps, _ = apply(arch, params, state, x, perturb={layer: jnp.zeros_like(taps[layer])})
         np.testing.assert_allclose(got, logits, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(tap, taps[layer], rtol=1e-5, atol=1e-6)
-    guided, _ = hooked_forward(arch, params, state, x, guided=True)
+        np.testing.assert_allclose(got_taps[layer], taps[layer], rtol=1e-5, atol=1e-6)
+        stopped, upto, _ = apply(arch, params, state, x, stop_after=layer)
+        assert stopped is None and list(upto) == list(taps)[: list(taps).index(layer) + 1]
+        np.testing.assert_allclose(upto[layer], taps[layer], rtol=1e-5, atol=1e-6)
+    guided, _, _ = apply(arch, params, state, x, guided=True)
     np.testing.assert_allclose(guided, logits, rtol=1e-5, atol=1e-6)
+    # A delta on the last hidden activation: the logits move by delta @ W (by hand).
+    delta = jnp.asarray(np.random.default_rng(1).normal(size=(2, 7)).astype(np.float32))
+    moved, _, _ = apply(arch, params, state, x, perturb={"dense1_act": delta})
+    np.testing.assert_allclose(moved - logits, np.asarray(delta) @ np.asarray(params["logits"]["w"]),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_results_are_well_formed_and_bad_input_is_a_value_error() -> None:

@@ -85,3 +85,27 @@ def dropout(x: Array, rate: Array | float, key: Array | None) -> Array:
     keep = 1.0 - rate
     mask = jax.random.uniform(key, x.shape) < keep
     return jnp.where(mask, x / jnp.maximum(keep, 1e-6), 0.0)
+
+
+def guided_activation(fn: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
+    """``fn`` whose backward pass lets only positive gradients through.
+
+    For ReLU this is guided backprop exactly: g·[x > 0]·[g > 0]. For other activations
+    the same gate is put on the incoming gradient and the local derivative kept:
+    fn'(x)·max(g, 0) (for leaky ReLU: 1 or 0.01 where g > 0; for tanh, sigmoid, ELU,
+    GELU the smooth derivative), the natural generalisation of the rule.
+    """
+
+    @jax.custom_vjp
+    def f(x):
+        return fn(x)
+
+    def fwd(x):
+        return fn(x), x
+
+    def bwd(x, g):
+        _, vjp = jax.vjp(fn, x)
+        return vjp(jnp.maximum(g, 0.0))
+
+    f.defvjp(fwd, bwd)
+    return f

@@ -8,13 +8,14 @@ panels draw), in forward order; names match ``convscope.shapes.layer_table``. Un
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from convscope.config import ArchSpec
-from convscope.model.layers import ACTIVATION_FNS, batch_norm, conv2d, dropout, pool2d
+from convscope.model.layers import ACTIVATION_FNS, batch_norm, conv2d, dropout, guided_activation, pool2d
 from convscope.shapes import layer_table
 
 Array = jax.Array
@@ -85,46 +86,66 @@ def apply(
     train: bool = False,
     dropout_rate: Array | float = 0.0,
     key: Array | None = None,
-) -> tuple[Array, dict[str, Array], Params]:
+    guided: bool = False,
+    perturb: Mapping[str, Array] | None = None,
+    stop_after: str | None = None,
+) -> tuple[Array | None, dict[str, Array], Params]:
     """Forward pass on a float batch ``x`` of shape (N, H, W, C).
 
     Returns ``(logits, taps, new_state)``; dropout (after each hidden dense layer) is
-    active only when ``train`` and a ``key`` are given.
+    active only when ``train`` and a ``key`` are given. The layers and their tap names
+    are :func:`convscope.shapes.layer_table`'s rows, the one list of them.
+
+    The hooks the probes need (all off by default, none costs anything when off):
+
+    * ``guided`` — every activation's backward pass lets only positive gradients
+      through (guided backprop; :func:`convscope.model.layers.guided_activation`);
+    * ``perturb`` — ``{tap: delta}``: ``delta`` is added to that layer's output on the
+      way forward (the tap keeps the value before it), so ∂logits/∂delta = ∂logits/∂tap
+      (Grad-CAM);
+    * ``stop_after`` — return right after that tap, logits ``None``: the rest of the
+      model is not run, so for a conv-block tap ``x`` may be any window of the input
+      (activation maximization on the centre's receptive field, ``probes/fields.py``).
     """
     act = ACTIVATION_FNS[spec.activation]
+    if guided:
+        act = guided_activation(act)
+    perturb = perturb or {}
     taps: dict[str, Array] = {}
     new_state: Params = {}
-    for i, conv in enumerate(spec.convs, start=1):
-        p = params[f"conv{i}"]
-        x = conv2d(x, p["w"], p["b"], conv.stride, conv.padding)
-        taps[f"conv{i}"] = x
-        if spec.batch_norm:
-            bn, st = params[f"bn{i}"], state[f"bn{i}"]
-            x, mean, var = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], train)
-            new_state[f"bn{i}"] = {"mean": mean, "var": var}
-            taps[f"bn{i}"] = x
-        x = act(x)
-        taps[f"act{i}"] = x
-        if conv.pool != "none" and conv.pool_size > 1:
-            x = pool2d(x, conv.pool_size, conv.pool)
-            taps[f"pool{i}"] = x
-    x = x.reshape(x.shape[0], -1)
-    taps["flatten"] = x
     drop_keys = (
         list(jax.random.split(key, len(spec.dense))) if (train and key is not None and spec.dense) else None
     )
-    for j, _ in enumerate(spec.dense, start=1):
-        p = params[f"dense{j}"]
-        x = x @ p["w"] + p["b"]
-        taps[f"dense{j}"] = x
-        x = act(x)
-        taps[f"dense{j}_act"] = x
-        if drop_keys is not None:
-            x = dropout(x, dropout_rate, drop_keys[j - 1])
-    p = params["logits"]
-    logits = x @ p["w"] + p["b"]
-    taps["logits"] = logits
-    return logits, taps, new_state
+    conv, dense_index = None, 0
+    for row in layer_table(spec)[1:]:  # after "input"
+        name, kind = row.name, row.kind
+        if kind == "conv":
+            conv, p = spec.convs[int(name[4:]) - 1], params[name]
+            x = conv2d(x, p["w"], p["b"], conv.stride, conv.padding)
+        elif kind == "bn":
+            bn, st = params[name], state[name]
+            x, mean, var = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], train)
+            new_state[name] = {"mean": mean, "var": var}
+        elif kind == "act":
+            x = act(x)
+        elif kind == "pool":
+            x = pool2d(x, conv.pool_size, conv.pool)
+        elif kind == "flatten":
+            x = x.reshape(x.shape[0], -1)
+        elif kind in ("dense", "logits"):
+            if drop_keys is not None and dense_index > 0:  # after the previous dense layer's activation
+                x = dropout(x, dropout_rate, drop_keys[dense_index - 1])
+            dense_index += 1
+            p = params[name]
+            x = x @ p["w"] + p["b"]
+        else:  # a kind layer_table makes and apply does not know: fail loudly, never skip it
+            raise ValueError(f"apply: no rule for layer {name!r} of kind {kind!r}")
+        taps[name] = x
+        if name == stop_after:
+            return None, taps, new_state
+        if name in perturb:
+            x = x + perturb[name]
+    return x, taps, new_state
 
 
 def preprocess(x_uint8: Array, mean: Array | float, std: Array | float) -> Array:

@@ -35,7 +35,6 @@ from convscope.config import ArchSpec
 from convscope.model.layers import pool2d
 from convscope.model.network import apply
 from convscope.probes.fields import SPATIAL_KINDS, centre_window, field_geometry, spatial_layers, spatial_row
-from convscope.probes.forward import spatial_taps
 
 HostParams = dict[str, dict[str, np.ndarray]]
 OBJECTIVES = ("center", "mean")
@@ -234,7 +233,7 @@ def _step_fn(arch: ArchSpec, layer: str, objective: str, fourier: bool, norm_cli
 
     def objective_of(v, params, state, norm, chans, affine):
         img = warp(0.5 + v, affine, window)
-        taps = spatial_taps(arch, params, state, (img - norm[0]) / norm[1], upto=layer)
+        taps = apply(arch, params, state, (img - norm[0]) / norm[1], stop_after=layer)[1]
         vals = _select(_objective_map(arch, layer, taps, surrogate=True), chans, objective, at)
         return vals.sum(), vals
 

@@ -8,8 +8,8 @@ Gradients are of the class *logit* with respect to the pixels scaled to [0, 1] (
 user sees, before the standardisation). Each method is one jitted function per
 architecture (and Grad-CAM layer), cached.
 
-The model is run by ``probes.forward.hooked_forward`` (``network.apply``'s evaluation
-path with the hooks guided backprop and Grad-CAM need).
+The model is run by ``network.apply`` itself, with the hooks guided backprop
+(``guided``) and Grad-CAM (``perturb``) need.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope.config import ArchSpec
+from convscope.model.network import apply
 from convscope.probes.deepvis import _norm
 from convscope.probes.fields import field_geometry, spatial_layers, spatial_row
-from convscope.probes.forward import hooked_forward
 
 HostParams = dict[str, dict[str, np.ndarray]]
 METHODS = ("vanilla", "smoothgrad", "guided", "gradcam", "occlusion")
@@ -55,6 +55,13 @@ class SaliencyResult:
     layer: str | None = None
 
 
+def _logits_and_tap(arch: ArchSpec, params: Any, state: Any, x: jax.Array, layer: str,
+                    delta: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Logits with ``delta`` added to layer ``layer``'s output, and that output."""
+    logits, taps, _ = apply(arch, params, state, x, perturb={layer: delta})
+    return logits, taps[layer]
+
+
 def _target(probs: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.where(target < 0, jnp.argmax(probs[0]), target)
 
@@ -64,12 +71,12 @@ def _gradient_fn(arch: ArchSpec, guided: bool) -> Callable:
     """Jitted (pixels (B,H,W,C), clean (1,H,W,C), norm, target) → (grads, probs, target)."""
 
     def fn(params, state, norm, pixels, clean, target):
-        logits0, _ = hooked_forward(arch, params, state, (clean - norm[0]) / norm[1])
+        logits0 = apply(arch, params, state, (clean - norm[0]) / norm[1])[0]
         probs = jax.nn.softmax(logits0, axis=-1)
         t = _target(probs, target)
 
         def score(p):
-            logits, _ = hooked_forward(arch, params, state, (p - norm[0]) / norm[1], guided=guided)
+            logits = apply(arch, params, state, (p - norm[0]) / norm[1], guided=guided)[0]
             return logits[:, t].sum()  # images are independent: the sum's gradient is per image
 
         return jax.grad(score)(pixels), probs[0], t
@@ -86,7 +93,7 @@ def _gradcam_fn(arch: ArchSpec, layer: str) -> Callable:
         x = (pixels - norm[0]) / norm[1]
         delta = jnp.zeros((1, *row.shape), jnp.float32)
         logits, pullback, a = jax.vjp(
-            lambda dl: hooked_forward(arch, params, state, x, hook=layer, delta=dl), delta, has_aux=True)
+            lambda dl: _logits_and_tap(arch, params, state, x, layer, dl), delta, has_aux=True)
         probs = jax.nn.softmax(logits, axis=-1)
         t = _target(probs, target)
         (d,) = pullback(jax.nn.one_hot(t, logits.shape[-1])[None].astype(logits.dtype))
@@ -99,7 +106,7 @@ def _gradcam_fn(arch: ArchSpec, layer: str) -> Callable:
 @functools.lru_cache(maxsize=32)
 def _probs_fn(arch: ArchSpec) -> Callable:
     def fn(params, state, norm, pixels):
-        logits, _ = hooked_forward(arch, params, state, (pixels - norm[0]) / norm[1])
+        logits = apply(arch, params, state, (pixels - norm[0]) / norm[1])[0]
         return jax.nn.softmax(logits, axis=-1), logits
 
     return jax.jit(fn)
