@@ -78,7 +78,9 @@ def render_all(icon_dir: Path = ICON_DIR) -> dict[str, bytes]:
     ico = io.BytesIO()
     largest_ico = images[max(ICO_SIZES)]
     largest_ico.save(
-        ico, format="ICO", sizes=[(s, s) for s in ICO_SIZES],
+        ico,
+        format="ICO",
+        sizes=[(s, s) for s in ICO_SIZES],
         append_images=[images[s] for s in ICO_SIZES if s != max(ICO_SIZES)],
     )
     out["convscope.ico"] = ico.getvalue()

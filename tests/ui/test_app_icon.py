@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import configparser
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QSize
 
 from convscope.ui import app as app_module
 from convscope.ui import app_icon as app_icon_module
 from convscope.ui.app_icon import APP_ID, ICON_SIZES, app_icon
+
+DESKTOP_FILE = Path(__file__).resolve().parents[2] / "packaging" / "linux" / f"{APP_ID}.desktop"
 
 pytestmark = pytest.mark.gui
 
@@ -46,3 +51,13 @@ def test_some_sizes_missing_gives_the_others(tmp_path) -> None:
         (tmp_path / f"convscope-{size}.png").write_bytes((source / f"convscope-{size}.png").read_bytes())
     icon = app_icon(tmp_path)
     assert sorted(s.width() for s in icon.availableSizes()) == [16, 48]
+
+
+def test_the_window_class_is_the_one_the_desktop_file_names(qapp) -> None:
+    # On X11 Qt sets the class of WM_CLASS to the application name; the menu entry's
+    # StartupWMClass must match for a dock to group the window under its icon.
+    app_module.configure_app(qapp)
+    entry = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    entry.optionxform = str  # type: ignore[assignment,method-assign]
+    entry.read(DESKTOP_FILE, encoding="utf-8")
+    assert entry["Desktop Entry"]["StartupWMClass"] == qapp.applicationName() == "ConvScope"
