@@ -17,6 +17,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # one test renders the SVG with Qt
+
 import pytest
 from PIL import Image
 
@@ -135,6 +137,32 @@ def test_the_svg_master_is_square_and_the_ico_and_icns_hold_their_sizes() -> Non
     with Image.open(ICONS / "convscope.icns") as icns:
         assert {16, 32, 128, 256, 512} <= {w for w, h, _scale in icns.info["sizes"]}
     assert (ICONS / "PROVENANCE.md").is_file()
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("size", [16, 48, 256])
+def test_the_pngs_are_the_svg_as_render_icons_draws_it(qapp, size: int) -> None:
+    # A PNG left stale after an edit of the SVG fails here; Qt versions antialias a little
+    # differently, hence a tolerance rather than equal bytes.
+    import importlib.util
+    import io
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "render_icons", ROOT / "packaging" / "icons" / "render_icons.py"
+    )
+    assert spec and spec.loader
+    render_icons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render_icons)
+    fresh = np.asarray(
+        Image.open(io.BytesIO(render_icons.render_png(ICONS / "convscope.svg", size))).convert("RGBA")
+    )
+    with Image.open(ICONS / f"convscope-{size}.png") as committed:
+        kept = np.asarray(committed.convert("RGBA"))
+    difference = np.abs(fresh.astype(int) - kept.astype(int))
+    changed = (difference.max(axis=-1) > 48).mean()  # the fraction of pixels that differ visibly
+    assert changed < 0.005, f"{changed:.1%} of the pixels differ: run packaging/icons/render_icons.py"
 
 
 # ------------------------------------------------------------------ install.sh
