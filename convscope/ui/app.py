@@ -31,6 +31,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from convscope.config import ArchSpec, TrainConfig
+from convscope.ui.app_icon import APP_ID, app_icon
 from convscope.ui.layout_memory import app_settings
 from convscope.ui.main_window import MainWindow
 from convscope.ui.probe_runner import ProbeRunner
@@ -90,6 +91,8 @@ def configure_app(app: QApplication) -> None:
     app.setFont(font)
     app.setStyleSheet(STYLE_SHEET)
     app.setApplicationName("ConvScope")
+    app.setDesktopFileName(APP_ID)  # the .desktop file and icon the desktop matches the window to
+    app.setWindowIcon(app_icon())
 
 
 def default_arch(dataset: Any) -> ArchSpec:
