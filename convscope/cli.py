@@ -206,6 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--log", action=argparse.BooleanOptionalAction, default=True,
                     help="colours of log10 loss, as the panel's default (--no-log: of the loss)")
     ls.add_argument("--out", required=True, help="directory to write the files into")
+    from convscope.cli_invariance import add_parser as add_invariance
+
+    add_invariance(sub)
     etb = sub.add_parser("export-tensorboard", help="write runs as TensorBoard event files (scalars, hparams, images)")
     etb.add_argument("tb_runs", nargs="+", metavar="RUN", help="run directory, or a runs root (every run in it)")
     etb.add_argument("--out", required=True, metavar="DIR", help="TensorBoard log directory: one folder per run")
@@ -233,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return {"inspect": cli_exports.cmd_inspect, "evaluate": cli_exports.cmd_evaluate,
                     "landscape": cli_exports.cmd_landscape}[args.command](args)
+        if args.command == "invariance":
+            from convscope.cli_invariance import cmd_invariance
+
+            return cmd_invariance(args)
         if args.command == "export-tensorboard":
             from convscope.cli_tensorboard import cmd_export_tensorboard
 
