@@ -3,7 +3,8 @@
 # needs no Python, no network and no checkout (see packaging/README.md).
 #
 #   bash packaging/build-bundle.sh             # makes build/bundle-venv and builds
-#   BUNDLE_VENV=/path/to/venv bash packaging/build-bundle.sh   # build with that venv
+#   BUNDLE_VENV=/path/to/venv bash packaging/build-bundle.sh   # build in that venv (its
+#                                                  convscope is replaced; an editable one is refused)
 #   WHEEL=dist/convscope-0.1.0-py3-none-any.whl bash packaging/build-bundle.sh
 #
 # The venv gets ConvScope installed from a wheel (WHEEL, else one built here from the
@@ -26,6 +27,11 @@ if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
   "$PYTHON" -m venv "$VENV"
 fi
 py="$VENV/bin/python"
+# The venv's ConvScope is replaced by the wheel's: never a developer's editable install.
+if "$py" -m pip show convscope 2>/dev/null | grep -q '^Editable project location:'; then
+  log "$VENV holds an editable install of ConvScope, which this would replace; give another BUNDLE_VENV"
+  exit 2
+fi
 "$py" -m pip install -q --disable-pip-version-check "$PYINSTALLER_SPEC" build
 
 wheel=${WHEEL:-}

@@ -4,8 +4,7 @@
   function bodies and by name (``importlib.import_module``), which the import scan may miss.
 * The assets (built-in digits, sample photos, icons) as ``convscope/assets``, where
   ``convscope.resources.assets_dir()`` looks first. They come from the installed package
-  (a wheel carries them); the spec adds the checkout's ``assets/`` when it runs from a
-  checkout whose package has none.
+  (a wheel carries them; the spec refuses a package without them).
 * jaxlib's distribution metadata: ``convscope/__init__.py`` reads jaxlib's version with
   importlib.metadata to decide whether XLA knows the flag that keeps convolutions off
   YNNPACK (2.5-3x faster CPU training); without the metadata the bundle would run slower.
