@@ -42,7 +42,6 @@ def _assets_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    pytest.importorskip("build", reason="the test extras install `build`")
     work = tmp_path_factory.mktemp("wheel-build")
     src = work / "src"
     src.mkdir()
