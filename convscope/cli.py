@@ -105,7 +105,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from convscope import __version__
+
     ap = _Parser(prog="convscope", description="See inside a CNN while it learns.")
+    ap.add_argument("--version", action="version", version=f"convscope {__version__}")
     ap.add_argument("--data", help="data set to open: builtin:mnist, builtin:colors, an MNIST-family IDX folder, "
                     "CIFAR-10/100 (folder or .tar.gz), an image folder or an .npz; default: built-in digits")
     ap.add_argument("--checkpoint", help="checkpoint (.npz) to open in the GUI")
