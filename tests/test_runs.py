@@ -84,11 +84,51 @@ def test_a_run_written_by_a_real_loop_reads_back(tmp_path):
     final = load_checkpoint(run / "checkpoints" / "final.npz")
     assert final.step == 12 and final.resume is not None
     np.testing.assert_array_equal(final.params["logits"]["w"], np.asarray(loop.params["logits"]["w"]))
+    # Snapshots at the history steps and at each epoch's end: 72 training images in
+    # batches of 16 (tiny_runs), so epochs end after steps 5 (80 images) and 9 (144).
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
-        "final.npz", "latest.npz", "step-00000000.npz", "step-00000001.npz", "step-00000002.npz",
-        "step-00000005.npz", "step-00000010.npz"]
-    assert load_checkpoint(run / "checkpoints" / "step-00000005.npz").step == 5
+        "final.npz", "latest.npz", *(f"step-{s:08d}.npz" for s in (0, 1, 2, 5, 9, 10))]
+    snap = load_checkpoint(run / "checkpoints" / "step-00000005.npz")
+    assert snap.step == 5 and snap.resume is None  # weights only
+    with np.load(run / "checkpoints" / "step-00000005.npz") as z:
+        assert z["params/conv1/w"].dtype == np.float16
+    # A snapshot is of exactly its step: the weights of the same training stopped there.
+    short = TrainingLoop(TINY_ARCH, TINY_CONFIG, tiny_dataset(), max_steps=5)
+    run_to_completion(short, lambda e: None)
+    for layer, leaves in snap.params.items():
+        for name, value in leaves.items():
+            np.testing.assert_allclose(value, np.asarray(short.params[layer][name]), rtol=2e-3, atol=1e-4)
     assert s.metrics["final_val_acc"] == pytest.approx(c.val["val_acc"][-1])
+
+
+def test_the_snapshot_schedule_is_the_history_steps_and_every_epochs_end():
+    from convscope.runs.layout import SnapshotSchedule
+
+    sched = SnapshotSchedule()
+    epochs = {s: s * 16 / 40 for s in range(0, 31)}  # batches of 16 from 40 images: epochs end at 3, 5, 8, …
+    due = [s for s in range(0, 31) if sched.due(s, epochs[s])]
+    assert due == [0, 1, 2, 3, 5, 8, 10, 13, 15, 18, 20, 23, 25, 28, 30]
+    resumed = SnapshotSchedule(12, epochs[12])  # a resumed run does not repeat its own step
+    assert [s for s in range(12, 31) if resumed.due(s, epochs[s])] == [13, 15, 18, 20, 23, 25, 28, 30]
+
+
+def test_a_snapshot_keeps_a_weight_float16_cannot_hold_as_float32(tmp_path):
+    from dataclasses import replace
+
+    from convscope.train.checkpoint import Checkpoint, save_checkpoint
+    from convscope.train.step import to_host
+
+    loop = TrainingLoop(TINY_ARCH, TINY_CONFIG, tiny_dataset(), max_steps=1)
+    loop.reinitialise()
+    params = to_host(loop.params)
+    params["logits"]["w"] = params["logits"]["w"] * 0 + 70000.0
+    ckpt = replace(Checkpoint(TINY_ARCH, TINY_CONFIG, params, to_host(loop.state), 0), resume=None)
+    path = save_checkpoint(tmp_path / "s.npz", ckpt, half=True)
+    with np.load(path) as z:
+        assert z["params/logits/w"].dtype == np.float32 and z["params/conv1/w"].dtype == np.float16
+    back = load_checkpoint(path)
+    assert back.params["logits"]["w"].max() == 70000.0
+    np.testing.assert_allclose(back.params["conv1"]["w"], params["conv1"]["w"], rtol=1e-3, atol=1e-7)
 
 
 def test_live_changes_and_pauses_are_records_of_their_own(tmp_path):
@@ -97,8 +137,9 @@ def test_live_changes_and_pauses_are_records_of_their_own(tmp_path):
     writer = RunWriter.create(tmp_path, arch=TINY_ARCH, config=TINY_CONFIG, dataset=ds, checkpoint_every_s=1e9)
     loop.reinitialise()
     writer.observe(loop.started_event(), loop)
-    for e in loop.train_chunk(3):
-        writer.observe(e, loop)
+    while loop.step < 3:  # a chunk ends at each snapshot step (1, 2)
+        for e in loop.train_chunk(3 - loop.step):
+            writer.observe(e, loop)
     diff = loop.set_hyperparams({"learning_rate": 0.1})
     writer.observe(ev.HyperParamsChanged(loop.step, diff, loop.config), loop)
     writer.observe(ev.Paused(loop.step), loop)
@@ -225,11 +266,12 @@ def test_follower_reads_what_is_appended_and_reports_the_end_and_deletion(tmp_pa
     assert first.status == "running" and not first.records and "Following" in first.status_line
     loop.reinitialise()
     writer.observe(loop.started_event(), loop)
-    for e in loop.train_chunk(4):
-        writer.observe(e, loop)
+    while loop.step < 4:  # a chunk of steps ends at each snapshot step: 1 and 2
+        for e in loop.train_chunk(4 - loop.step):
+            writer.observe(e, loop)
     writer.flush()
     up = f.poll()
-    assert [r["step"] for r in up.records if r["kind"] == "step"] == [4]  # one record: the mean of 4 steps
+    assert [r["step"] for r in up.records if r["kind"] == "step"] == [1, 2, 4]  # a record per chunk
     assert up.checkpoint is not None and up.checkpoint.name == "latest.npz"  # saved at the evaluation of step 4
     assert not f.poll().records  # nothing new
     with open(writer.dir / "metrics.jsonl", "a") as fh:  # a line being written

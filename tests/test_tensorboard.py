@@ -142,8 +142,12 @@ def test_images_at_every_history_checkpoint_show_that_checkpoints_filters(traine
             r0, c0 = (i // 2) * (f + 1), (i % 2) * (f + 1)
             cell = picture[r0:r0 + f, c0:c0 + f].astype(int)
             t = np.clip((w[:, :, 0, i].astype(np.float64) + m) / (2 * m), 0, 1)
-            want = lut[np.minimum((t * 256).astype(int), 255)]
-            assert np.abs(cell - want).max() <= 1, (event.step, i)
+            bins = np.minimum((t * 256).astype(int), 255)
+            # The snapshot holds float16 weights; the live image was drawn from float32
+            # ones, which may fall into the colour bin next door.
+            near = [lut[np.clip(bins + d, 0, 255)] for d in ((-1, 0, 1) if which == "live" else (0,))]
+            err = np.min([np.abs(cell - want).max(axis=-1) for want in near], axis=0)
+            assert err.max() <= 1, (event.step, i)
         assert (picture[f, :] == 96).all(), "a grey gap between rows of cells"
     steps = acc.Images("filters/conv1")
     assert not np.array_equal(png(steps[0]), png(steps[-1])), "the filters changed while training"
@@ -219,8 +223,8 @@ def test_usage_errors_exit_2_with_one_line_and_write_nothing(trained, tmp_path, 
 
 
 def test_a_resumed_run_goes_on_in_the_same_tensorboard_run_without_what_it_superseded(trained, tmp_path):
-    """A run killed after its last history checkpoint resumes from it: TensorBoard shows the
-    steps logged up to that checkpoint, then the new ones, as metrics.jsonl's reader does."""
+    """A run killed after a latest.npz resumes from it: TensorBoard shows the steps logged
+    up to that checkpoint, then the new ones, as metrics.jsonl's reader does."""
     from convscope.runs.reader import read_curves
 
     run, tb = tmp_path / "run", tmp_path / "tb"
@@ -228,7 +232,12 @@ def test_a_resumed_run_goes_on_in_the_same_tensorboard_run_without_what_it_super
     shutil.copytree(trained["live"], tb / "run")
     for name in ("final.npz", "latest.npz"):  # as if killed before these were written
         (run / "checkpoints" / name).unlink()
-    resumed_at = max(checkpoint_steps(run))
+    # ... after a latest.npz of step 10: the same training stopped there (snapshots are
+    # weights only, never a resume point).
+    early = tmp_path / "early"
+    assert main(["train", "--out", str(early), *[a if a != "30" else "10" for a in TINY]]) == 0
+    shutil.copy(early / "checkpoints" / "final.npz", run / "checkpoints" / "latest.npz")
+    resumed_at = 10
     before = [r["step"] for r in records(run, "step")]
     assert max(before) > resumed_at, "steps after the checkpoint were logged (and are superseded)"
     assert main(["train", "--resume", str(run), "--steps", "10", "--tensorboard", str(tb), "--quiet"]) == 0

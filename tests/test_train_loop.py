@@ -174,6 +174,8 @@ def test_non_finite_loss_pauses_restores_and_names_the_cause():
     commands: queue.Queue = queue.Queue()
     gen = loop.events(commands, start_paused=False)
     first, _ = drain(gen, ev.StepMetrics)
+    while first.step < 5:  # past the one-step chunks of the first snapshot steps (1, 2), where
+        first, _ = drain(gen, ev.StepMetrics)  # the overflowing step would end a chunk of its own
     good_step = first.step
     commands.put(ev.SetHyperParams({"optimizer": "sgd", "learning_rate": 10.0}))
     drain(gen, ev.HyperParamsChanged)

@@ -80,6 +80,27 @@ def next_history_step(step: int) -> int:
         base *= 10
 
 
+EPOCH_EPS = 1e-9  # an epoch of 4,000 examples in batches of 128 ends at 4,000.000…
+
+
+class SnapshotSchedule:
+    """When a run keeps a snapshot of its weights: at the history steps and at the end
+    of every epoch. The run writer and the live TensorBoard writer follow one schedule
+    each; the training loop ends a chunk of steps at each such step."""
+
+    def __init__(self, step: int = 0, epoch: float = 0.0) -> None:
+        self.next_step = next_history_step(step) if step else 0  # a run from 0 keeps step 0
+        self.epoch = math.floor(epoch + EPOCH_EPS)
+
+    def due(self, step: int, epoch: float) -> bool:
+        """Whether ``step`` (at ``epoch``) gets a snapshot; if so the schedule moves past it."""
+        whole = math.floor(epoch + EPOCH_EPS)
+        if step < self.next_step and whole <= self.epoch:
+            return False
+        self.next_step, self.epoch = next_history_step(step), whole
+        return True
+
+
 def history_name(step: int) -> str:
     return f"step-{step:08d}.npz"
 

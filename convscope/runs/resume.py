@@ -39,9 +39,11 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def newest_checkpoint(run_dir: str | os.PathLike) -> Any:
     """The checkpoint with the highest step among those that load and hold the optimizer
-    state (``latest``, ``final`` and the history), so a truncated ``latest.npz`` falls
-    back to the one before it; None when the run has no checkpoint file at all (it was
-    stopped before its first: it starts again from step 0, which its seed makes exactly);
+    state (``latest``, ``final``, and the history of runs written before snapshots were
+    weights only), so a truncated ``latest.npz`` falls back to the one before it; None
+    when the run has no such file and nothing damaged, only its snapshots or nothing (it
+    was stopped before its first ``latest.npz``: it starts again from step 0, which its
+    seed makes exactly);
     ResumeError listing what was tried when there are files but none can be used."""
     from convscope.train.checkpoint import CheckpointError, load_checkpoint
 
@@ -64,12 +66,15 @@ def newest_checkpoint(run_dir: str | os.PathLike) -> Any:
             problems.append(str(e))
             continue
         if ckpt.resume is None:
-            problems.append(f"{path.name}: weights only")
+            if not L.HISTORY_RE.fullmatch(path.name):  # a snapshot is never a resume point
+                problems.append(f"{path.name}: weights only")
             continue
         if best is None or ckpt.step > best.step:
             best = ckpt
         if path.name == L.LATEST:
             break  # the newest file that loads: nothing older is ahead of it
+    if best is None and not problems:
+        return None  # only snapshots: stopped before its first latest.npz, it starts again from 0
     if best is None:
         raise ResumeError("no checkpoint holds a complete training state" +
                           (f" ({'; '.join(problems)[:400]})" if problems else ""))

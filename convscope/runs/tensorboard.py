@@ -301,7 +301,7 @@ class LiveTensorBoard:
         self.failure = ""
         self._tb: Any = None
         self._image: np.ndarray | None = None
-        self._next_history = 0
+        self._snapshots = L.SnapshotSchedule()
         self._queue: queue.Queue[tuple[int, Path, float] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._first_image = True
@@ -337,16 +337,15 @@ class LiveTensorBoard:
                 _add_summary(self._tb, s, event.step, self._start)
             x_val = getattr(loop.dataset, "x_val", None)
             self._image = np.array(x_val[0]) if x_val is not None and len(x_val) else None
-        self._next_history = L.next_history_step(event.step) if event.step else 0
+        self._snapshots = L.SnapshotSchedule(event.step, event.epoch)
         self._maybe_images(event.step, loop)
 
     def _maybe_images(self, step: int, loop: Any) -> None:
-        """At the run writer's history steps (the same rule: layout.next_history_step),
+        """At the run writer's snapshot steps (the same rule: layout.SnapshotSchedule),
         a host copy of the weights (``loop.snapshot()``, ~1 ms) goes to the image thread;
-        the writer's own checkpoint file may still be on its way to the disk."""
-        if step < self._next_history:
+        the writer's own snapshot file may still be on its way to the disk."""
+        if not self._snapshots.due(step, loop.epoch):
             return
-        self._next_history = L.next_history_step(step)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="convscope-tensorboard", daemon=True)
             self._worker.start()

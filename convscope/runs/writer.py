@@ -7,7 +7,9 @@ optimizer state without a lock. What it writes, and when:
 * a metrics line per StepMetrics / EvalMetrics / live change / status change, flushed at once;
 * ``checkpoints/latest.npz`` at most every ``checkpoint_every_s`` seconds (at an
   evaluation or when training pauses), and whenever training pauses or ends;
-* ``checkpoints/step-NNNNNNNN.npz`` at the log-spaced history steps (0, 1, 2, 5, 10, …);
+* ``checkpoints/step-NNNNNNNN.npz``, the run's snapshots: the weights (float16) without
+  the optimizer state, at the log-spaced history steps (0, 1, 2, 5, 10, …) and at the end
+  of every epoch (the loop ends a chunk of steps there, so each is of exactly that step);
 * ``checkpoints/final.npz`` when training ends (``last_good.npz`` when it diverged);
 * ``run.json`` (status and summary) when the status changes, and at most every
   ``summary_every_s`` seconds after an evaluation.
@@ -25,6 +27,7 @@ written; :meth:`flush` (and :meth:`finish`) wait until everything asked for is o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import socket
@@ -66,7 +69,7 @@ class RunWriter:
         self._latest_ckpt: Any = None  # the latest.npz waiting to be written
         self._last_latest = clock()
         self._last_summary = -1e9
-        self._next_history = 0
+        self._snapshots = L.SnapshotSchedule()
         self._step = int(info.get("summary", {}).get("steps", 0) or 0)
         self._epoch = 0.0
         self._metrics: MetricsLog | None = None
@@ -107,7 +110,7 @@ class RunWriter:
         info.update(status="running", pid=os.getpid(), host=socket.gethostname(), updated=L.iso_now())
         w = cls(path, info, **kw)
         w._step = step
-        w._next_history = L.next_history_step(step)
+        w._snapshots = L.SnapshotSchedule(step, float(info.get("summary", {}).get("epoch", 0.0) or 0.0))
         w.latest_step = w.latest_saved = step
         w._append({"kind": "resume", "step": step})
         w._write_info()
@@ -122,7 +125,7 @@ class RunWriter:
             self._step, self._epoch = event.step, event.epoch
             self.info["device"] = event.device
             self.info["summary"]["params"] = event.num_params
-            self._next_history = L.next_history_step(event.step) if event.step else 0
+            self._snapshots = L.SnapshotSchedule(event.step, event.epoch)
             self._maybe_history(loop)
         elif isinstance(event, ev.StepMetrics):
             if self.info["status"] != "running":
@@ -149,9 +152,8 @@ class RunWriter:
             self.flush()  # a pause is when a person looks: what it saved (or failed to) is known now
 
     def _maybe_history(self, loop: Any) -> None:
-        if self._step >= self._next_history:
-            self._checkpoint(loop, L.history_name(loop.step))
-            self._next_history = L.next_history_step(loop.step)
+        if self._snapshots.due(loop.step, loop.epoch):
+            self._checkpoint(loop, L.history_name(loop.step), snapshot=True)
 
     # ------------------------------------------------------------------ writing
     def save_latest(self, loop: Any) -> None:
@@ -203,12 +205,15 @@ class RunWriter:
                 self._fail("metrics.jsonl", e)
             self._metrics = None
 
-    def _checkpoint(self, loop: Any, name: str, also_latest: bool = False) -> bool:
+    def _checkpoint(self, loop: Any, name: str, also_latest: bool = False, snapshot: bool = False) -> bool:
         """Capture the loop's state now and have the saver thread write it as ``name``
-        (and, with ``also_latest``, make ``latest.npz`` the same file)."""
+        (and, with ``also_latest``, make ``latest.npz`` the same file). ``snapshot``: the
+        weights alone, as float16 (a tenth of a resumable checkpoint of the default model)."""
         if self.failure or self._gone():
             return False
         ckpt = loop.checkpoint()
+        if snapshot:
+            ckpt = dataclasses.replace(ckpt, resume=None)
         if self._saver is None:
             self._saver = threading.Thread(target=self._save_forever, name="convscope-run-writer", daemon=True)
             self._saver.start()
@@ -217,9 +222,9 @@ class RunWriter:
                 queued, self._latest_ckpt = self._latest_ckpt is not None, ckpt
             if queued:
                 return True  # the one waiting is replaced by this newer one
-            self._saves.put((name, None, False))
+            self._saves.put((name, None, False, False))
         else:
-            self._saves.put((name, ckpt, also_latest))
+            self._saves.put((name, ckpt, also_latest, snapshot))
         return True
 
     def _save_forever(self) -> None:
@@ -230,14 +235,14 @@ class RunWriter:
             try:
                 if item is None:
                     return
-                name, ckpt, also_latest = item
+                name, ckpt, also_latest, half = item
                 if ckpt is None:
                     with self._lock:
                         ckpt, self._latest_ckpt = self._latest_ckpt, None
                 if ckpt is None or self.failure:
                     continue
                 try:
-                    save_checkpoint(self.dir / L.CHECKPOINTS / name, ckpt)
+                    save_checkpoint(self.dir / L.CHECKPOINTS / name, ckpt, half=half)
                 except CheckpointError as e:
                     self._fail(f"checkpoints/{name}", e)
                     continue

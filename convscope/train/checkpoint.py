@@ -150,9 +150,16 @@ class Checkpoint:
     resume: ResumeState | None = None  # optimizer moments and random streams; None: weights only
 
 
-def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
+HALF_MAX = 65504.0  # the largest finite float16
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, *, half: bool = False) -> Path:
     """Write ``ckpt`` to ``path`` (".npz" appended if missing): temp file, fsync, replace.
-    CheckpointError (nothing written) if a weight, statistic or ``norm`` is not finite."""
+    CheckpointError (nothing written) if a weight, statistic or ``norm`` is not finite.
+
+    ``half``: the weights (``params/…``) as float16, half the bytes, for a run's
+    snapshots (``runs/layout.py``); a weight array float16 cannot hold (beyond ±65504)
+    stays float32. Loading gives float32 either way."""
     from convscope.atomic import atomic_write
 
     path = Path(path)
@@ -180,7 +187,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     for prefix, tree in (("params", ckpt.params), ("state", ckpt.state)):
         for layer, leaves in tree.items():
             for name, value in leaves.items():
-                arrays[f"{prefix}/{layer}/{name}"] = np.asarray(value, np.float32)
+                value = np.asarray(value, np.float32)
+                if half and prefix == "params" and np.all(np.abs(value) <= HALF_MAX):
+                    value = value.astype(np.float16)
+                arrays[f"{prefix}/{layer}/{name}"] = value
     for key, value in arrays.items():  # a file that cannot be opened again is never written
         if key != "meta" and not np.all(np.isfinite(value)):
             raise CheckpointError(f"{path}: not saved: {key} holds non-finite values (NaN or infinity), "

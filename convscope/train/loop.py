@@ -20,6 +20,7 @@ from convscope import events as ev
 from convscope.config import LIVE_FIELDS, LR_TOO_HIGH, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
+from convscope.runs.layout import next_history_step
 from convscope.train.augment import normalization_norm
 from convscope.train.blowup import watched
 from convscope.train.checkpoint import (
@@ -243,6 +244,16 @@ class TrainingLoop:
             left = min(left, max(int(np.ceil(remaining / bs - 1e-9)), 0))
         return left
 
+    def _steps_to_stop(self) -> int:
+        """Steps until the next one whose weights a run keeps as a snapshot: a history
+        step (0, 1, 2, 5, 10, …) or the end of an epoch. A chunk of steps ends there, so
+        a snapshot is of exactly that step, not of the next logged one."""
+        to_history = next_history_step(self.step) - self.step
+        n, bs = len(self.dataset.y_train), min(self.config.batch_size, len(self.dataset.y_train))
+        next_epoch = (self.examples_seen // n + 1) * n
+        to_epoch = max(1, -(-(next_epoch - self.examples_seen) // bs))
+        return min(to_history, to_epoch)
+
     def _budget_reached(self) -> bool:
         if self.max_steps is not None and self.step >= self.max_steps:
             return True
@@ -259,10 +270,13 @@ class TrainingLoop:
         t0 = self.clock()
         start_examples = self.examples_seen
         done = 0
+        stop = self._steps_to_stop()
         while done < max_steps and not self._budget_reached():
-            n = min(STEPS_PER_CALL, max_steps - done, self._steps_left())
+            n = min(STEPS_PER_CALL, max_steps - done, self._steps_left(), stop - done)
             calls.append(self._dispatch(n))
             done += n
+            if done >= stop:
+                break
             if len(calls) >= 3:
                 # Keep two calls queued, no deeper: the device never idles while the GUI
                 # thread holds the GIL, and a Pause still takes effect within two calls.
