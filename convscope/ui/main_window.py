@@ -32,7 +32,7 @@ from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
 from convscope.runs.recording import RunRecorder
-from convscope.ui import dock_layout
+from convscope.ui import dock_layout, timeline
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.closing import stop_everything
@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         for action in self.runs.actions:
             self.file_menu.insertAction(self.quit_action, action)
         self.file_menu.insertSeparator(self.quit_action)
+        timeline.install(self)  # the scrubber under the toolbar (before the default layout is taken)
         self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
