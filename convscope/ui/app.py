@@ -264,6 +264,8 @@ def run_gui(
     collector = GarbageCollector(interval=1.0)
     window = MainWindow(dataset, arch, TrainConfig(), load_options=options, runs_root=root, settings=settings)
     window.window_layout.place_on(app.primaryScreen())
+    if theme.current() != theme.LIGHT:  # the panels draw for white; their ink for dark
+        theme.restyle_plots(theme.current())
     if settings is not None:  # demos and screenshots start from the default layout
         window.window_layout.remember(settings)
     if root is not None:

@@ -51,6 +51,7 @@ class Ink:
     ok: str
     error: str
     muted: str
+    formulas: str
 
 
 INKS = {
@@ -58,13 +59,15 @@ INKS = {
         background="#ffffff", text="#222222", axis="#444444", legend="#c8ffffff",
         button="#f4f4f4", button_hover="#e3eefa", button_border="#b0b0b0", button_disabled="#fafafa",
         disabled_text="#9a9a9a", dock_title="#e8e8e8", info="#1b5e20", warning="#7a4a00",
-        warning_bg="#fff3cd", pending="#b26a00", ok="#2e7d32", error="#c62828", muted="#555555",
+        warning_bg="#fff3cd", pending="#b26a00", ok="#2e7d32", error="#c62828", muted="#4a4a4a",
+        formulas="#333333",
     ),
     DARK: Ink(
         background="#1c1d20", text="#e8e8e8", axis="#b4b4b4", legend="#c8202124",
         button="#3a3c40", button_hover="#2f4a66", button_border="#5c5f66", button_disabled="#2a2b2e",
         disabled_text="#707070", dock_title="#2e3034", info="#8fd694", warning="#ffe08a",
         warning_bg="#4a3b00", pending="#ffb74d", ok="#8fd694", error="#ff8a80", muted="#b0b0b0",
+        formulas="#d0d0d0",
     ),
 }
 
@@ -89,7 +92,7 @@ QLabel#runState[state="failed"] {{ color: {error}; }}
 QLabel#sliderValue {{ font-weight: bold; font-family: monospace; }}
 QLabel#trainingSummary {{ font-size: 13pt; padding: 2px; }}
 QLabel#panelHeading {{ font-size: 12pt; font-weight: bold; padding: 2px; }}
-QLabel#formulas {{ color: {muted}; padding: 4px; }}
+QLabel#formulas {{ color: {formulas}; padding: 4px; }}
 QLabel#errorText, QLabel[kind="error"] {{ color: {error}; font-weight: bold; }}
 QLabel[kind="pending"] {{ color: {pending}; font-weight: bold; }}
 QLabel[kind="ok"] {{ color: {ok}; }}
@@ -180,8 +183,8 @@ def plot_color(color: object, scheme: str | None = None) -> QColor:
     if (scheme or _scheme) == LIGHT:
         return c
     h, s, lightness, a = c.getHslF()
-    if s < 0.15 or h < 0:  # a grey: black ink becomes white ink
-        return QColor.fromHslF(max(h, 0.0), s, 1.0 - lightness, a)
+    if s < 0.15 or h < 0:  # a grey: dark ink becomes light ink (light ink stays: idempotent)
+        return QColor.fromHslF(max(h, 0.0), s, 1.0 - lightness, a) if lightness < 0.5 else c
     bg = QColor(INKS[DARK].background)
     while contrast(c, bg) < MIN_CONTRAST and lightness < 0.95:
         lightness = min(0.95, lightness + 0.04)
@@ -197,10 +200,14 @@ def _remember(item: object, key: str, value: object) -> object:
     return originals[key]
 
 
-def mark_light(item: object, **originals: object) -> None:
-    """Record the light colours of an item made while dark (so a switch back restores them)."""
-    for key, value in originals.items():
-        _remember(item, key, value)
+def adopt(item: object, renewed: bool = False) -> object:
+    """An item a panel made (or recoloured, ``renewed``) in its light colours, drawn in
+    the current scheme and restyled with the others from now on. Returns the item."""
+    if renewed:
+        item.__dict__.pop("_light_originals", None)
+    if _scheme != LIGHT or renewed:
+        restyle_item(item, _scheme)
+    return item
 
 
 def _over_image(item: pg.GraphicsObject) -> bool:
@@ -233,7 +240,8 @@ def restyle_item(item: object, scheme: str) -> None:
         item.update()
     elif isinstance(item, pg.LegendItem):
         item.setLabelTextColor(k.text)
-        item.setBrush(pg.mkBrush(k.legend))
+        brush = _remember(item, "brush", pg.mkBrush(item.opts["brush"]))
+        item.setBrush(brush if scheme == LIGHT else pg.mkBrush(k.legend))
         item.setPen(_pen(_remember(item, "pen", pg.mkPen(item.opts["pen"])), scheme))
     elif isinstance(item, pg.LabelItem):
         color = _remember(item, "color", item.opts.get("color"))
@@ -267,6 +275,9 @@ def restyle_plots(scheme: str, widgets: list[QWidget] | None = None) -> None:
             restyle_view(w, scheme)
         elif type(w).__name__ == "GLViewWidget":
             w.setBackgroundColor(INKS[scheme].background)
+            for item in w.items:
+                if type(item).__name__ == "GLGridItem":
+                    item.setColor((0, 0, 0, 60) if scheme == LIGHT else (255, 255, 255, 60))
 
 
 def apply(app: QApplication, scheme: str) -> None:
