@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
@@ -195,8 +195,8 @@ class RecentFiles(QObject):
         self.last_data = (BUILTIN_DIGITS, LoadOptions())
         self._save()
         w: Any = self.window
-        w.show_notice("warning", f"The last data set, {spec}, did not open ({message}); "
-                                 "training on the built-in digits instead")
+        line = f"The last data set, {spec}, did not open ({message}); training on the built-in digits instead"
+        QTimer.singleShot(0, w, lambda: w.show_notice("warning", line))  # after the window's own message
 
     def reopen_last(self) -> bool:
         """At launch: load the last data set again, if it was not the built-in digits
