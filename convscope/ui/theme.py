@@ -36,8 +36,7 @@ class Ink:
 
     background: str
     text: str
-    axis: str
-    legend: str  # the legend's box, translucent over the curves
+    legend: str  # the legend's box, translucent over the curves (pyqtgraph's #RRGGBBAA)
     button: str
     button_hover: str
     button_border: str
@@ -56,14 +55,14 @@ class Ink:
 
 INKS = {
     LIGHT: Ink(
-        background="#ffffff", text="#222222", axis="#444444", legend="#c8ffffff",
+        background="#ffffff", text="#222222", legend="#ffffffc8",
         button="#f4f4f4", button_hover="#e3eefa", button_border="#b0b0b0", button_disabled="#fafafa",
         disabled_text="#9a9a9a", dock_title="#e8e8e8", info="#1b5e20", warning="#7a4a00",
         warning_bg="#fff3cd", pending="#b26a00", ok="#2e7d32", error="#c62828", muted="#4a4a4a",
         formulas="#333333",
     ),
     DARK: Ink(
-        background="#1c1d20", text="#e8e8e8", axis="#b4b4b4", legend="#c8202124",
+        background="#1c1d20", text="#e8e8e8", legend="#202124c8",
         button="#3a3c40", button_hover="#2f4a66", button_border="#5c5f66", button_disabled="#2a2b2e",
         disabled_text="#707070", dock_title="#2e3034", info="#8fd694", warning="#ffe08a",
         warning_bg="#4a3b00", pending="#ffb74d", ok="#8fd694", error="#ff8a80", muted="#b0b0b0",
@@ -205,9 +204,17 @@ def adopt(item: object, renewed: bool = False) -> object:
     the current scheme and restyled with the others from now on. Returns the item."""
     if renewed:
         item.__dict__.pop("_light_originals", None)
-    if _scheme != LIGHT or renewed:
+    if _scheme != LIGHT or renewed or "_light_originals" in getattr(item, "__dict__", {}):
         restyle_item(item, _scheme)
     return item
+
+
+def adopt_tree(item: object) -> None:
+    """:func:`adopt` an item and everything drawn inside it: a plot put back into a
+    scene (the theme may have changed while it was out of it)."""
+    adopt(item)
+    for child in item.childItems():  # type: ignore[attr-defined]
+        adopt_tree(child)
 
 
 def _over_image(item: pg.GraphicsObject) -> bool:

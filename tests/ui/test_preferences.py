@@ -99,6 +99,20 @@ def test_dark_gives_dark_plots_with_light_text_and_light_the_reverse(qtbot) -> N
             assert contrast(pg_color(curve.opts["pen"]), view.backgroundBrush().color()) >= 3.0
         assert pg_color(panel.curves["val_loss"].opts["pen"]) == QColor(VAL_COLOR)
         assert pg_color(panel.curves["loss"].opts["pen"]).hslHue() == QColor(TRAIN_COLOR).hslHue()
+        # A legend's box is dark too, its text light: the landscape's line plots have one,
+        # out of the scene while the panel is docked small (as here), back in when wide.
+        import pyqtgraph as pg
+
+        landscape = window.panels["Loss landscape"]
+        from convscope.ui.panels.landscape_views import arrange
+
+        arrange(landscape.graphics.ci, landscape.map, [landscape.line_interp, landscape.line_dir], "wide")  # as a resize does
+        legends = [i for v in window.findChildren(pg.GraphicsView) for i in v.scene().items()
+                   if isinstance(i, pg.LegendItem)]
+        assert legends
+        for legend in legends:
+            assert luminance(legend.opts["brush"].color()) < 0.05, legend.opts["brush"].color().name()
+            assert luminance(legend.opts["labelTextColor"]) > 0.6
 
         dialog = window.preferences.open_dialog()
         dialog.theme.setCurrentIndex(dialog.theme.findData("light"))

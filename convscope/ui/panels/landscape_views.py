@@ -267,6 +267,8 @@ def arrange(layout: pg.GraphicsLayout, landscape: LandscapeMap, lines: list[Line
     for i, (r, c) in enumerate(zip(*stretches, strict=True)):
         grid.setRowStretchFactor(i, r)
         grid.setColumnStretchFactor(i, c)
+    for line in lines:  # out of the scene, a theme change passed them by
+        theme.adopt_tree(line.plot)
 
 
 def layout_mode(width: int, height: int) -> str:
