@@ -16,6 +16,7 @@ curves) takes its colours through :func:`plot_color`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import pyqtgraph as pg
@@ -27,6 +28,7 @@ SYSTEM, LIGHT, DARK = "system", "light", "dark"
 CHOICES = (SYSTEM, LIGHT, DARK)
 LABELS = {SYSTEM: "System", LIGHT: "Light", DARK: "Dark"}
 ENV = "CONVSCOPE_THEME"  # forces a choice for demos and screenshots (overrides the preference)
+_COLOR_IN_HTML = re.compile(r"(color:\s*)(#[0-9a-fA-F]{3,8})")  # a legend row's coloured glyphs
 MIN_CONTRAST = 3.0  # WCAG's ratio for graphics and large text, against the plot background
 
 
@@ -252,7 +254,12 @@ def restyle_item(item: object, scheme: str) -> None:
         item.setPen(_pen(_remember(item, "pen", pg.mkPen(item.opts["pen"])), scheme))
     elif isinstance(item, pg.LabelItem):
         color = _remember(item, "color", item.opts.get("color"))
-        item.setText(item.text, color=None if color is None else plot_color(color, scheme))
+        state = item.__dict__.setdefault("_light_text", ["", None])  # [light text, text drawn from it]
+        if item.text != state[1]:  # the panel wrote it anew, in its light colours
+            state[0] = item.text
+        text = _COLOR_IN_HTML.sub(lambda m: m.group(1) + plot_color(m.group(2), scheme).name(), state[0])
+        item.setText(text, color=None if color is None else plot_color(color, scheme))
+        state[1] = item.text
     elif isinstance(item, pg.TextItem):
         if not _over_image(item):
             item.setColor(plot_color(_remember(item, "color", QColor(item.color)), scheme))

@@ -99,6 +99,11 @@ def test_dark_gives_dark_plots_with_light_text_and_light_the_reverse(qtbot) -> N
             assert contrast(pg_color(curve.opts["pen"]), view.backgroundBrush().color()) >= 3.0
         assert pg_color(panel.curves["val_loss"].opts["pen"]) == QColor(VAL_COLOR)
         assert pg_color(panel.curves["loss"].opts["pen"]).hslHue() == QColor(TRAIN_COLOR).hslHue()
+        # The legend row's glyphs: the purple of the change markers, lightened to read.
+        from convscope.ui.panels.training import MARKER_COLOR
+
+        lighter = theme_color(MARKER_COLOR).name()
+        assert lighter != MARKER_COLOR and lighter in panel.legend.text and MARKER_COLOR not in panel.legend.text
         # A legend's box is dark too, its text light: the landscape's line plots have one,
         # out of the scene while the panel is docked small (as here), back in when wide.
         import pyqtgraph as pg
@@ -120,9 +125,16 @@ def test_dark_gives_dark_plots_with_light_text_and_light_the_reverse(qtbot) -> N
         qtbot.wait(50)
         assert luminance(view.backgroundBrush().color()) > 0.9
         assert axis.textPen().color() == QColor("#222222")  # exactly the panel's own ink again
+        assert MARKER_COLOR in panel.legend.text
         assert window.palette().color(window.backgroundRole()).lightness() > 180
     finally:
         window.session.shutdown(timeout_s=2.0)
+
+
+def theme_color(color: str) -> QColor:
+    from convscope.ui import theme
+
+    return theme.plot_color(color, theme.DARK)
 
 
 def pg_color(pen: Any) -> QColor:
