@@ -266,17 +266,18 @@ class RunsTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------ looks
     def _swatch(self, color: str) -> QIcon:
-        icon = self._icons.get(color)
+        key = f"{color} {theme.current()}"  # the run's colour as the plots draw it
+        icon = self._icons.get(key)
         if icon is None:
             pixmap = QPixmap(14, 14)
             pixmap.fill(Qt.GlobalColor.transparent)
             painter = QPainter(pixmap)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(color))
+            painter.setBrush(theme.plot_color(color))
             painter.drawEllipse(1, 1, 12, 12)
             painter.end()
-            icon = self._icons[color] = QIcon(pixmap)
+            icon = self._icons[key] = QIcon(pixmap)
         return icon
 
     def _repaint_names(self) -> None:
