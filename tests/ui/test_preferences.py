@@ -278,3 +278,11 @@ def test_the_runs_folder_preference_is_where_the_recorder_writes(qtbot, tmp_path
         assert runs_root(None, settings_at(tmp_path / "prefs.ini")) == tmp_path / "elsewhere"  # the next launch
     finally:
         window.session.shutdown(timeout_s=2.0)
+
+
+def test_convscope_theme_names_a_theme_for_one_launch(monkeypatch) -> None:
+    from convscope.ui import theme
+
+    for value, choice in (("dark", "dark"), (" Light ", "light"), ("system", "system"), ("purple", None), ("", None)):
+        monkeypatch.setenv("CONVSCOPE_THEME", value)
+        assert theme.env_choice() == choice, value
