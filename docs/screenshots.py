@@ -13,7 +13,10 @@ lowest F1, with its galleries) and ``data.png``; ``screenshot.png`` (feature map
 the panels ``feature-maps``, ``filters``, ``activations``, ``kernel-playground``,
 ``image`` and ``prediction`` as their docks show them, and ``deepvis-large.png``, the
 large view one click on a channel opens. ``--theme dark`` takes them in the dark theme,
-each name with ``-dark`` before ``.png`` (the README shows ``screenshot-dark.png``).
+each name with ``-dark`` before ``.png``. (The README's ``screenshot-dark.png`` is the
+app's own grab: ``CONVSCOPE_THEME=dark CONVSCOPE_AUTOTRAIN_SECONDS=8
+CONVSCOPE_SCREENSHOT=docs/screenshot-dark.png CONVSCOPE_SCREENSHOT_TABS="Feature maps"``,
+the ``-feature-maps`` grab, at 1600×1000.)
 """
 
 from __future__ import annotations
