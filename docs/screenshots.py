@@ -12,7 +12,11 @@ the last conv block opened large), ``evaluation.png`` (one class against the res
 lowest F1, with its galleries) and ``data.png``; ``screenshot.png`` (feature maps raised),
 the panels ``feature-maps``, ``filters``, ``activations``, ``kernel-playground``,
 ``image`` and ``prediction`` as their docks show them, and ``deepvis-large.png``, the
-large view one click on a channel opens.
+large view one click on a channel opens. ``--theme dark`` takes them in the dark theme,
+each name with ``-dark`` before ``.png``. (The README's ``screenshot-dark.png`` is the
+app's own grab: ``CONVSCOPE_THEME=dark CONVSCOPE_AUTOTRAIN_SECONDS=8
+CONVSCOPE_SCREENSHOT=docs/screenshot-dark.png CONVSCOPE_SCREENSHOT_TABS="Feature maps"``,
+the ``-feature-maps`` grab, at 1600×1000.)
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def raise_dock(app, window, title: str):
     return window.panels[title]
 
 
-def grab(window, path: Path) -> None:
+def save(window, path: Path) -> None:
     if not window.grab().save(str(path)):
         raise SystemExit(f"screenshots: could not write {path}")
     print(f"wrote {path}")
@@ -70,20 +74,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=45.0, help="seconds of training before the pictures")
     ap.add_argument("--out", default=str(ROOT / "docs"), help="folder to write the PNGs into")
+    ap.add_argument("--theme", choices=("light", "dark"), default="light", help="the theme to take them in")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.theme == "light" else f"-{args.theme}"
+
+    def grab(widget, path: Path) -> None:
+        save(widget, path.with_name(f"{path.stem}{suffix}{path.suffix}"))
 
     from PySide6.QtWidgets import QApplication
 
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data import builtin_mnist
+    from convscope.ui import theme
     from convscope.ui.app import configure_app
     from convscope.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_app(app)
+    theme.apply(app, args.theme)
     window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
+    theme.restyle_plots(args.theme)  # the panels draw for white
     window.resize(1600, 1000)
     window.show()
     wait(app, 1.0)  # the window arranges its docks once shown

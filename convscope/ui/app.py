@@ -10,9 +10,13 @@ Environment variables for demos, tests and benchmarks:
   these docks in turn and save a grab as ``path-feature-maps.png`` etc. (the main
   screenshot then shows the last one raised).
 
+* ``CONVSCOPE_THEME=light|dark|system`` — the theme for this launch, whatever the
+  preference (File ▸ Preferences…) says.
+
 With ``CONVSCOPE_AUTOTRAIN_SECONDS`` set, the window opens in the default layout and
-does not save its layout; otherwise it reopens as the user left it (View ▸ Reset
-Layout restores the default).
+neither reads nor writes the user's settings (no last data set, no recent files);
+otherwise it reopens as the user left it (View ▸ Reset Layout restores the default),
+on the last data set unless one is named on the command line.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from convscope.config import ArchSpec, TrainConfig
+from convscope.ui import theme
 from convscope.ui.app_icon import APP_ID, app_icon
 from convscope.ui.layout_memory import app_settings
 from convscope.ui.main_window import MainWindow
+from convscope.ui.preferences import THEME_KEY
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.run_actions import mark_interrupted_runs, runs_root
 from convscope.ui.worker import wait_for_stragglers
@@ -52,44 +58,17 @@ EXIT_WAIT_S = 0.5
 # How often Python gets control inside Qt's event loop, so that a signal's handler runs.
 SIGNAL_TICK_MS = 200
 
-STYLE_SHEET = """
-QToolBar#runToolbar { spacing: 6px; padding: 4px; }
-QToolBar#runToolbar QToolButton {
-    font-size: 13pt; font-weight: bold; padding: 6px 16px; min-width: 90px;
-    border: 1px solid #b0b0b0; border-radius: 5px; background: #f4f4f4;
-}
-QToolBar#runToolbar QToolButton:hover { background: #e3eefa; }
-QToolBar#runToolbar QToolButton:disabled { color: #9a9a9a; background: #fafafa; border-color: #dddddd; }
-QLabel#notice { padding: 4px 10px; font-size: 12pt; }
-QLabel#notice[level="info"] { color: #1b5e20; }
-QLabel#notice[level="warning"] { color: #7a4a00; background: #fff3cd; border-radius: 4px; }
-QLabel#notice[level="error"] { color: #ffffff; background: #c62828; border-radius: 4px; }
-QLabel#runState { font-weight: bold; }
-QLabel#runState[state="compiling"] { color: #b26a00; }
-QLabel#runState[state="training"] { color: #1b7f2a; }
-QLabel#runState[state="failed"] { color: #c62828; }
-QLabel#sliderValue { font-weight: bold; font-family: monospace; }
-QLabel#trainingSummary { font-size: 13pt; padding: 2px; }
-QLabel#panelHeading { font-size: 12pt; font-weight: bold; padding: 2px; }
-QLabel#formulas { color: #333333; padding: 4px; }
-QLabel#errorText, QLabel[kind="error"] { color: #c62828; font-weight: bold; }
-QLabel[kind="pending"] { color: #b26a00; font-weight: bold; }
-QLabel[kind="ok"] { color: #2e7d32; }
-QPushButton#applyButton { font-weight: bold; padding: 6px 12px; }
-QDockWidget { font-size: 12pt; }
-QDockWidget::title { padding: 4px 8px; background: #e8e8e8; }
-QStatusBar { font-size: 11pt; }
-"""
 
 
 def configure_app(app: QApplication) -> None:
-    """Fonts, style sheet and pyqtgraph options shared by the app and the GUI tests."""
-    # White plot backgrounds: dark themes wash out to grey on most projectors.
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major", background="w", foreground="k")
+    """Fonts, style sheet and pyqtgraph options shared by the app and the GUI tests: the
+    light theme (white plots: dark ones wash out to grey on most projectors); the app
+    then applies the theme preference (:mod:`convscope.ui.theme`)."""
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     font = QFont(app.font())
     font.setPointSize(BASE_POINT_SIZE)
     app.setFont(font)
-    app.setStyleSheet(STYLE_SHEET)
+    theme.apply(app, theme.LIGHT)
     app.setApplicationName("ConvScope")
     app.setDesktopFileName(APP_ID)  # the .desktop file and icon the desktop matches the window to
     app.setWindowIcon(app_icon())
@@ -267,6 +246,8 @@ def run_gui(
     options = options or LoadOptions()
     seconds = os.environ.get("CONVSCOPE_AUTOTRAIN_SECONDS", "")
     settings = None if seconds else app_settings()  # demos and screenshots leave no trace
+    saved_theme = settings.value(THEME_KEY, theme.SYSTEM) if settings is not None else theme.SYSTEM
+    theme.follower(app).set_choice(theme.env_choice() or str(saved_theme))  # before the plots are made
     # Every training is a run under the runs root (demos record only where --runs says).
     root = runs_root(runs, settings) if runs or not seconds else None
     try:
@@ -286,10 +267,16 @@ def run_gui(
     collector = GarbageCollector(interval=1.0)
     window = MainWindow(dataset, arch, TrainConfig(), load_options=options, runs_root=root, settings=settings)
     window.window_layout.place_on(app.primaryScreen())
+    if theme.current() != theme.LIGHT:  # the panels draw for white; their ink for dark
+        theme.restyle_plots(theme.current())
     if settings is not None:  # demos and screenshots start from the default layout
         window.window_layout.remember(settings)
     if root is not None:
         mark_interrupted_runs(root)
+    if dataset_path:  # what the next launch reopens, unless a data set is named again
+        window.recent.note_dataset(dataset_path, options)
+    elif not checkpoint and not follow:
+        window.recent.reopen_last()  # a set that no longer opens: a notice, and the digits
     window.show()
     previous_hook = sys.excepthook
     _install_excepthook(window)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QSizePolicy,
     QStyle,
     QToolBar,
@@ -32,7 +31,7 @@ from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
 from convscope.runs.recording import RunRecorder
-from convscope.ui import dock_layout, timeline
+from convscope.ui import dock_layout, notices, preferences, recent, timeline
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.closing import stop_everything
@@ -150,6 +149,8 @@ class MainWindow(QMainWindow):
         self.file_menu.insertSeparator(self.quit_action)
         timeline.install(self)  # the scrubber under the toolbar (before the default layout is taken)
         self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
+        self.recent = recent.install(self, settings)  # File ▸ Open Recent, the last data set
+        self.preferences = preferences.install(self, settings)  # File ▸ Preferences…
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
@@ -339,38 +340,13 @@ class MainWindow(QMainWindow):
         self.show_error("Training stopped with an error", f"{type(exc).__name__}: {exc}")
 
     def show_notice(self, level: str, message: str, source: str = "") -> None:
-        """A message in the toolbar, coloured by level ("info", "warning", "error");
-        ``source`` names the condition behind it, for :meth:`clear_notice`."""
-        log.log(logging.WARNING if level != "info" else logging.INFO, "%s", message)
-        self._notice_source = source
-        self.notice_label.setText(message)
-        self.notice_label.setToolTip(message)
-        self.notice_label.setProperty("level", level)
-        self.notice_label.style().unpolish(self.notice_label)
-        self.notice_label.style().polish(self.notice_label)
-        self.statusBar().showMessage(message, 10000)
+        notices.show_notice(self, level, message, source)
 
     def clear_notice(self, source: str) -> None:
-        """The condition ``source`` reported is gone: its message goes, if still shown."""
-        if source and getattr(self, "_notice_source", "") == source:
-            message = self.notice_label.text()
-            self._notice_source = ""
-            self.notice_label.setText("")
-            self.notice_label.setToolTip("")
-            self.notice_label.setProperty("level", "")
-            self.notice_label.style().unpolish(self.notice_label)
-            self.notice_label.style().polish(self.notice_label)
-            if self.statusBar().currentMessage() == message:
-                self.statusBar().clearMessage()
+        notices.clear_notice(self, source)
 
     def show_error(self, title: str, message: str) -> None:
-        """Tell the user without blocking the event loop (no modal exec())."""
-        self.last_error = message
-        self.show_notice("error", message)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setModal(False)
-        box.show()
+        notices.show_error(self, title, message)
 
     # ----------------------------------------------------------------- files
     def save_checkpoint(self, path: str | None = None) -> None:
@@ -385,6 +361,8 @@ class MainWindow(QMainWindow):
     def open_checkpoint(self, path: str | None = None) -> None:
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILTER)
+        if path:
+            self.recent.add("checkpoint", path)
         if path and not self.runs.resumes(path):  # a run's newest checkpoint continues that run
             self.session.load(path)
             self.statusBar().showMessage(f"Opening {path}…", 4000)
@@ -402,6 +380,7 @@ class MainWindow(QMainWindow):
         except (DataError, OSError, ValueError) as exc:
             self.show_error("Cannot open the image", str(exc))
             return False
+        self.recent.add("image", path)
         self.statusBar().showMessage(f"Inspecting {path}", 6000)
         return True
 

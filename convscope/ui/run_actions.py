@@ -181,6 +181,7 @@ class RunActions(QObject):
         self._history = (run, step)
         self.session.load(str(path))
         self.window.statusBar().showMessage(f"Resuming {run.name} at step {step:,}…", 6000)
+        self._note_recent(run)
         return ""
 
     def resumes(self, checkpoint: str) -> bool:
@@ -258,7 +259,13 @@ class RunActions(QObject):
             self.window.show_error("Cannot follow the run", f"Cannot follow {Path(run_dir).name}: {why}")  # type: ignore[attr-defined]
             return why
         self.stop_follow_action.setEnabled(True)
+        self._note_recent(Path(run_dir))
         return ""
+
+    def _note_recent(self, run: Path) -> None:
+        recent = getattr(self.window, "recent", None)  # File ▸ Open Recent
+        if recent is not None:
+            recent.add("run", run)
 
     def stop_following(self) -> None:
         self.following.stop(resume_training=True)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from convscope.probes.batch_stats import HIST_BINS, BatchStats, value_range
+from convscope.ui import theme
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.mapview import (
@@ -356,7 +357,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
                     symbolPen=None,
                     name=act,
                 )
-                self.time_curves[act] = curve
+                self.time_curves[act] = theme.adopt(curve)
             curve.setData(buf.x, buf.y)
             entries.append((LAYER_COLORS[i % len(LAYER_COLORS)], "line+dot", act))
             if buf.size:

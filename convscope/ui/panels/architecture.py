@@ -46,7 +46,7 @@ COLUMNS = (
 FORMULAS = (
     "<b>Output</b> O = ⌊(N − F + 2P)/S⌋ + 1 &nbsp;·&nbsp; <b>conv parameters</b> F·F·D·K + K "
     "&nbsp;·&nbsp; <b>dense</b> in·out + out &nbsp;·&nbsp; <b>receptive field</b> r′ = r + (F − 1)·j<br>"
-    "<span style='color:#555'>N input size, F kernel, P padding, S stride, D input channels, "
+    "<span style='color:#808080'>N input size, F kernel, P padding, S stride, D input channels, "
     "K filters, j product of the strides so far</span>"
 )
 

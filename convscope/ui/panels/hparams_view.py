@@ -22,6 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from convscope.ui import theme
 from convscope.ui.run_selection import RunSelection, selection_for
 from convscope.viz.parallel_coords import (
     METRIC_AXES,
@@ -33,7 +34,7 @@ from convscope.viz.parallel_coords import (
     run_value,
 )
 
-HINT = ('<span style="color:#666">Drag along an axis to keep a range of it (a click clears it) · '
+HINT = ('<span style="color:#808080">Drag along an axis to keep a range of it (a click clears it) · '
         "click a line to select its run, Ctrl+click to add it</span>")
 PICK_PX = 6  # how near a line the pointer must be to pick it
 AXIS_PICK_PX = 14  # how near an axis a drag must start to brush it
@@ -175,9 +176,11 @@ class ParallelCoordinates(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.fillRect(self.rect(), QColor("white"))
+        ink = theme.plot_color  # drawn for white; the theme's colours when dark
+        background = QColor(theme.ink().background)
+        painter.fillRect(self.rect(), background)
         if not self.axes:
-            painter.setPen(QColor("#555"))
+            painter.setPen(ink("#555"))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No runs to compare: train a few, or clear the filter.")
             return
         xs, ys = self._pixels()
@@ -187,7 +190,7 @@ class ParallelCoordinates(QWidget):
                                                              self.keys[j] == sel.hovered))
         for j in order:
             key = self.keys[j]
-            color = QColor(sel.color(key)) if sel.color(key) and passes[j] else LINE_COLOR if passes[j] else FAINT_COLOR
+            color = ink(sel.color(key)) if sel.color(key) and passes[j] else LINE_COLOR if passes[j] else FAINT_COLOR
             width = 4.5 if key == sel.hovered and passes[j] else 2.4 if sel.color(key) else 1.2
             painter.setPen(QPen(color, width))
             path = QPainterPath(QPointF(xs[0], ys[j, 0]))
@@ -202,7 +205,7 @@ class ParallelCoordinates(QWidget):
             if brush is not None:
                 lo, hi = axis.brush_span(brush)
                 painter.fillRect(QRectF(x - 8, self.y_of(hi), 16, max(2.0, self.y_of(lo) - self.y_of(hi))), BRUSH_COLOR)
-            painter.setPen(QPen(QColor("#333"), 1.5))
+            painter.setPen(QPen(ink("#333"), 1.5))
             painter.drawLine(QPointF(x, self.y_of(1.0)), QPointF(x, self.y_of(0.0)))
             painter.setFont(self.bold)
             # Centred over its axis; the first and last run to the widget's edges.
@@ -218,7 +221,7 @@ class ParallelCoordinates(QWidget):
             painter.drawText(QRectF(left, 2, right - left, top - 10), align | Qt.AlignmentFlag.AlignBottom
                              | Qt.TextFlag.TextWordWrap, " ".join(words))
             painter.setFont(self.small)
-            painter.setPen(QColor("#222"))
+            painter.setPen(ink("#222"))
             right = i == len(self.axes) - 1 and len(self.axes) > 1
             for p, text in axis.ticks() + ([(MISSING, "n/a")] if (self.positions[:, i] < 0).any() else []):
                 y = self.y_of(p)
@@ -226,7 +229,7 @@ class ParallelCoordinates(QWidget):
                 w = fm_small.horizontalAdvance(text)
                 tx = x + 5 if right else x - 5 - w
                 box = QRectF(tx - 1, y - fm_small.height() / 2, w + 2, fm_small.height())
-                painter.fillRect(box, QColor(255, 255, 255, 200))  # readable over the lines
+                painter.fillRect(box, QColor(background.red(), background.green(), background.blue(), 200))  # readable over the lines
                 painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
         painter.end()
 

@@ -20,6 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QStackedWidget, QWidget
 
+from convscope.ui import theme
 from convscope.ui.panels.mapview import SEQUENTIAL, SEQUENTIAL_MAP, graphics_widget, style_axis
 from convscope.viz.landscape_display import (  # noqa: F401 - fill_missing: also this module's API
     CONTOURS,
@@ -211,7 +212,8 @@ class LinePlot:
                 label=text, labelOpts={"position": 0.7, "color": "#555", "anchors": [(0, 0.5), (0, 0.5)]},
             )  # fmt: skip
             self.plot.addItem(mark, ignoreBounds=True)
-            self.marks.append(mark)
+            self.marks.append(theme.adopt(mark))
+            theme.adopt(mark.label)
 
     def show(self, line: Any, empty_text: str = "") -> None:
         self.line = line
@@ -265,6 +267,8 @@ def arrange(layout: pg.GraphicsLayout, landscape: LandscapeMap, lines: list[Line
     for i, (r, c) in enumerate(zip(*stretches, strict=True)):
         grid.setRowStretchFactor(i, r)
         grid.setColumnStretchFactor(i, c)
+    for line in lines:  # out of the scene, a theme change passed them by
+        theme.adopt_tree(line.plot)
 
 
 def layout_mode(width: int, height: int) -> str:

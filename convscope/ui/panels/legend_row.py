@@ -12,6 +12,8 @@ from html import escape
 
 import pyqtgraph as pg
 
+from convscope.ui import theme
+
 # What each kind of entry draws before its name.
 GLYPHS = {
     "line": "━━",
@@ -43,5 +45,7 @@ def legend_row(
 
 def set_legend(label: pg.LabelItem, entries: Sequence[tuple[str, str, str]]) -> None:
     text = legend_html(entries)
-    if text != label.text:
+    if text != getattr(label, "_legend_source", None):  # label.text: as the theme draws it
+        label._legend_source = text  # type: ignore[attr-defined]
         label.setText(text)
+        theme.adopt(label)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from convscope.ui import theme
 from convscope.viz.colormaps import diverging_lut, sequential_lut
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def style_axis(axis: pg.AxisItem, size: int = 11) -> None:
     axis.setTickFont(font)
     axis.setPen(pg.mkPen("#444"))
     axis.setTextPen(pg.mkPen("#222"))
+    theme.adopt(axis)  # a view made while dark
 
 
 class MapView:

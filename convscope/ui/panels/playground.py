@@ -95,7 +95,7 @@ class KernelPlaygroundPanel(ThrottledRedraw, QWidget):
         self.explain.setToolTip(
             "What a conv layer computes: cross-correlation with zero padding (here without bias)"
         )
-        self.explain.setStyleSheet("color: #444;")
+        self.explain.setProperty("kind", "hint")  # the theme's muted colour
 
         left = QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from convscope.runs import Curves, read_curves
 from convscope.runs.layout import METRICS
+from convscope.ui import theme
 from convscope.ui.run_selection import RunSelection
 from convscope.viz.smoothing import ema_smooth
 
@@ -39,7 +40,7 @@ X_MODES = {"step": "step", "epoch": "epoch", "wall": "wall time (s)"}
 CURVES = (("loss", "train", "loss"), ("val_loss", "val", "val_loss"), ("acc", "train", "acc"),
           ("val_acc", "val", "val_acc"), ("lr", "train", "lr"))  # (name, table, field)
 WIDTH, HOVER_WIDTH = 1.8, 4.0
-HINT = '<span style="color:#666">point at the curves to read them</span>'
+HINT = '<span style="color:#808080">point at the curves to read them</span>'
 
 
 def run_arrays(curves: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -215,6 +216,7 @@ class RunOverlay(QObject):
                     item.setSymbolSize(6 if key != hovered else 9)
                     item.setSymbolBrush(color)
                     item.setSymbolPen(None)
+                theme.adopt(item, renewed=True)  # its new light colours, as the theme draws them
                 item.setZValue(1 if key == hovered else -1)
 
     def _on_hover(self, _key: str) -> None:
@@ -278,7 +280,7 @@ class RunOverlay(QObject):
                     values.append(f"{ys[i]:.4g}")
             if values:
                 color = self.selection.color(key) or "#777"
-                dot = f'<span style="color:{color}">●</span>'
+                dot = f'<span style="color:{theme.plot_color(color).name()}">●</span>'
                 # The line: a dot and "train / val" per run; the tooltip: with the names.
                 parts.append(f"{dot}&nbsp;" + "&nbsp;/&nbsp;".join(values))
                 rows.append(f"<tr><td>{dot} {html.escape(run.name)}</td>"

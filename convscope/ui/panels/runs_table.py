@@ -22,12 +22,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 
 from convscope.runs import RunSummary, annotate, read_summary
+from convscope.ui import theme
 from convscope.ui.run_selection import RunSelection, run_key
 from convscope.viz.parallel_coords import category, format_number
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 HOVER_COLOR = QColor("#fff2b3")
+HOVER_COLOR_DARK = QColor("#5c4d12")  # the same yellow, dark enough under light text
 DAMAGED_COLOR = QColor("#b2182b")
 Index = QModelIndex | QPersistentModelIndex
 
@@ -225,9 +227,9 @@ class RunsTableModel(QAbstractTableModel):
             color = self.selection.color(row.key)
             return self._swatch(color) if color else None
         if role == Qt.ItemDataRole.BackgroundRole and row.key == self._hovered:
-            return QBrush(HOVER_COLOR)
+            return QBrush(HOVER_COLOR if theme.current() == theme.LIGHT else HOVER_COLOR_DARK)
         if role == Qt.ItemDataRole.ForegroundRole and row.run.damaged:
-            return QBrush(DAMAGED_COLOR)
+            return QBrush(theme.plot_color(DAMAGED_COLOR))
         if role == Qt.ItemDataRole.ToolTipRole:
             run = row.run
             if column.key == "status" and run.damaged:
@@ -264,17 +266,18 @@ class RunsTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------ looks
     def _swatch(self, color: str) -> QIcon:
-        icon = self._icons.get(color)
+        key = f"{color} {theme.current()}"  # the run's colour as the plots draw it
+        icon = self._icons.get(key)
         if icon is None:
             pixmap = QPixmap(14, 14)
             pixmap.fill(Qt.GlobalColor.transparent)
             painter = QPainter(pixmap)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(color))
+            painter.setBrush(theme.plot_color(color))
             painter.drawEllipse(1, 1, 12, 12)
             painter.end()
-            icon = self._icons[color] = QIcon(pixmap)
+            icon = self._icons[key] = QIcon(pixmap)
         return icon
 
     def _repaint_names(self) -> None:

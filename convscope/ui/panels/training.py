@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from convscope import events as ev
 from convscope.config import OPTIMIZER_LABELS, TrainConfig
+from convscope.ui import theme
 from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.run_overlay import X_MODES, RunOverlay, log_ticks
 from convscope.ui.run_selection import selection_for
@@ -229,6 +230,7 @@ class TrainingPanel(QWidget):
             axis.setTickFont(tick_font)
             axis.setPen(pg.mkPen("#444"))
             axis.setTextPen(pg.mkPen("#222"))
+            theme.adopt(axis)
             # "(x0.001)" after the label reads as a unit of the loss: plain numbers only.
             axis.enableAutoSIPrefix(False)
         plot.getAxis("left").setWidth(LEFT_AXIS_PX)
@@ -315,7 +317,7 @@ class TrainingPanel(QWidget):
             for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
                 line = pg.InfiniteLine(pos=event.step, angle=90, pen=pen, movable=False)
                 plot.addItem(line, ignoreBounds=True)
-                marker.lines.append(line)
+                marker.lines.append(theme.adopt(line))
             # The label goes on the change track, a strip of its own above the plots:
             # inside a plot it crossed its own line, the curves or the legend.
             marker.label = pg.TextItem("", color=MARKER_COLOR, anchor=(0, 0.5))
@@ -323,6 +325,7 @@ class TrainingPanel(QWidget):
             font.setPointSize(10)
             marker.label.setFont(font)
             marker.label.setPos(event.step, 0.5)
+            theme.adopt(marker.label)
             self.change_track.addItem(marker.label, ignoreBounds=True)
             self.markers.append(marker)
             self._label_marker(marker)
