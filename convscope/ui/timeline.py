@@ -158,8 +158,12 @@ class TimelineBar(QToolBar):
         self.forward_action = QAction("Later Snapshot", self, shortcut=QKeySequence("Ctrl+]"))
         self.play_action = QAction("Play", self, shortcut=QKeySequence("Ctrl+Shift+Space"), checkable=True)
         self.play_action.setToolTip("Step through the snapshots from here to the newest, then return to Live")
-        self.live_action = QAction("Live", self, shortcut=QKeySequence("Ctrl+Shift+L"))
+        self.live_action = QAction("Live", self, shortcut=QKeySequence("Ctrl+End"))
         self.live_action.setToolTip("Show the network as it is now")
+        self.back_action.setIconText("◀")
+        self.forward_action.setIconText("▶")
+        self.back_action.setToolTip("The snapshot before (Ctrl+[)")
+        self.forward_action.setToolTip("The snapshot after; after the newest, Live (Ctrl+])")
         for action in (self.back_action, self.play_action, self.forward_action, self.live_action):
             self.addAction(action)
         self.back_action.triggered.connect(lambda: self.nudge(-1))
@@ -253,7 +257,7 @@ def install(window: QMainWindow) -> TimelineBar:
         if follow is not None and follow.run_dir is not None:
             return Path(follow.run_dir)
         recorder = session.recorder
-        return recorder.current_run() if recorder is not None else None
+        return recorder.current_run if recorder is not None else None
 
     timeline = Timeline(session, run_dir)
     bar = TimelineBar(timeline, window)

@@ -92,6 +92,18 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     steps1 = loop1.step
     weights1 = jax.device_get(loop1.params)
 
+    # The timeline scrubs back through this run's snapshots (exactly at steps 0, 1, 2, 5, 10).
+    timeline = window.timeline
+    assert timeline.run_dir_of() == run1
+    timeline.refresh()
+    assert timeline.steps[:5] == [0, 1, 2, 5, 10]
+    timeline.show_step(5)
+    qtbot.waitUntil(lambda: timeline.shown_step == 5, timeout=10_000)
+    stored = load_checkpoint(run1 / "checkpoints" / "step-00000005.npz")
+    np.testing.assert_array_equal(timeline.controller.snapshot.params["conv1"]["w"], stored.params["conv1"]["w"])
+    timeline.go_live()
+    assert timeline.controller.snapshot.step == steps1
+
     # Reset ends the run (stopped, final checkpoint = the weights it had) and starts another.
     window.reset_action.trigger()
     qtbot.waitUntil(lambda: recorder.current_run not in (None, run1) and session.state == "paused",
