@@ -32,7 +32,7 @@ from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
 from convscope.runs.recording import RunRecorder
-from convscope.ui import dock_layout
+from convscope.ui import dock_layout, help_menu
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.closing import stop_everything
@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
             self.file_menu.insertAction(self.quit_action, action)
         self.file_menu.insertSeparator(self.quit_action)
         self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
+        help_menu.install(self)  # Help menu, Try this, and the keys of every action
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)
         if inspection is not None:
