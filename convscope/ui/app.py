@@ -35,6 +35,7 @@ from convscope.ui.layout_memory import app_settings
 from convscope.ui.main_window import MainWindow
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.run_actions import mark_interrupted_runs, runs_root
+from convscope.ui.tour import show_on_first_run
 from convscope.ui.worker import wait_for_stragglers
 
 if TYPE_CHECKING:
@@ -288,6 +289,7 @@ def run_gui(
     if root is not None:
         mark_interrupted_runs(root)
     window.show()
+    show_on_first_run(window, settings)  # the tour, once per user (demo runs have no settings)
     previous_hook = sys.excepthook
     _install_excepthook(window)
     previous_sigint = _close_on_sigint(app, window)

@@ -177,11 +177,17 @@ class PresetRunner(QObject):
             except DataError as exc:
                 return str(exc)
             self._subset = subset
-            return s.set_dataset(subset)
+            return self._switch_to(subset)
         if preset.defaults and self._subset is not None and s.dataset is self._subset:
             self._subset = None
-            return s.set_dataset(self.full_dataset)
+            return self._switch_to(self.full_dataset)
         return ""
+
+    def _switch_to(self, dataset: Any) -> str:
+        why = self.session.set_dataset(dataset)
+        if not why:  # the title names the data set (the window sets it only for files it opens)
+            self.window.setWindowTitle(f"ConvScope — {dataset.name}")
+        return why
 
     def _arch(self, preset: Preset, arch: ArchSpec) -> ArchSpec:
         if preset.defaults:
