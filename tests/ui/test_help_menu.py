@@ -151,6 +151,7 @@ def test_first_run_tour_points_at_train_then_raises_feature_maps(make_window, qt
     qtbot.waitUntil(lambda: guide.highlight.geometry().contains(_feature_maps_tab(window)), timeout=2000)
     assert guide.panel.title.text() == "Feature maps"
     # It follows the tab when the window is resized.
+    qtbot.wait(100)  # the placement queued by Next has run
     before = _feature_maps_tab(window)
     window.resize(1000, 640)
     qtbot.waitUntil(lambda: _feature_maps_tab(window) != before, timeout=3000)
