@@ -80,6 +80,7 @@ class GuidePanel(QFrame):
         self.count.setObjectName("tourCount")
         self.title = QLabel()
         self.title.setObjectName("panelHeading")
+        self.title.setWordWrap(True)
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)
@@ -182,8 +183,11 @@ class Guide(QObject):
         if not self.active:
             return
         area = self.window.rect()
-        self.panel.setFixedWidth(max(200, min(PANEL_WIDTH, area.width() - 8)))
-        self.panel.adjustSize()
+        width = max(200, min(PANEL_WIDTH, area.width() - 8))
+        self.panel.setFixedWidth(width)
+        # The wrapped text's height at this width (adjustSize alone cuts the last lines).
+        height = self.panel.heightForWidth(width)
+        self.panel.resize(width, max(height, self.panel.minimumSizeHint().height()))
         size = self.panel.size()
         target = self.target_rect()
         if target is None:

@@ -83,6 +83,12 @@ def test_overfitting_trains_a_small_subset_without_dropout_and_defaults_bring_ba
     assert loop.config.dropout == 0.0 and loop.config.augment is False  # the loop is built with them
     assert window.panels["Hyperparameters"].dropout.value() == 0.0
     assert "16 training images" in window.windowTitle()
+    # The note shows its whole text: title and sentences wrapped, none cut off.
+    qtbot.wait(50)
+    panel = guide_for(window).panel
+    for label in (panel.title, panel.text):
+        assert label.height() >= label.heightForWidth(label.width())
+        assert panel.rect().contains(label.geometry())
 
     _trigger(window, "Back to the defaults")
     qtbot.waitUntil(lambda: len(loops) == 3, timeout=3000)
