@@ -67,8 +67,8 @@ PRESETS: list[Preset] = [
     Preset(
         "Overfitting a small subset, without dropout",
         "500 training images, no dropout, no augmentation: training accuracy climbs to 100% "
-        "while validation stalls and its loss turns up — the gap is overfitting. Raise "
-        "Dropout to 0.5 and Reset: the gap narrows.",
+        "while validation stays behind (about 91% on the digits) — the gap is overfitting. "
+        "Raise Dropout to 0.5 and Reset: the gap narrows.",
         "Shift+F4",
         hyperparams={"dropout": 0.0, "augment": False},
         train_subset=500,
@@ -142,6 +142,8 @@ class PresetRunner(QObject):
     def apply(self, preset: Preset) -> str:
         """Load ``preset`` into the session; returns why it could not ("" if it did)."""
         s = self.session
+        if s.following is not None:
+            return self._refuse(preset, f"following {s.following.name}; File ▸ Stop Following first")
         changes = default_hyperparams() if preset.defaults else dict(preset.hyperparams)
         if changes:
             # Before a data change: its new loop is built with the session's config.

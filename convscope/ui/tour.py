@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 SHOWN_KEY = "tour/shown"  # QSettings: the tour was offered once (a later launch stays quiet)
-PANEL_WIDTH = 340
+PANEL_WIDTH = 440  # wide enough that a note fits under a tab at 1280×720
 GAP = 10  # between the target's frame and the panel
 ACCENT = "#1565c0"
 

@@ -131,6 +131,16 @@ def test_max_and_average_pooling_rebuild_every_block(window, loop, qtbot) -> Non
     qtbot.waitUntil(lambda: [c.pool for c in window.session.arch.convs] == ["max", "max"], timeout=3000)
 
 
+def test_a_preset_while_following_a_run_says_why_and_changes_nothing(window, loop, qtbot, tmp_path) -> None:
+    window.session.begin_follow(tmp_path / "someone-elses-run")
+    arch, config = window.session.arch, window.session.config
+    _trigger(window, "Dead ReLUs from a bad initialization")
+    assert window.session.arch == arch and window.session.config == config
+    assert loop.seen(ev.Reset) == [] and loop.seen(ev.SetHyperParams) == []
+    text = guide_for(window).panel.text.text()
+    assert "Could not load" in text and "Stop Following" in text
+
+
 @pytest.mark.slow
 def test_learning_rate_too_high_on_the_real_engine(qtbot) -> None:
     """Leaky ReLUs on SGD at learning rate 1 go non-finite within a few steps; the loop
