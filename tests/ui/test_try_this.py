@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint, QRect
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
@@ -102,6 +103,7 @@ def test_off_centre_digit_moves_a_validation_digit_in_the_image_panel(window, qt
     x = rng.integers(0, 256, (20, 28, 28, 1), dtype=np.uint8)
     y = np.arange(20, dtype=np.int32) % 10
     data = Dataset("noise digits", x, y, x[:10], y[:10], tuple("0123456789"), "test")
+    window.resize(1280, 720)  # the smallest screen the layout is drawn for
     assert window.session.set_dataset(data) == ""
     qtbot.waitUntil(lambda: window.session.state == "paused", timeout=3000)
     controller = controller_for(window.session)
@@ -114,6 +116,14 @@ def test_off_centre_digit_moves_a_validation_digit_in_the_image_panel(window, qt
     panel = window.panels["Image"]
     assert panel.sliders["dx"].value() == 6 and panel.sliders["dy"].value() == 4
     assert _current_tab(window, "Prediction") in ("Prediction", "")  # its own dock when tall enough
+    # The note points at the sliders it asks to drag, and covers none of them.
+    guide = guide_for(window)
+    qtbot.wait(50)
+    assert guide.highlight.geometry().contains(QRect(panel.sliders["dx"].mapTo(window, QPoint(0, 0)),
+                                                     panel.sliders["dx"].size()))
+    for slider in panel.sliders.values():
+        area = QRect(slider.mapTo(window, QPoint(0, 0)), slider.size())
+        assert not guide.panel.geometry().intersects(area)
     assert window.session.state == "paused"  # looking, not training
     assert _note(window) == "Try this: An off-centre digit"
 
