@@ -37,6 +37,10 @@ class Preset:
     image_shift: tuple[int, int] | None = None  # inspect validation example 0 moved (dx, dy)
     dock: str = ""  # the panel to watch (raised; the note points at it)
     point_at: str = ""  # rather point at this part of a panel: "Image:sliders"
+    note_side: str = "below"  # where the note goes first
+    # What the note must not cover, as point_at names parts ("Prediction", "Image:graphics");
+    # by default the panel to watch.
+    keep_clear: tuple[str, ...] = ()
     train: bool = False  # press Train once it is loaded
     fresh: bool = False  # new weights even if the layers stay the same
     defaults: bool = False  # back to the full data set, the default layers and hyperparameters
@@ -84,7 +88,9 @@ PRESETS: list[Preset] = [
         "Shift+F5",
         image_shift=(6, 4),
         dock="Prediction",
-        point_at="Image:sliders",  # the note must not cover the sliders it asks to drag
+        point_at="Image:sliders",  # the note must not cover the sliders it asks to drag,
+        note_side="left",
+        keep_clear=("Image:graphics", "Image:sliders", "Prediction"),  # nor what is to be watched
     ),
     Preset(
         "Max pooling",
@@ -188,7 +194,8 @@ class PresetRunner(QObject):
             controller_for(s).reset_transform()
         if preset.train:
             s.train()
-        self.note(preset.title, preset.watch, preset.dock, preset.point_at)
+        self.note(preset.title, preset.watch, preset.dock, preset.point_at, preset.note_side,
+                  preset.keep_clear or (preset.dock,))
         return ""
 
     def _set_data(self, preset: Preset) -> str:
@@ -224,11 +231,26 @@ class PresetRunner(QObject):
             arch = dataclasses.replace(arch, convs=convs)
         return arch
 
-    def note(self, title: str, text: str, dock: str = "", point_at: str = "") -> None:
+    def note(
+        self, title: str, text: str, dock: str = "", point_at: str = "", side: str = "below",
+        keep_clear: tuple[str, ...] = (),
+    ) -> None:
         """The non-modal note (the guide's panel), pointing at ``dock`` (its tab) or at
-        ``point_at``, and raising ``dock``."""
+        ``point_at``, raising ``dock``, and clear of the parts ``keep_clear`` names."""
         target = part_of_panel(point_at) if point_at else dock_tab(dock) if dock else (lambda _w: None)
-        guide_for(self.window).start([GuideStep(f"Try this: {title}", text, target, dock=dock)])
+        parts = [part_of_panel(name) for name in keep_clear if name]
+
+        def clear(window: QMainWindow) -> list[QRect]:
+            rects = []
+            for found in (part(window) for part in parts):
+                if found is not None and found[0].isVisible() and found[0].window() is window:
+                    widget, rect = found
+                    rect = rect if rect is not None else widget.rect()
+                    rects.append(QRect(widget.mapTo(window, rect.topLeft()), rect.size()))
+            return rects
+
+        step = GuideStep(f"Try this: {title}", text, target, dock=dock, side=side, keep_clear=clear)
+        guide_for(self.window).start([step])
 
     def _refuse(self, preset: Preset, why: str) -> str:
         self.note(preset.title, f"Could not load this experiment: {why}")

@@ -46,6 +46,9 @@ class GuideStep:
     text: str  # one or two sentences (rich text allowed)
     target: Callable[[QMainWindow], Target | None]  # None: no frame, the panel top right
     dock: str = ""  # the dock to show and raise first
+    side: str = "below"  # where the panel goes first: below, above, right or left of the target
+    # What the panel must not cover where it can help it (what the step asks to watch).
+    keep_clear: Callable[[QMainWindow], list[QRect]] | None = None
 
 
 class Highlight(QWidget):
@@ -199,7 +202,9 @@ class Guide(QObject):
         self.highlight.setGeometry(frame)
         self.highlight.show()
         self.highlight.raise_()
-        self.panel.move(_beside(frame, size, area))
+        step = self.steps[self.index]
+        clear = step.keep_clear(self.window) if step.keep_clear is not None else []
+        self.panel.move(_beside(frame, size, area, step.side, [frame, *clear]))
         self.panel.raise_()
 
     def _watch(self, widget: QWidget | None) -> None:
@@ -219,20 +224,36 @@ class Guide(QObject):
         return False
 
 
-def _beside(frame: QRect, size: object, area: QRect) -> QPoint:
-    """Where the panel goes: below the frame, else above, right, left, else inside its
-    bottom-right corner; always inside ``area``."""
+def _beside(
+    frame: QRect, size: object, area: QRect, side: str = "below", clear: list[QRect] | None = None
+) -> QPoint:
+    """Where the panel goes: beside the frame, ``side`` first, then below, above, right,
+    left (at a few heights or offsets along each), the first place inside ``area`` that
+    covers none of ``clear``; else the first inside ``area``; else inside the frame's
+    bottom-right corner."""
     w, h = size.width(), size.height()  # type: ignore[attr-defined]
-    x = min(max(frame.left(), area.left() + 4), area.right() - w - 4)
-    y = min(max(frame.top(), area.top() + 4), area.bottom() - h - 4)
-    for point in (
-        QPoint(x, frame.bottom() + GAP),
-        QPoint(x, frame.top() - GAP - h),
-        QPoint(frame.right() + GAP, y),
-        QPoint(frame.left() - GAP - w, y),
-    ):
-        if area.contains(QRect(point.x(), point.y(), w, h)):
+
+    def fit_x(x: int) -> int:
+        return min(max(x, area.left() + 4), area.right() - w - 4)
+
+    def fit_y(y: int) -> int:
+        return min(max(y, area.top() + 4), area.bottom() - h - 4)
+
+    xs = [fit_x(frame.left()), fit_x(frame.right() - w)]
+    ys = [fit_y(frame.top()), fit_y(frame.bottom() - h), fit_y(frame.top() - h)]
+    places = {
+        "below": [QPoint(x, frame.bottom() + GAP) for x in xs],
+        "above": [QPoint(x, frame.top() - GAP - h) for x in xs],
+        "right": [QPoint(frame.right() + GAP + d, y) for d in (0, w // 4, w // 2) for y in ys],
+        "left": [QPoint(frame.left() - GAP - w - d, y) for d in (0, w // 4, w // 2) for y in ys],
+    }
+    order = [*places.get(side, []), *(p for points in places.values() for p in points)]
+    inside = [p for p in order if area.contains(QRect(p.x(), p.y(), w, h))]
+    for point in inside:
+        if not any(QRect(point.x(), point.y(), w, h).intersects(r) for r in clear or []):
             return point
+    if inside:
+        return inside[0]
     return QPoint(max(area.left(), frame.right() - w - 12), max(area.top(), frame.bottom() - h - 12))
 
 

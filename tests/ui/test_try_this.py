@@ -121,9 +121,10 @@ def test_off_centre_digit_moves_a_validation_digit_in_the_image_panel(window, qt
     qtbot.wait(50)
     assert guide.highlight.geometry().contains(QRect(panel.sliders["dx"].mapTo(window, QPoint(0, 0)),
                                                      panel.sliders["dx"].size()))
-    for slider in panel.sliders.values():
-        area = QRect(slider.mapTo(window, QPoint(0, 0)), slider.size())
-        assert not guide.panel.geometry().intersects(area)
+    watched = [*panel.sliders.values(), panel.graphics, window.panels["Prediction"]]
+    for widget in watched:  # nor what it asks to watch
+        area = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+        assert not guide.panel.geometry().intersects(area), widget
     assert window.session.state == "paused"  # looking, not training
     assert _note(window) == "Try this: An off-centre digit"
 
