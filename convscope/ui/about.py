@@ -103,7 +103,7 @@ class AboutDialog(QDialog):
         layout.addWidget(heading)
         layout.addWidget(self.text)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(660, 470)  # the whole text without scrolling at the app's font
         self.refresh()
 
     def refresh(self) -> None:

@@ -90,7 +90,7 @@ PRESETS: list[Preset] = [
         dock="Prediction",
         point_at="Image:sliders",  # the note must not cover the sliders it asks to drag,
         note_side="left",
-        keep_clear=("Image:graphics", "Image:sliders", "Prediction"),  # nor what is to be watched
+        keep_clear=("Image", "Prediction"),  # nor what is to be watched
     ),
     Preset(
         "Max pooling",
