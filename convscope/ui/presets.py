@@ -182,7 +182,10 @@ class PresetRunner(QObject):
         why = self._set_data(preset)
         if why:
             return self._refuse(preset, why)
-        arch = self._arch(preset, s.arch)
+        try:
+            arch = self._arch(preset, s.arch)
+        except ValueError as exc:  # e.g. pooling every block of a deep net leaves no map
+            return self._refuse(preset, str(exc))
         if arch != s.arch or preset.fresh:
             s.reset(arch)
         if preset.image_shift is not None:

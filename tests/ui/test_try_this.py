@@ -140,6 +140,15 @@ def test_max_and_average_pooling_rebuild_every_block(window, loop, qtbot) -> Non
     assert _current_tab(window, "Feature maps") == "Feature maps"
     _trigger(window, "Max pooling")
     qtbot.waitUntil(lambda: [c.pool for c in window.session.arch.convs] == ["max", "max"], timeout=3000)
+    # Five blocks that do not pool: pooled, 28 px would vanish (28→14→7→3→1→0); said, not done.
+    deep = ArchSpec(convs=tuple(ConvLayer(4, pool="none") for _ in range(5)))
+    window.session.reset(deep)
+    qtbot.waitUntil(lambda: window.session.arch == deep, timeout=3000)
+    resets = len(loop.seen(ev.Reset))
+    _trigger(window, "Average pooling")
+    assert "Could not load" in guide_for(window).panel.text.text()
+    qtbot.wait(50)
+    assert len(loop.seen(ev.Reset)) == resets and window.session.arch == deep
 
 
 def test_a_preset_while_following_a_run_says_why_and_changes_nothing(window, loop, qtbot, tmp_path) -> None:
