@@ -42,6 +42,7 @@ from convscope.ui.main_window import MainWindow
 from convscope.ui.preferences import THEME_KEY
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.run_actions import mark_interrupted_runs, runs_root
+from convscope.ui.tour import show_on_first_run
 from convscope.ui.worker import wait_for_stragglers
 
 if TYPE_CHECKING:
@@ -278,6 +279,7 @@ def run_gui(
     elif not checkpoint and not follow:
         window.recent.reopen_last()  # a set that no longer opens: a notice, and the digits
     window.show()
+    show_on_first_run(window, settings)  # the tour, once per user (demo runs have no settings)
     previous_hook = sys.excepthook
     _install_excepthook(window)
     previous_sigint = _close_on_sigint(app, window)
