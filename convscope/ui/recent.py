@@ -4,7 +4,7 @@ last data set, which the app reopens at launch.
 Kept in the window's QSettings (``recent/entries``, ``data/last``); a window without
 settings keeps them for its own life only. An entry whose file or folder has gone is
 reported and dropped when chosen; one that does not open says why as its kind does
-(the image, checkpoint or data set message). The first entries are Ctrl+Alt+1…9.
+(the image, checkpoint or data set message). The first entries are Ctrl+Shift+1…9.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from convscope.data import LoadOptions
+from convscope.ui import shortcuts
 from convscope.ui.panels.dataset import BUILTINS, loader_for
 
 log = logging.getLogger(__name__)
@@ -135,12 +136,13 @@ class RecentFiles(QObject):
             action = QAction(_label(kind, path), self.menu)
             action.setToolTip(path)
             action.setStatusTip(path)
+            shortcuts.exempt(action)  # a dynamic entry: its key follows its place
             if i < 9:
-                action.setShortcut(QKeySequence(f"Ctrl+Alt+{i + 1}"))
+                action.setShortcut(QKeySequence(f"Ctrl+Shift+{i + 1}"))
             action.triggered.connect(lambda _=False, k=kind, p=path: self.open(k, p))
             self.menu.addAction(action)
         if not self.entries:
-            empty = self.menu.addAction("(nothing yet)")
+            empty = shortcuts.exempt(self.menu.addAction("(nothing yet)"))
             empty.setEnabled(False)
         self.menu.addSeparator()
         self.menu.addAction(self.clear_action)

@@ -92,7 +92,7 @@ def test_a_second_window_remembers_layout_data_set_recent_files_and_preferences(
         assert second.panels["Loss landscape"].controls.share.value() == 35  # a preference
         assert recent_texts(second)[:2] == ["Data set: small.npz", "Image: coffee.png"]
         shortcuts = [a.shortcut().toString() for a in second.recent.menu.actions()[:2]]
-        assert shortcuts == ["Ctrl+Alt+1", "Ctrl+Alt+2"]
+        assert shortcuts == ["Ctrl+Shift+1", "Ctrl+Shift+2"]
         # The last data set: the window starts on what it is given, then reopens it.
         assert second.session.dataset.name == FAKE_DATASET.name
         assert second.recent.reopen_last()
