@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     from convscope.cli_invariance import add_parser as add_invariance
 
     add_invariance(sub)
+    from convscope.cli_evolution import add_parser as add_evolution
+
+    add_evolution(sub)
     etb = sub.add_parser("export-tensorboard", help="write runs as TensorBoard event files (scalars, hparams, images)")
     etb.add_argument("tb_runs", nargs="+", metavar="RUN", help="run directory, or a runs root (every run in it)")
     etb.add_argument("--out", required=True, metavar="DIR", help="TensorBoard log directory: one folder per run")
@@ -239,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return {"inspect": cli_exports.cmd_inspect, "evaluate": cli_exports.cmd_evaluate,
                     "landscape": cli_exports.cmd_landscape}[args.command](args)
+        if args.command == "evolution":
+            from convscope.cli_evolution import cmd_evolution
+
+            return cmd_evolution(args)
         if args.command == "invariance":
             from convscope.cli_invariance import cmd_invariance
 
