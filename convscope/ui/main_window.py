@@ -49,6 +49,7 @@ from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.hparams_view import HParamsPanel
 from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.invariance import InvariancePanel
 from convscope.ui.panels.landscape import LandscapePanel
 from convscope.ui.panels.playground import KernelPlaygroundPanel
 from convscope.ui.panels.prediction import PredictionPanel
@@ -77,6 +78,7 @@ PANELS: list[type[QWidget]] = [
     EvaluationPanel,
     RunsPanel,  # the runs under the runs root, tabbed under Training
     HParamsPanel,  # their hyperparameters, a tab beside Training (one shared selection)
+    InvariancePanel,  # the inspected image moved: per-layer feature distance, p(class)
 ]
 
 # Placements that override a panel's own ``area`` when the panel named is present:

@@ -238,6 +238,7 @@ class TimelineBar(QToolBar):
             self._syncing = False
         for action in (self.back_action, self.play_action):
             action.setEnabled(bool(t.steps))
+        self.forward_action.setEnabled(bool(t.steps) and not t.live)
         self.live_action.setEnabled(not t.live)
         if not t.steps:
             self.step_label.setText("no snapshots yet" if t.run_dir is not None else "not recording: no snapshots")

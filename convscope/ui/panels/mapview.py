@@ -332,9 +332,11 @@ class ExportButton(QToolButton):
     exported = Signal(str)
 
     def __init__(
-        self, export: Callable[[str], None], default_name: str, parent: QWidget | None = None
+        self, export: Callable[[str], None], default_name: str, parent: QWidget | None = None,
+        filters: str = EXPORT_FILTER,
     ) -> None:
         super().__init__(parent)
+        self.filters = filters
         self.setText("Export…")
         self.setToolTip("Save this panel's picture as PNG or SVG")
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -343,7 +345,7 @@ class ExportButton(QToolButton):
         self.clicked.connect(self.ask)
 
     def ask(self) -> None:
-        path = ask_save_path(self, "Export panel", self._default, EXPORT_FILTER)
+        path = ask_save_path(self, "Export panel", self._default, self.filters)
         if not path:
             return
         try:
