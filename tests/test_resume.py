@@ -211,7 +211,10 @@ def test_sigkill_at_20_random_moments_then_resume_reproduces_the_uninterrupted_r
             assert ckpt is None or ckpt.resume is not None
             steps_at_kills.append(ckpt.step if ckpt is not None else 0)
     assert kills == 20, f"the run finished after {kills} kills; it is too short to test"
-    assert len(set(steps_at_kills)) >= 8, f"too few kills during training: {steps_at_kills}"
+    # Resume points are latest.npz (at evaluations, every 25 steps here; snapshots are
+    # weights only): a kill before the first restarts from step 0, exactly, by its seed.
+    during = [s for s in steps_at_kills if s > 0]
+    assert len(during) >= 8 and len(set(during)) >= 4, f"too few kills during training: {steps_at_kills}"
     while not run.joinpath("run.json").exists() or \
             json.loads(run.joinpath("run.json").read_text())["status"] != "finished":
         p = launch()

@@ -342,3 +342,27 @@ def test_opening_a_checkpoint_says_when_it_was_trained_on_other_data_or_another_
     assert "include some the weights were trained on" in resplit.message
     other = notice_on_load(load_dataset(tmp_path / "b.npz"), path)
     assert other.level == "warning" and f"({tmp_path / 'a.npz'}), not the loaded b" in other.message
+
+
+def test_a_loss_that_explodes_finite_before_it_turns_non_finite_goes_back_before_the_explosion():
+    """Chunks end at every snapshot step (1, 2, 5, …): a blow-up spans several of them.
+    The weights restored are those before the loss exploded, not the finite wreck of the
+    chunk before the NaN."""
+    loop = make_loop()
+    commands: queue.Queue = queue.Queue()
+    gen = loop.events(commands, start_paused=False)
+    first, _ = drain(gen, ev.StepMetrics)  # step 1: a chunk of its own
+    assert first.step == 1 and np.isfinite(first.loss)
+    before = [np.asarray(leaf).copy() for leaf in jax.tree.leaves(loop.params)]
+    loop._hp["lr"] = jax.numpy.float32(1e5)  # noqa: SLF001 (the next updates wreck the weights, finitely)
+    normal, _ = drain(gen, ev.StepMetrics)  # step 2: its loss is of the weights before its update
+    wrecked, _ = drain(gen, ev.StepMetrics)  # steps 3-5: finite, exploded
+    assert (normal.step, wrecked.step) == (2, 5) and np.isfinite(wrecked.loss) and wrecked.loss > 100 * first.loss
+    loop._hp["lr"] = jax.numpy.float32(1e38)  # noqa: SLF001 (and now non-finite)
+    paused, _ = drain(gen, ev.Paused, limit=50)
+    assert paused.reason == "non-finite loss" and paused.step == 1 and loop.step == 1
+    for got, want in zip(jax.tree.leaves(loop.params), before, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), want)
+    assert np.isfinite(loop.evaluate()[0])
+    commands.put(ev.Stop())
+    drain(gen, ev.Finished)

@@ -102,7 +102,7 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
     stored = load_checkpoint(run1 / "checkpoints" / "step-00000005.npz")
     np.testing.assert_array_equal(timeline.controller.snapshot.params["conv1"]["w"], stored.params["conv1"]["w"])
     timeline.go_live()
-    assert timeline.controller.snapshot.step == steps1
+    assert timeline.controller.snapshot is timeline.latest_live and timeline.live
 
     # Reset ends the run (stopped, final checkpoint = the weights it had) and starts another.
     window.reset_action.trigger()
