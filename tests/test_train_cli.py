@@ -33,8 +33,10 @@ def test_a_diverging_headless_run_exits_non_zero_and_keeps_the_last_good_weights
     assert "training diverged" in err and "last_good.npz" in err
     assert not (out / "checkpoints" / "final.npz").exists()
     ckpt = load_checkpoint(out / "checkpoints" / "last_good.npz")
-    assert 0 < ckpt.step < 400
+    assert 0 <= ckpt.step < 400
     leaves = [a for layer in (*ckpt.params.values(), *ckpt.state.values()) for a in layer.values()]
     assert leaves and all(np.all(np.isfinite(a)) for a in leaves)
+    # The weights from before the loss exploded (it does within a few steps here), not the
+    # finite wreck of the last chunk before the NaN (kernels of 1e6 and more).
     kernel = ckpt.params["conv1"]["w"]
-    assert np.abs(kernel).max() > 1e6, "the weights grew as the setup says (so this was divergence)"
+    assert np.abs(kernel).max() < 10
