@@ -28,6 +28,7 @@ from convscope.train.checkpoint import (
     CheckpointError,
     save_checkpoint,
 )
+from convscope.train.rollback import Rollback
 from convscope.train.step import (
     STEPS_PER_CALL,
     StepFunctions,
@@ -40,9 +41,6 @@ from convscope.train.step import (
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
 NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
-# A chunk whose mean loss is above this × the lowest so far, and above chance's, has
-# exploded: a non-finite loss after it goes back to the weights from before it.
-RESTORE_FACTOR = 4.0
 
 
 def device_description() -> str:
@@ -111,12 +109,7 @@ class TrainingLoop:
         self.step = 0
         self.examples_seen = 0
         self.train_time = 0.0
-        # The weights a non-finite loss goes back to, when older than the chunk's start:
-        # kept while the loss explodes without a NaN (see _good_weights).
-        self._kept_good: tuple | None = None
-        self._low_loss = float("inf")  # the lowest training loss of these weights' line
-        self._chunk_end: object = None  # the weights the last finite chunk left
-        self._prev_start: tuple | None = None  # where the last finite chunk began
+        self.rollback = Rollback()  # where a non-finite loss sends training back to
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
@@ -268,38 +261,10 @@ class TrainingLoop:
             return True
         return self.max_epochs is not None and self.epoch >= self.max_epochs - 1e-9
 
-    def _good_weights(self) -> tuple:
-        """What a non-finite loss in the next chunk goes back to: the weights at its start,
-        unless the loss has exploded since (finite, but above both 4× the lowest so far and
-        chance's, ln C: worse than a guess): then the weights from before the explosion. A step's loss is
-        of the weights before its update, so the weights a chunk with an exploded loss
-        started from are suspect too: it is the previous chunk's start that is kept.
-        Chunks end at every snapshot step (1, 2, 5, …), so a blow-up often spans several."""
-        if self.params is not self._chunk_end:  # new weights since: a reset, an opened file, a restore
-            self._kept_good, self._prev_start, self._low_loss = None, None, float("inf")
-        return (self.params, self.state, self.opt_states, self.step, self.examples_seen)
-
-    def _restore_point(self, start: tuple) -> tuple:
-        return self._kept_good if self._kept_good is not None else start
-
-    def _note_losses(self, losses: np.ndarray, start: tuple) -> None:
-        """After a finite chunk that began at ``start``: keep the weights from before an
-        explosion while it lasts, else forget them."""
-        self._low_loss = min(self._low_loss, float(losses.min()))
-        mean = float(losses.mean())
-        chance = float(np.log(max(self.dataset.num_classes, 2)))
-        exploded = mean > RESTORE_FACTOR * self._low_loss and mean > chance
-        if not exploded:
-            self._kept_good = None
-        elif self._kept_good is None:
-            self._kept_good = self._prev_start if self._prev_start is not None else start
-        self._prev_start = start
-        self._chunk_end = self.params
-
     def train_chunk(self, max_steps: int) -> Iterator[ev.Event]:
         """Run up to ``max_steps`` steps (fewer when CHUNK_SECONDS pass); yield their events."""
         bs = self.config.batch_size
-        start = self._good_weights()
+        start = self.rollback.start(self)
         calls: list[tuple[jax.Array, jax.Array, jax.Array, int]] = []
         if bs not in self.fns.batch_sizes:
             yield ev.Compiling(f"training step for batch size {bs}")
@@ -329,9 +294,8 @@ class TrainingLoop:
         elapsed = self.clock() - t0
         self.train_time += elapsed
         if not np.all(ok_v):
-            good = self._restore_point(start)
+            good = self.rollback.point(start)
             self.params, self.state, self.opt_states = good[:3]
-            self._kept_good = None
             self.running = False
             what = "loss" if not np.all(np.isfinite(loss_v)) else "weights"
             yield ev.Notice(
@@ -342,7 +306,7 @@ class TrainingLoop:
             self.step, self.examples_seen = good[3], good[4]
             yield ev.Paused(self.step, NON_FINITE)
             return
-        self._note_losses(loss_v, start)
+        self.rollback.after(loss_v, start, self)
         examples = self.examples_seen - start_examples
         yield ev.StepMetrics(
             step=self.step,
