@@ -85,6 +85,8 @@ def measure(app, name: str, arch, snapshots: int = 30) -> None:
             app.processEvents()
             time.sleep(0.002)
     maps.controller.shutdown(timeout_s=5)
+    if os.environ.get("BENCH_VERBOSE"):
+        print("in order:", " ".join(f"{v:.0f}" for v in latencies))
     latencies.sort()
     print(
         f"{name}: timeline step → feature maps redrawn  median {statistics.median(latencies):.1f} ms  "

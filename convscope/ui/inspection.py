@@ -288,8 +288,11 @@ class InspectionController(QObject):
                 self._submit(Job(self._generation, snap, batch=self._batch))
             else:
                 waits.append(self._last_stats + STATS_INTERVAL_S - now)
-        if waits and not self._timer.isActive():
-            self._timer.start(max(1, int(1000 * min(waits)) + 1))
+        if waits:
+            # The soonest wait wins: an image must not wait behind the statistics' 2 s.
+            ms = max(1, int(1000 * min(waits)) + 1)
+            if not self._timer.isActive() or self._timer.remainingTime() > ms:
+                self._timer.start(ms)
 
     def _submit(self, job: Job) -> None:
         kind = "image" if job.image is not None else "batch"

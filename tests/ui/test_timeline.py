@@ -137,3 +137,21 @@ def test_play_runs_through_the_snapshots_then_returns_to_live(scrubbable, qtbot,
     bar.play_action.setChecked(True)
     qtbot.waitUntil(lambda: timeline.live and not bar.play_action.isChecked(), timeout=5000)
     assert [s for s in seen if s is not None][:3] == [0, 5, 20]
+
+
+def test_an_image_inspection_never_waits_behind_the_statistics_timer(session, qtbot) -> None:
+    """Snapshots in quick succession (scrubbing): the statistics wait up to 2 s between
+    batches; the image's inspection (at most 8 a second) must not wait that long too."""
+    from convscope.ui.inspection import INSPECT_S, controller_for
+
+    controller = controller_for(session)
+    image = np.zeros((28, 28, 1), np.uint8)
+    image[8:20, 12:16] = 220
+    controller.set_image_array(image, "bar")
+    controller.set_snapshot(_snapshot(1, 1))  # image and statistics both sent
+    qtbot.wait(int(INSPECT_S * 1000) + 20)
+    controller.set_snapshot(_snapshot(2, 2))  # the image goes; the statistics wait ~1.9 s
+    controller.set_snapshot(_snapshot(3, 3))  # the image waits only for its own 125 ms
+    assert controller._timer.isActive()  # noqa: SLF001
+    assert controller._timer.remainingTime() <= INSPECT_S * 1000 + 5  # noqa: SLF001
+    qtbot.waitUntil(lambda: controller.inspected_step == 3, timeout=10_000)
