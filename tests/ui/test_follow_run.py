@@ -76,7 +76,7 @@ def test_following_a_training_subprocess(qtbot, make_window, tmp_path) -> None:
         window = make_window()
         panel, follow = window.panels["Training"], window.runs.following
         follow.timer.setInterval(200)
-        qtbot.waitUntil(lambda: (run / "config.json").exists(), timeout=60_000)
+        qtbot.waitUntil(lambda: (run / "config.json").exists() and (run / "run.json").exists(), timeout=60_000)
         assert window.runs.follow(str(run)) == ""
         session = window.session
         assert session.state == "following" and "following" in window.state_label.text()
