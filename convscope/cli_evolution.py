@@ -19,23 +19,13 @@ def _images(cfg: dict[str, Any], arch: Any) -> tuple[Any, str]:
     """The run's validation images (as --resume loads its data), else the built-in digits'."""
     import numpy as np
 
-    from convscope.data import DataError
     from convscope.data.dataset import load_dataset
     from convscope.data.images import fit_image
+    from convscope.runs.tensorboard import run_validation
 
-    origin = cfg.get("data_origin") or ""
-    split = cfg.get("val_split") or [cfg.get("config", {}).get("val_fraction", 0.1), 0]
-    h, w = arch.input_shape[:2]
-    why = "the run does not say where its data came from"
-    if origin:
-        try:
-            ds = load_dataset(origin, val_fraction=float(split[0]), seed=int(split[1]),
-                              image_size=h if h == w else None)
-            if tuple(ds.image_shape) == tuple(arch.input_shape) and len(ds.x_val):
-                return np.asarray(ds.x_val[:MAX_IMAGES]), f"{ds.name} validation images"
-            why = f"its data {origin} has no validation images of the model's input"
-        except (DataError, OSError, ValueError, TypeError, IndexError) as e:
-            why = f"its data {origin} cannot be opened ({e})"
+    ds, why = run_validation(cfg, arch)
+    if ds is not None:
+        return np.asarray(ds.x_val[:MAX_IMAGES]), f"{ds.name} validation images"
     digits = load_dataset(None).x_val[:MAX_IMAGES]
     print(f"convscope: {why}; searching the built-in digits' validation images instead", file=sys.stderr)
     return np.stack([fit_image(x, tuple(arch.input_shape)) for x in digits]), "built-in digits"

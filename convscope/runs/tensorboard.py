@@ -126,9 +126,9 @@ def builtin_image(shape: tuple[int, ...]) -> np.ndarray:
     return fit_image(load_dataset(None).x_val[0], tuple(shape))  # type: ignore[arg-type]
 
 
-def run_image(config: dict[str, Any], arch: Any) -> tuple[np.ndarray | None, str]:
-    """The first validation image of the data a run trained on (as ``--resume`` loads
-    it), or (None, why not)."""
+def run_validation(config: dict[str, Any], arch: Any) -> tuple[Any, str]:
+    """The validation set of the data a run trained on (as ``--resume`` loads it), or
+    (None, why not)."""
     from convscope.data import DataError
     from convscope.data.dataset import load_dataset
 
@@ -143,7 +143,13 @@ def run_image(config: dict[str, Any], arch: Any) -> tuple[np.ndarray | None, str
         return None, f"its data {origin} cannot be opened ({e})"
     if tuple(ds.image_shape) != tuple(arch.input_shape) or not len(ds.x_val):
         return None, f"its data {origin} has no validation images of the model's input {arch.input_shape}"
-    return np.array(ds.x_val[0]), ""
+    return ds, ""
+
+
+def run_image(config: dict[str, Any], arch: Any) -> tuple[np.ndarray | None, str]:
+    """The first validation image of the data a run trained on, or (None, why not)."""
+    ds, why = run_validation(config, arch)
+    return (np.array(ds.x_val[0]), "") if ds is not None else (None, why)
 
 
 def checkpoint_images(ckpt: Any, image: np.ndarray) -> dict[str, np.ndarray]:
