@@ -11,22 +11,82 @@ MODE: ``compiling`` (the first model is still compiling: XLA cannot be interrupt
 ``large`` (that larger model training, its inspection threads busy or waiting),
 ``sigint`` (as ``busy``, but the window is not closed here: ``READY <time>`` is printed
 and the test sends SIGINT to the process, which must close the window as Ctrl+Q does).
+
+An ``atexit`` handler prints ``PYTHON-TEARDOWN``: the app must never get there, since it
+leaves with ``os._exit`` (Python's own teardown with JAX loaded takes 1–2 s, and aborts
+while a thread is inside XLA). ``run_mode`` runs this script and times it; the test and
+``benchmarks/bench_exit_time.py`` both use it.
 """
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import os
+import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
-faulthandler.enable()
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 GIVE_UP_S = 90.0  # the work never started: close anyway (the test then fails on the output)
+MODES = ("compiling", "busy", "applied", "large", "sigint")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How one run of this script ended: ``elapsed`` from the close (or SIGINT) to the
+    process's end, in seconds; ``what`` the CLOSING line's reason."""
+
+    elapsed: float | None
+    what: str
+    returncode: int
+    out: str
+    err: str
+
+
+def small_npz(path: Path) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (90, 12, 12, 1), dtype=np.uint8)
+    y = np.arange(90) % 3
+    np.savez(path, x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
+    return path
+
+
+def run_mode(mode: str, folder: Path) -> Ended:
+    """Run this script in ``mode`` on a small data set in ``folder``; time the close."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, str(Path(__file__)), mode, str(small_npz(folder / "small.npz"))]
+    closed_at, what = None, ""
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          cwd=ROOT) as proc:  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:  # up to the close
+            if line.startswith("CLOSING "):
+                closed_at, what = float(line.split()[1]), line.split(maxsplit=2)[2].strip()
+                break
+            if line.startswith("READY "):
+                closed_at, what = time.time(), "SIGINT"
+                proc.send_signal(signal.SIGINT)
+                break
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        ended_at = time.time()
+        out, err = proc.stdout.read(), proc.stderr.read()
+    elapsed = None if closed_at is None else ended_at - closed_at
+    return Ended(elapsed, what, proc.returncode, out, err)
 
 
 def drive(app: QApplication, mode: str) -> None:
@@ -97,6 +157,8 @@ def drive(app: QApplication, mode: str) -> None:
 
 
 def main(mode: str, data: str) -> int:
+    faulthandler.enable()
+    atexit.register(lambda: print("PYTHON-TEARDOWN", flush=True))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from convscope.ui.app import run_gui
 
