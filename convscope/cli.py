@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from convscope.cli_scale import add_scale_arguments
 from convscope.config import ArchSpec, TrainConfig, parse_assignment
 
 EXIT_USAGE = 2
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="write checkpoints/latest.npz at most this often (default 30)")
     tr.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files into DIR, live")
     tr.add_argument("--quiet", action="store_true", help="print only the final line")
+    add_scale_arguments(tr)
     rl = sub.add_parser("runs", help="list the runs under a runs root (a table, --json or --csv)")
     rl.add_argument("root", nargs="?", help="runs root (default: $CONVSCOPE_RUNS, else the GUI's runs folder)")
     fmt = rl.add_mutually_exclusive_group()

@@ -38,7 +38,22 @@ def _budget(args: argparse.Namespace) -> tuple[int | None, float | None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from convscope.cli_scale import start_cluster
+
     steps, epochs = _budget(args)
+    cluster = start_cluster(args)  # before JAX does anything else
+    if cluster is not None and not cluster.leader:
+        args.quiet, args.tensorboard = True, None  # process 0 alone prints and writes
+    try:
+        return _train(args, steps, epochs, cluster)
+    finally:
+        if cluster is not None:
+            from convscope.train.distributed import stop
+
+            stop()
+
+
+def _train(args: argparse.Namespace, steps: int | None, epochs: float | None, cluster: Any) -> int:
     if args.checkpoint_every is not None and not (math.isfinite(args.checkpoint_every) and args.checkpoint_every > 0):
         raise UsageError("--checkpoint-every must be a positive number of seconds")
     if getattr(args, "tensorboard", None):  # before a run directory is made
@@ -53,8 +68,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                   "give --steps or --epochs to train it further")
             return 0
     else:
-        loop, writer, dataset = _new_run(args, steps, epochs)
-    return _drive(args, loop, writer, dataset)
+        loop, writer, dataset = _new_run(args, steps, epochs, cluster)
+    return _drive(args, loop, writer, dataset, leader=cluster is None or cluster.leader)
 
 
 def _writer_kw(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,7 +87,8 @@ def _load(data: str | None, val_fraction: float, seed: int, image_size: int | No
         raise UsageError(str(e)) from e
 
 
-def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None) -> tuple[Any, Any, Any]:
+def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None,
+             cluster: Any = None) -> tuple[Any, Any, Any]:
     from convscope.runs import RunWriter, default_root
     from convscope.runs.writer import holds_run
     from convscope.train.loop import TrainingLoop
@@ -89,11 +105,15 @@ def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None) 
     if steps is None and epochs is None:
         epochs = DEFAULT_EPOCHS
     try:
-        loop = TrainingLoop(arch, config, dataset, max_steps=steps, max_epochs=epochs)
+        loop = TrainingLoop(arch, config, dataset, max_steps=steps, max_epochs=epochs, devices=args.devices)
     except ValueError as e:
         raise UsageError(str(e)) from e
     budget = {"steps": steps} if steps is not None else {"epochs": epochs}
     root = Path(args.runs) if args.runs else default_root()
+    if cluster is not None and not cluster.leader:
+        from convscope.cli_scale import SilentWriter
+
+        return loop, SilentWriter(out or root), dataset
     try:
         writer = RunWriter.create(root, arch=arch, config=config, dataset=dataset, name=args.name, source="cli",
                                   budget=budget, run_dir=out, **_writer_kw(args))
@@ -128,14 +148,16 @@ def _resume(args: argparse.Namespace, steps: int | None, epochs: float | None) -
     if tuple(dataset.image_shape) != tuple(arch.input_shape) or dataset.num_classes != arch.num_classes:
         raise UsageError(f"cannot resume {run}: its model takes {arch.input_shape} images of {arch.num_classes} "
                          f"classes; the data set has {dataset.image_shape} images of {dataset.num_classes}")
+    try:
+        loop = TrainingLoop(arch, config if ckpt is None else ckpt.config, dataset, devices=args.devices)
+    except ValueError as e:
+        raise UsageError(f"cannot resume {run}: {e}") from e
     if ckpt is None:  # killed before its first checkpoint: the seed makes step 0 again exactly
-        loop = TrainingLoop(arch, config, dataset)
         print(f"{run} has no checkpoint yet; training it again from step 0", flush=True)
     else:
-        loop = TrainingLoop(arch, ckpt.config, dataset)
         try:
             restore(loop, ckpt, exact=True)
-        except CheckpointError as e:
+        except (CheckpointError, ValueError) as e:
             raise UsageError(f"cannot resume {run}: {e}") from e
     start = 0 if ckpt is None else ckpt.step
     if steps is not None:
@@ -179,7 +201,7 @@ def _progress_line(step: int, total_steps: int, loss: float, acc: float, rate: f
     return f"\r[{bar}] step {step}/{total_steps}  loss {loss:.4f}  acc {acc:.3f}  {rate:,.0f} ex/s"
 
 
-def _drive(args: argparse.Namespace, loop: Any, writer: Any, dataset: Any) -> int:
+def _drive(args: argparse.Namespace, loop: Any, writer: Any, dataset: Any, leader: bool = True) -> int:
     from convscope import events as ev
     from convscope.train.headless import run_to_completion
 
@@ -206,7 +228,7 @@ def _drive(args: argparse.Namespace, loop: Any, writer: Any, dataset: Any) -> in
         elif isinstance(e, ev.EvalMetrics):
             record = {"step": e.step, "epoch": round(e.epoch, 4), "val_loss": e.val_loss, "val_acc": e.val_acc}
         else:
-            if isinstance(e, ev.Started):
+            if isinstance(e, ev.Started) and leader:
                 print(f"training {e.num_params:,} parameters on {e.device}: {dataset.summary()}", flush=True)
                 print(f"run: {writer.dir}", flush=True)
             elif isinstance(e, ev.Notice) and e.level != "info":
@@ -267,6 +289,8 @@ def _drive(args: argparse.Namespace, loop: Any, writer: Any, dataset: Any) -> in
         print(f"convscope: interrupted by {name} at step {loop.step}; saved {writer.dir / 'checkpoints' / 'latest.npz'}"
               f"; go on with: convscope train --resume {writer.dir}", file=sys.stderr)
         return EXIT_INTERRUPTED if not caught or caught[0] == signal.SIGINT else 128 + caught[0]
+    if not leader:
+        return 0
     print(f"done: step {loop.step}, val_acc {last.get('val_acc', float('nan')):.4f}, {wall:.1f} s; "
           f"checkpoint {writer.dir / 'checkpoints' / 'final.npz'}")
     return 0

@@ -11,13 +11,14 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
-from convscope.config import LIVE_FIELDS, LR_TOO_HIGH, OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.runs.layout import next_history_step
@@ -28,7 +29,8 @@ from convscope.train.checkpoint import (
     CheckpointError,
     save_checkpoint,
 )
-from convscope.train.rollback import Rollback
+from convscope.train.parallel import Placement, choose_devices, describe
+from convscope.train.rollback import Rollback, likely_cause
 from convscope.train.step import (
     STEPS_PER_CALL,
     StepFunctions,
@@ -43,11 +45,9 @@ CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often wh
 NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
 
 
-def device_description() -> str:
-    dev = jax.devices()[0]
-    if dev.platform == "cpu":
-        return "CPU"
-    return f"{dev.platform.upper()} ({dev.device_kind})"
+def device_description(placement: Placement | None = None) -> str:
+    """The devices training runs on, in words ("CPU", "4 × CPU", "GPU (H100)")."""
+    return describe(placement)
 
 
 def channel_stats(x: np.ndarray) -> np.ndarray:
@@ -56,17 +56,6 @@ def channel_stats(x: np.ndarray) -> np.ndarray:
     mean = flat.mean(axis=0)
     std = np.maximum(flat.std(axis=0), 1e-3)
     return np.stack([mean, std]).astype(np.float32)
-
-
-def likely_cause(config: TrainConfig) -> str:
-    """A plain-language guess at which hyperparameter made the loss non-finite."""
-    lr, opt = config.learning_rate, config.optimizer
-    if lr > LR_TOO_HIGH[opt]:
-        suggestion = "1e-3" if opt in ("adam", "rmsprop") else "0.01–0.1"
-        return f"the learning rate ({lr:g}) is too high for {opt}; try about {suggestion}"
-    if opt == "momentum" and config.momentum > 0.95:
-        return f"the momentum ({config.momentum:g}) is very high with learning rate {lr:g}; lower either"
-    return f"the learning rate ({lr:g}) is the most likely cause; lower it"
 
 
 class TrainingLoop:
@@ -82,7 +71,10 @@ class TrainingLoop:
         max_epochs: float | None = None,
         snapshot_interval_s: float = 0.25,
         clock: Callable[[], float] = time.perf_counter,
+        devices: int | None = None,
     ) -> None:
+        """``devices``: how many of JAX's devices share each batch (train/parallel.py);
+        None: as many as divide the batch size."""
         if tuple(arch.input_shape) != tuple(dataset.image_shape):
             raise ValueError(
                 f"the model expects {arch.input_shape} inputs but the data set has {dataset.image_shape} images"
@@ -100,11 +92,9 @@ class TrainingLoop:
         self.clock = clock
         self.stats = channel_stats(dataset.x_train)  # (2, C) of the data, whatever the mode
         self.norm = normalization_norm(self.stats, config.normalization)
-        self._x = jnp.asarray(dataset.x_train)
-        self._y = jnp.asarray(dataset.y_train, jnp.int32)
-        self._xv = jnp.asarray(dataset.x_val)
-        self._yv = jnp.asarray(dataset.y_val, jnp.int32)
-        self._norm = jnp.asarray(self.norm)
+        self.devices_requested = devices
+        self.placement: Placement | None = None
+        self._place_data(force=True)
         self.running = False
         self.step = 0
         self.examples_seen = 0
@@ -113,6 +103,34 @@ class TrainingLoop:
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
+
+    def _place_data(self, force: bool = False) -> None:
+        """Choose the devices for the batch size, and put the data on them (replicated)."""
+        n = choose_devices(self.devices_requested, min(self.config.batch_size, len(self.dataset.y_train)))
+        if not force and n == (self.placement.size if self.placement is not None else 1):
+            return
+        self.placement = Placement.over(n)
+        ds = self.dataset
+        data = (ds.x_train, np.asarray(ds.y_train, np.int32), ds.x_val, np.asarray(ds.y_val, np.int32), self.norm)
+        placed = self.placement.replicate(data) if self.placement is not None else [jnp.asarray(d) for d in data]
+        self._x, self._y, self._xv, self._yv, self._norm = placed
+
+    def put_norm(self) -> None:
+        """The input normalisation (``self.norm``) on the training devices."""
+        self._norm = self.placement.replicate(self.norm) if self.placement is not None else jnp.asarray(self.norm)
+
+    def _placed(self, idxs: np.ndarray) -> tuple[tuple, Any]:
+        """(params, state, opt_states) and the index rows, on the training devices."""
+        carry = (self.params, self.state, self.opt_states)
+        if self.placement is None:
+            return carry, idxs
+        return self.placement.replicate(carry), self.placement.split_rows(idxs)
+
+    @property
+    def _compiled_as(self) -> tuple[int, int]:
+        """What the training step is compiled for: (batch size, devices)."""
+        bs = min(self.config.batch_size, len(self.dataset.y_train))
+        return bs, self.placement.size if self.placement is not None else 1
 
     # ------------------------------------------------------------------ state
     @property
@@ -145,16 +163,14 @@ class TrainingLoop:
         no compilation holds the GIL in the middle of a live run (jax#16978)."""
         t0 = self.clock()
         bs = min(self.config.batch_size, len(self._perm))
-        if bs not in self.fns.batch_sizes:
-            idxs = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
+        if self._compiled_as not in self.fns.batch_sizes:
+            rows = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
             inactive = np.zeros(STEPS_PER_CALL, bool)  # computed, then discarded: compiles it
             keys = jax.random.split(self._key, STEPS_PER_CALL)
-            out = self.fns.train_chunk(
-                self.params, self.state, self.opt_states, self._x, self._y, idxs, inactive,
-                self._norm, self._hp, keys,
-            )
+            carry, idxs = self._placed(np.ascontiguousarray(rows))
+            out = self.fns.train_chunk(*carry, self._x, self._y, idxs, inactive, self._norm, self._hp, keys)
             jax.block_until_ready(out)
-            self.fns.batch_sizes.add(bs)
+            self.fns.batch_sizes.add(self._compiled_as)
         if not self.fns.traces["eval"]:
             self.evaluate()
         self.compile_seconds = self.clock() - t0
@@ -173,7 +189,7 @@ class TrainingLoop:
         return ev.Started(
             arch=self.arch,
             config=self.config,
-            device=device_description(),
+            device=device_description(self.placement),
             num_params=count_params(self.params),
             train_size=len(self.dataset.y_train),
             val_size=len(self.dataset.y_val),
@@ -195,9 +211,16 @@ class TrainingLoop:
         if "normalization" in diff:
             # norm is a traced argument of the steps, and snapshots carry it: live.
             self.norm = normalization_norm(self.stats, new.normalization)
-            self._norm = jnp.asarray(self.norm)
+            self.put_norm()
         self.config = new
         self._hp = live_hparams(new)
+        if "batch_size" in diff:
+            try:
+                self._place_data()  # another batch size may suit another number of devices
+            except ValueError:
+                self.config = self.config.replace(batch_size=diff["batch_size"][0])
+                self._hp = live_hparams(self.config)
+                raise
         return diff
 
     # ----------------------------------------------------------------- stepping
@@ -220,9 +243,9 @@ class TrainingLoop:
         active = np.arange(k) < n
         self._key, sub = jax.random.split(self._key)
         keys = jax.random.split(sub, k)
+        carry, idxs = self._placed(np.stack(rows))
         self.params, self.state, self.opt_states, losses, accs, finite = self.fns.train_chunk(
-            self.params, self.state, self.opt_states, self._x, self._y, np.stack(rows), active,
-            self._norm, self._hp, keys,
+            *carry, self._x, self._y, idxs, active, self._norm, self._hp, keys,
         )
         self.step += n
         self.examples_seen += n * len(rows[0])
@@ -266,7 +289,7 @@ class TrainingLoop:
         bs = self.config.batch_size
         start = self.rollback.start(self)
         calls: list[tuple[jax.Array, jax.Array, jax.Array, int]] = []
-        if bs not in self.fns.batch_sizes:
+        if self._compiled_as not in self.fns.batch_sizes:
             yield ev.Compiling(f"training step for batch size {bs}")
             self.warm_up()
         t0 = self.clock()

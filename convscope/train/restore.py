@@ -72,6 +72,7 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
         if why:
             raise CheckpointError(f"cannot resume exactly: {why}")
     loop.config = ckpt.config
+    loop._place_data()  # noqa: SLF001 — its batch size may suit another number of devices
     loop.reinitialise(ckpt.arch)
     loop.params = jax.tree.map(jnp.asarray, ckpt.params)
     loop.state = jax.tree.map(jnp.asarray, ckpt.state)
@@ -98,7 +99,7 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
         loop.opt_states = fresh
     loop.norm = (np.asarray(ckpt.norm, np.float32) if ckpt.norm is not None
                  else normalization_norm(loop.stats, loop.config.normalization))
-    loop._norm = jnp.asarray(loop.norm)
+    loop.put_norm()
     loop.step = ckpt.step
     loop.restored = True
     # The epoch counter goes on from the checkpoint's (older files: step × batch size).

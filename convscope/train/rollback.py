@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from convscope.config import LR_TOO_HIGH, TrainConfig
+
 RESTORE_FACTOR = 4.0  # a chunk's mean loss above this × the lowest so far (and chance's) exploded
 
 # (params, state, opt_states, step, examples_seen)
@@ -58,3 +60,14 @@ class Rollback:
             self.kept = self._prev_start if self._prev_start is not None else start
         self._prev_start = start
         self._chunk_end = loop.params
+
+
+def likely_cause(config: TrainConfig) -> str:
+    """A plain-language guess at which hyperparameter made the loss non-finite."""
+    lr, opt = config.learning_rate, config.optimizer
+    if lr > LR_TOO_HIGH[opt]:
+        suggestion = "1e-3" if opt in ("adam", "rmsprop") else "0.01–0.1"
+        return f"the learning rate ({lr:g}) is too high for {opt}; try about {suggestion}"
+    if opt == "momentum" and config.momentum > 0.95:
+        return f"the momentum ({config.momentum:g}) is very high with learning rate {lr:g}; lower either"
+    return f"the learning rate ({lr:g}) is the most likely cause; lower it"
