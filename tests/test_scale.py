@@ -93,6 +93,7 @@ def test_choose_devices_defaults_to_the_most_that_divide_the_batch(monkeypatch) 
     assert choose_devices(None, 7) == 7
     assert choose_devices(None, 11) == 1
     assert choose_devices(4, 128) == 4
+    assert choose_devices(None, 128, limit=2) == 2 and choose_devices(None, 12, limit=5) == 4
     with pytest.raises(DeviceCountError, match="multiple"):
         choose_devices(3, 128)
     with pytest.raises(DeviceCountError, match="at least 1"):

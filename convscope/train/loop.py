@@ -72,9 +72,11 @@ class TrainingLoop:
         snapshot_interval_s: float = 0.25,
         clock: Callable[[], float] = time.perf_counter,
         devices: int | None = None,
+        device_limit: int | Callable[[], int | None] | None = None,
     ) -> None:
         """``devices``: how many of JAX's devices share each batch (train/parallel.py);
-        None: as many as divide the batch size."""
+        None: as many as divide the batch size, at most ``device_limit`` (or what it
+        returns, asked again at each re-initialisation: the GUI's preference)."""
         if tuple(arch.input_shape) != tuple(dataset.image_shape):
             raise ValueError(
                 f"the model expects {arch.input_shape} inputs but the data set has {dataset.image_shape} images"
@@ -92,7 +94,7 @@ class TrainingLoop:
         self.clock = clock
         self.stats = channel_stats(dataset.x_train)  # (2, C) of the data, whatever the mode
         self.norm = normalization_norm(self.stats, config.normalization)
-        self.devices_requested = devices
+        self.devices_requested, self.device_limit = devices, device_limit
         self.placement: Placement | None = None
         self._place_data(force=True)
         self.running = False
@@ -106,7 +108,9 @@ class TrainingLoop:
 
     def _place_data(self, force: bool = False) -> None:
         """Choose the devices for the batch size, and put the data on them (replicated)."""
-        n = choose_devices(self.devices_requested, min(self.config.batch_size, len(self.dataset.y_train)))
+        bs = min(self.config.batch_size, len(self.dataset.y_train))
+        limit = self.device_limit() if callable(self.device_limit) else self.device_limit
+        n = choose_devices(self.devices_requested, bs, limit)
         if not force and n == (self.placement.size if self.placement is not None else 1):
             return
         self.placement = Placement.over(n)
@@ -146,6 +150,7 @@ class TrainingLoop:
             if tuple(arch.input_shape) != tuple(self.dataset.image_shape) or arch.num_classes != self.dataset.num_classes:
                 raise ValueError("the new architecture does not fit the data set's image shape or classes")
             self.arch = arch
+        self._place_data()  # the devices may have changed (the GUI's preference)
         self._key = jax.random.key(self.config.seed)
         self.params, self.state = init(self.arch, self.config.seed)
         self.opt_states = init_opt_states(self.fns.optimizers, self.params)

@@ -36,12 +36,14 @@ def available_devices() -> list[Any]:
     return list(jax.devices())
 
 
-def choose_devices(requested: int | None, batch_size: int) -> int:
+def choose_devices(requested: int | None, batch_size: int, limit: int | None = None) -> int:
     """How many devices to train on: ``requested`` (checked), or by default the most of
-    those JAX sees that divide ``batch_size`` (each device takes an equal share)."""
+    those JAX sees (at most ``limit``) that divide ``batch_size``: each device takes an
+    equal share of every batch."""
     seen = len(available_devices())
     if requested is None:
-        return max(n for n in range(1, seen + 1) if batch_size % n == 0)
+        top = seen if limit is None else max(1, min(seen, limit))
+        return max(n for n in range(1, top + 1) if batch_size % n == 0)
     if requested < 1:
         raise DeviceCountError(f"the number of devices must be at least 1, not {requested}")
     if requested > seen:

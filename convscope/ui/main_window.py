@@ -117,10 +117,8 @@ class MainWindow(QMainWindow):
         ``runs_root``: every training is recorded as a run directory there (None: not
         recorded); ``settings``: where File ▸ Runs Folder… keeps its choice."""
         super().__init__()
-        if loop_factory is None:
-            from convscope.train.loop import TrainingLoop
-
-            loop_factory = TrainingLoop
+        if loop_factory is None:  # on as many devices as the preference allows (read at each start)
+            loop_factory = preferences.loop_factory(lambda: self.preferences.device_limit)
         name = getattr(dataset, "name", "data set")
         self.setWindowTitle(f"ConvScope — {name}")
         recorder = RunRecorder(runs_root) if runs_root is not None else None

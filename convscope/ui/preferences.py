@@ -9,12 +9,18 @@ script unless it is handed one: then they last as long as the window):
   the model trains: the Landscape panel's slider starts there, and the two stay in step
   (moving the slider changes the preference);
 * ``appearance/theme`` — System, Light or Dark (:mod:`convscope.ui.theme`), applied at
-  once, the open plots included. ``CONVSCOPE_THEME`` overrides it for one launch.
+  once, the open plots included. ``CONVSCOPE_THEME`` overrides it for one launch;
+* ``training/devices`` — the most devices training may split each batch across
+  (``jax.sharding``, :mod:`convscope.train.parallel`); 0, the default, is every device JAX
+  sees. It takes effect when training starts afresh (Reset, a new model or data set); the
+  status bar names the devices in use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -41,8 +47,27 @@ from convscope.ui.run_actions import ROOT_KEY
 
 SHARE_KEY = "probes/cpu_share"
 THEME_KEY = "appearance/theme"
+DEVICES_KEY = "training/devices"
 SHARE_RANGE = (10, 100)  # the Landscape slider's range
 LANDSCAPE = "Loss landscape"
+
+
+def devices_seen() -> int:
+    """How many devices JAX sees (it starts JAX's backend: not before the window exists)."""
+    import jax
+
+    return len(jax.devices())
+
+
+def loop_factory(device_limit: Callable[[], int | None]) -> Callable[..., Any]:
+    """TrainingLoop with ``device_limit()`` read each time a model starts or is reset."""
+
+    def make(arch: Any, config: Any, dataset: Any) -> Any:
+        from convscope.train.loop import TrainingLoop
+
+        return TrainingLoop(arch, config, dataset, device_limit=device_limit)
+
+    return make
 
 
 def _int(value: object, default: int) -> int:
@@ -65,6 +90,7 @@ class Preferences(QObject):
         self.share = min(hi, max(lo, _int(self._read(SHARE_KEY, DEFAULT_SHARE), DEFAULT_SHARE)))
         saved = self._read(THEME_KEY, theme.SYSTEM)
         self.theme = saved if saved in theme.CHOICES else theme.SYSTEM
+        self.devices = max(0, _int(self._read(DEVICES_KEY, 0), 0))  # 0: all
         self.action = QAction("&Preferences…", window, shortcut=QKeySequence("Ctrl+,"))
         self.action.setToolTip("Runs folder, CPU share of the probes, theme")
         self.action.triggered.connect(lambda: self.open_dialog())
@@ -110,6 +136,17 @@ class Preferences(QObject):
         if save:
             self._write(SHARE_KEY, self.share)
 
+    @property
+    def device_limit(self) -> int | None:
+        """The most devices a new training may use (None: all that JAX sees)."""
+        return self.devices or None
+
+    def set_devices(self, count: int) -> None:
+        """At most ``count`` devices for the next training (0: all)."""
+        self.devices = max(0, int(count))
+        self._write(DEVICES_KEY, self.devices)
+        self.changed.emit()
+
     def set_theme(self, choice: str) -> None:
         """System, light or dark, applied now to the whole application."""
         self.theme = choice if choice in theme.CHOICES else theme.SYSTEM
@@ -147,14 +184,26 @@ class PreferencesDialog(QDialog):
         self.theme = QComboBox()
         for choice in theme.CHOICES:
             self.theme.addItem(theme.LABELS[choice], choice)
+        self.devices = QComboBox()
+        seen = devices_seen()
+        self.devices.addItem(f"All that JAX sees ({seen})", 0)
+        for n in range(1, seen + 1):
+            self.devices.addItem(f"At most {n}", n)
+        self.devices.setEnabled(seen > 1)
+        self.devices.setToolTip("How many devices each batch is split across (jax.sharding); from the next "
+                                "Reset or new model. JAX sees one device here" if seen == 1 else
+                                "How many devices each batch is split across (jax.sharding); from the next "
+                                "Reset or new model")  # fmt: skip
         form = QFormLayout()
         form.addRow("Runs folder:", row)
         form.addRow("CPU share of the probes:", self.share)
         form.addRow("Theme:", self.theme)
+        form.addRow("Training devices:", self.devices)
         note = QLabel(
             "New runs are recorded in the runs folder (--runs overrides it for one launch). "
             "The CPU share is the Loss landscape slider's. The theme changes at once, plots "
-            "included; System follows the desktop's light or dark setting."
+            "included; System follows the desktop's light or dark setting. Training devices "
+            "apply from the next Reset or new model; the status bar names those in use."
         )
         note.setWordWrap(True)
         note.setProperty("kind", "hint")
@@ -172,6 +221,7 @@ class PreferencesDialog(QDialog):
         self.root.setText(str(self.prefs.runs_root))
         self.share.setValue(self.prefs.share)
         self.theme.setCurrentIndex(max(0, self.theme.findData(self.prefs.theme)))
+        self.devices.setCurrentIndex(max(0, self.devices.findData(self.prefs.devices)))
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Runs folder", self.root.text())
@@ -188,6 +238,8 @@ class PreferencesDialog(QDialog):
         choice = self.theme.currentData()
         if choice != p.theme:
             p.set_theme(choice)
+        if self.devices.currentData() != p.devices:
+            p.set_devices(int(self.devices.currentData()))
         super().accept()
 
 
