@@ -50,9 +50,11 @@ def gui(seconds: float) -> dict:
 
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data import builtin_mnist
+    from convscope.train.compile_cache import enable
     from convscope.ui.app import configure_app
     from convscope.ui.main_window import MainWindow
 
+    enable()  # as run_gui does: CONVSCOPE_COMPILE_CACHE (set by main) says where
     app = QApplication.instance() or QApplication([])
     configure_app(app)
     window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
@@ -120,9 +122,11 @@ def launch() -> dict:
 
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data import builtin_mnist
+    from convscope.train.compile_cache import enable
     from convscope.ui.app import configure_app
     from convscope.ui.main_window import MainWindow
 
+    enable()  # as run_gui does: CONVSCOPE_COMPILE_CACHE (set by main) says where
     app = QApplication.instance() or QApplication([])
     configure_app(app)
     window = MainWindow(builtin_mnist(), ArchSpec(), TrainConfig())
@@ -150,8 +154,9 @@ def child(mode: str, seconds: float) -> None:
     print(json.dumps(result))
 
 
-def run(mode: str, seconds: float) -> dict:
+def run(mode: str, seconds: float, cache: str = "off") -> dict:
     env = dict(os.environ)
+    env["CONVSCOPE_COMPILE_CACHE"] = cache
     env.setdefault("QT_QPA_PLATFORM", "offscreen" if not env.get("DISPLAY") else "xcb")
     out = subprocess.run([sys.executable, __file__, "--child", mode, "--seconds", str(seconds)],
                          env=env, capture_output=True, text=True, check=True, timeout=600)
@@ -175,8 +180,13 @@ def main() -> None:
               f"ratio {g['examples_per_s'] / h['examples_per_s']:.2f}   stalls p50 {g['stall_p50_ms']:.1f} ms  "
               f"p99 {g['stall_p99_ms']:.1f} ms  max {g['stall_max_ms']:.0f} ms  (>100 ms: {g['stalls_over_100ms']})",
               flush=True)
-    la = run("launch", args.seconds)
-    print(f"launch → window visible {la['window_visible_s']:.2f} s, → model compiled and ready {la['model_ready_s']:.2f} s")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:  # an empty persistent compilation cache, then filled
+        for what in ("cold (empty cache)", "warm (second launch)"):
+            la = run("launch", args.seconds, cache)
+            print(f"launch, {what}: window visible {la['window_visible_s']:.2f} s, model compiled and ready "
+                  f"{la['model_ready_s']:.2f} s", flush=True)
 
 
 if __name__ == "__main__":

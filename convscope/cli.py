@@ -230,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ArgumentError as e:
         print(f"convscope: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command in ("train", "inspect", "evaluate", "landscape", "evolution", "invariance"):  # they compile
+        from convscope.train.compile_cache import enable  # (the GUI: in run_gui)
+
+        enable()
     try:
         if args.command == "train":
             from convscope.cli_train import cmd_train

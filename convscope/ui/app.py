@@ -240,7 +240,9 @@ def run_gui(
     ``options`` (validation split, image-folder image size) load the first data set and
     are what the Data panel starts with for the next."""
     from convscope.data import DataError, LoadOptions, load_dataset
+    from convscope.train.compile_cache import enable
 
+    enable()  # a second launch reads the compiled model back instead of compiling it
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     configure_app(app)
