@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +40,7 @@ from convscope.probes.evolution import DEFAULT_CHANNELS, SEARCH_IMAGES, Evolutio
 from convscope.probes.fields import spatial_layers
 from convscope.runs.reader import checkpoint_steps
 from convscope.shapes import layer_table
+from convscope.ui.one_line_label import OneLineLabel
 from convscope.ui.panels.mapview import ExportButton, heading, style_axis
 from convscope.ui.probe_runner import Cancelled, ProbeContext, ProbeRunner
 from convscope.ui.session import Session
@@ -47,6 +49,8 @@ from convscope.ui.timeline import timeline_for
 TRAINING_SHARE = 0.5  # while training, computing takes at most half the time
 MIN_SCALE = 0.45  # screen pixels per grid pixel below which the view pans instead of shrinking
 EXPORT_FILTER = "PNG image (*.png);;SVG drawing (*.svg);;The numbers, NumPy (*.npz)"
+HINT = ("Hover over a cell for its step, channel and value · click: show that step on the timeline · "
+        "drag to pan, wheel to zoom, double-click to fit")
 NO_RUN = ("No run, so no snapshots: the grid shows a recorded run's snapshots. Train with recording on "
           "(File ▸ Runs Folder…, or convscope --runs DIR), or open one with File ▸ Follow Run… or Resume Run….")
 NO_STEPS = ("The run has no snapshots yet: train a few steps (snapshots are kept at steps 0, 1, 2, 5, 10, 20, "
@@ -70,9 +74,23 @@ class Grid:
 
     request: Request
     ev: Evolution
-    picture: np.ndarray  # (H, W, 3) uint8: cells only, exp.grid_image without its label margins
+    picture: np.ndarray  # (H, W, 3) uint8: exp.grid_image without its label margins, see framed()
     cell_w: int
-    notes: str
+    notes: str  # the snapshots left out, and why ("" if none)
+
+
+def framed(cells: np.ndarray, cell_w: int) -> np.ndarray:
+    """``cells`` (exp.grid_image without its margins) with the gaps between cells grey
+    and those between a cell's pictures light grey: white gaps melt into white patches
+    once the grid is drawn smaller than its pixels."""
+    out = cells.copy()
+    xs, ys = np.arange(out.shape[1]), np.arange(out.shape[0])
+    in_col = xs % (cell_w + exp.GAP)
+    between_cells = (in_col >= cell_w)[None, :] | (ys % (exp.CELL + exp.GAP) >= exp.CELL)[:, None]
+    between_pictures = (in_col < cell_w) & (in_col % (exp.CELL + 2) >= exp.CELL)
+    out[np.broadcast_to(between_pictures[None, :], out.shape[:2])] = 200
+    out[between_cells] = 120
+    return out
 
 
 def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.ndarray) -> Any:
@@ -82,7 +100,7 @@ def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.nd
 
     def job(ctx: ProbeContext) -> Grid | str | None:
         snapshots, unreadable, other = [], 0, 0
-        for step, path in paths.items():
+        for path in paths.values():
             ctx.check()
             try:
                 ckpt = load_checkpoint(path)
@@ -93,24 +111,23 @@ def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.nd
                 other += 1
                 continue
             snapshots.append(ckpt)
-            ctx.report((0, len(paths), f"reading snapshot of step {step:,}"))
+            ctx.report((0, len(paths), f"reading snapshot {len(snapshots) + unreadable + other} of {len(paths)}"))
         if not snapshots:
             if other:
                 return (f"The snapshots of {req.run_dir.name} are of another architecture than the model shown, "
                         "so its layers do not apply; the timeline moves to this model's run once that has "
                         "snapshots (train a step), then Compute.")
             return f"None of the run's {len(paths)} snapshots can be read."
-        n = len(snapshots)
         ev = evolution(snapshots, req.layer, images, channels=req.channels, synthetic=req.synthetic,
                        progress=lambda i, total: ctx.report((i, total, f"snapshot {i} of {total}")),
                        should_stop=ctx.should_stop)
         if ev is None:
             raise Cancelled
         grid, cell_w = exp.grid_image(ev)
+        grid = framed(grid[exp.TOP:, exp.LEFT:], cell_w)
         notes = [f"{k} snapshot{'s' * (k > 1)} {why} left out" for k, why in
                  ((unreadable, "that cannot be read"), (other, "of another architecture")) if k]
-        return Grid(req, ev, grid[exp.TOP:, exp.LEFT:], cell_w, "; ".join(notes) + (" · " if notes else "")
-                    + f"{n} snapshots")
+        return Grid(req, ev, grid, cell_w, "; ".join(notes))
 
     return job
 
@@ -138,8 +155,9 @@ class EvolutionPanel(QWidget):
         self.channels = QSpinBox()
         self.channels.setRange(1, DEFAULT_CHANNELS)
         self.channels.setValue(DEFAULT_CHANNELS)
+        self.channels.setSuffix(" channels")
         self.channels.setToolTip("How many channels: the first N of the layer")
-        self.synthetic = QCheckBox("Synthetic inputs")
+        self.synthetic = QCheckBox("Synthetic")
         self.synthetic.setChecked(True)
         self.synthetic.setToolTip("Beside each patch, the channel's synthetic preferred input "
                                   "(activation maximization; much slower than the patches alone)")
@@ -148,6 +166,7 @@ class EvolutionPanel(QWidget):
         self.compute_button.clicked.connect(self.compute)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.cancel_button.hide()  # beside the progress line, while computing
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button = ExportButton(self.export, "evolution.png", filters=EXPORT_FILTER)
         self.export_button.setToolTip("Save the grid as PNG or SVG (with its labels), or its numbers as .npz")
@@ -165,10 +184,11 @@ class EvolutionPanel(QWidget):
         self.plot.hideButtons()
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")
-        self.plot.setLabel("top", "step (click a column to show it on the timeline)")
+        self.plot.setLabel("top", "step")
         self.plot.setLabel("left", "channel")
         for side in ("top", "left"):
             style_axis(self.plot.getAxis(side), 10)
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
         self.vb = self.plot.getViewBox()
         self.vb.invertY(True)
         self.vb.setAspectLocked(True)
@@ -178,32 +198,44 @@ class EvolutionPanel(QWidget):
         self._auto_fit = True
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.placeholder = QLabel("Choose a layer and press Compute: for every snapshot of the run (across) and "
+                                  "channel (down), the validation patch that excites the channel most, its "
+                                  "synthetic preferred input and, for the first conv block, the filter.")
+        self.placeholder.setObjectName("hint")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setMargin(24)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.graphics)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(170)
         self.progress.hide()
-        self.hover = QLabel("Hover over a cell for its step, channel and value.")
+        self.hover = OneLineLabel()  # a long hint ends in "…" rather than widening the panel
+        self.hover.setText(HINT)
         self.hover.setObjectName("hint")
 
+        top = QHBoxLayout()
+        top.addWidget(self.heading, stretch=1)
+        top.addWidget(self.export_button, alignment=Qt.AlignmentFlag.AlignTop)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Layer:"))
-        controls.addWidget(self.layer)
-        controls.addWidget(QLabel("Channels:"))
-        controls.addWidget(self.channels)
-        controls.addWidget(self.synthetic)
+        for widget in (self.layer, self.channels, self.synthetic, self.compute_button):
+            controls.addWidget(widget)
         controls.addStretch(1)
-        for button in (self.compute_button, self.cancel_button, self.export_button):
-            controls.addWidget(button)
         bottom = QHBoxLayout()
         bottom.addWidget(self.hover, stretch=1)
         bottom.addWidget(self.progress)
+        bottom.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.heading)
+        layout.addLayout(top)
         layout.addLayout(controls)
-        layout.addWidget(self.graphics, stretch=1)
+        layout.addWidget(self.stack, stretch=1)
         layout.addLayout(bottom)
         session.arch_changed.connect(lambda _a: self._fill_layers())
         session.model_changed.connect(self._on_model_changed)
@@ -226,6 +258,7 @@ class EvolutionPanel(QWidget):
         if row is not None:
             self.channels.setMaximum(int(row.shape[2]))
             self.channels.setToolTip(f"How many channels: the first N of the layer's {row.shape[2]}")
+            self.channels.setMinimumWidth(self.channels.sizeHint().width())
 
     def _note_stale(self) -> None:
         g = self.grid
@@ -276,8 +309,9 @@ class EvolutionPanel(QWidget):
         return False
 
     def _on_busy(self, busy: bool) -> None:
-        self.cancel_button.setEnabled(busy)
-        self.progress.setVisible(busy)
+        for widget in (self.cancel_button, self.progress):
+            widget.setEnabled(busy)
+            widget.setVisible(busy)
 
     def _on_progress(self, _req: Any, payload: Any) -> None:
         done, total, text = payload
@@ -307,39 +341,44 @@ class EvolutionPanel(QWidget):
         self.grid = None
         self.image.clear()
         self.export_button.setEnabled(False)
+        self.stack.setCurrentWidget(self.placeholder)
 
     # ------------------------------------------------------------- drawing
     def _summary(self, g: Grid) -> str:
         ev = g.ev
-        cells = "patch" + (" · synthetic input" if ev.synthetic is not None else "") + (
-            " · filter" if ev.filters is not None else "")
-        return (f"{ev.layer} of {g.request.run_dir.name}: {len(ev.channels)} channels over {g.notes} "
-                f"(steps {int(ev.steps[0]):,}–{int(ev.steps[-1]):,}) · each cell: {cells} · {ev.seconds:.1f} s")
+        return (f"{ev.layer} · {len(ev.channels)} channels × {len(ev.steps)} snapshots, steps "
+                f"{int(ev.steps[0]):,}–{int(ev.steps[-1]):,} · {ev.seconds:.1f} s" + (f" · {g.notes}" if g.notes else ""))
 
     def show_grid(self, g: Grid) -> None:
         self.grid = g
+        self.stack.setCurrentWidget(self.graphics)
         self.image.setImage(g.picture, levels=(0, 255))
-        h, w = g.picture.shape[:2]
-        self.vb.setLimits(xMin=-w * 0.05, xMax=w * 1.05, yMin=-h * 0.05, yMax=h * 1.05)
         self._say(self._summary(g))
+        self.heading.setToolTip(f"The snapshots of {g.request.run_dir}")
+        cells = " | ".join(["patch"] + ["synthetic input"] * (g.ev.synthetic is not None)
+                           + ["filter"] * (g.ev.filters is not None))
+        self.plot.setLabel("top", f"step  ·  each cell: {cells}")
         self.export_button.setEnabled(True)
         self._auto_fit = True
         self.fit_view()
         self._set_ticks()
 
-    def fit_view(self) -> None:
-        """The whole grid when it is readable so, else its top left at :data:`MIN_SCALE`
-        (drag to see the rest)."""
+    def fit_view(self, whole: bool = False) -> None:
+        """The whole grid when it is readable so (or ``whole``), else its top left at
+        :data:`MIN_SCALE` (drag to see the rest)."""
         if self.grid is None:
             return
         h, w = self.grid.picture.shape[:2]
         rect = self.vb.boundingRect()
         vw, vh = max(rect.width(), 1.0), max(rect.height(), 1.0)
-        scale = min(vw / w, vh / h)
-        if scale >= MIN_SCALE:
-            self.vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.01)
-        else:
-            self.vb.setRange(xRange=(0, vw / MIN_SCALE), yRange=(0, vh / MIN_SCALE), padding=0)
+        pad = 2 * exp.GAP
+        scale = min(vw / (w + 2 * pad), vh / (h + 2 * pad))
+        if not whole:
+            scale = max(scale, MIN_SCALE)
+        x1, y1 = vw / scale - pad, vh / scale - pad  # both at one scale: the aspect stays locked
+        # Limits wide enough for this range, so that they never move it.
+        self.vb.setLimits(xMin=-pad, xMax=max(w + pad, x1), yMin=-pad, yMax=max(h + pad, y1))
+        self.vb.setRange(xRange=(-pad, x1), yRange=(-pad, y1), padding=0)
 
     def _set_ticks(self) -> None:
         g = self.grid
@@ -349,7 +388,8 @@ class EvolutionPanel(QWidget):
             return
         col, row = g.cell_w + exp.GAP, exp.CELL + exp.GAP
         px = self.vb.viewPixelSize()[0] or 1.0  # grid pixels per screen pixel
-        every_s = max(1, int(np.ceil(64 * px / col)))  # a label needs about 64 screen pixels
+        need = 8 * len(f"{int(g.ev.steps[-1]):,}") + 16  # screen pixels a step's label takes, with room
+        every_s = max(1, int(np.ceil(need * px / col)))
         every_c = max(1, int(np.ceil(18 * px / row)))
         self.plot.getAxis("top").setTicks([[(s * col + g.cell_w / 2, f"{int(st):,}")
                                             for s, st in enumerate(g.ev.steps) if s % every_s == 0]])
@@ -380,8 +420,7 @@ class EvolutionPanel(QWidget):
         if event.button() != Qt.MouseButton.LeftButton:
             return
         if event.double():
-            self._auto_fit = True
-            self.fit_view()
+            self.fit_view(whole=True)
             return
         cell = self.cell_at(event.scenePos())
         if cell is not None:
