@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QPointF, Qt
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
@@ -123,20 +124,18 @@ def test_the_grid_is_evolution_on_the_stored_snapshots_and_follows_the_layer(pan
     # Hovering a cell names its step, channel and value; clicking its column shows that step.
     s, c = 1, 2
     col, row = grid.cell_w + exp.GAP, exp.CELL + exp.GAP
-    scene = panel.vb.mapViewToScene(pg_point(s * col + 5, c * row + 5))
+    panel.fit_view(whole=True)  # every cell on screen
+    qtbot.wait(50)
+    scene = panel.vb.mapViewToScene(QPointF(s * col + 20, c * row + 20))
     assert panel.cell_at(scene) == (s, c)
-    panel._on_mouse(scene)
-    assert f"step {list(STEPS)[s]}" in panel.hover.text() and "channel 2" in panel.hover.text()
-    assert f"{grid.ev.patch_values[s, c]:.4g}" in panel.hover.text()
+    at = panel.graphics.mapFromScene(scene)
+    qtbot.mouseMove(panel.graphics.viewport(), at)
+    qtbot.waitUntil(lambda: f"step {list(STEPS)[s]} " in panel.hover.text(), timeout=3000)
+    assert "channel 2" in panel.hover.text() and f"{grid.ev.patch_values[s, c]:.4g}" in panel.hover.text()
     timeline = panel.session.findChild(Timeline)
-    assert panel.show_on_timeline(s)
+    assert timeline.live
+    qtbot.mouseClick(panel.graphics.viewport(), Qt.MouseButton.LeftButton, pos=at)
     qtbot.waitUntil(lambda: timeline.shown_step == list(STEPS)[s], timeout=10_000)
-
-
-def pg_point(x: float, y: float):
-    from PySide6.QtCore import QPointF
-
-    return QPointF(x, y)
 
 
 def test_export_writes_png_svg_and_the_numbers(panel, qtbot, tmp_path):
