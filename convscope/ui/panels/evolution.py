@@ -49,8 +49,8 @@ from convscope.ui.timeline import timeline_for
 TRAINING_SHARE = 0.5  # while training, computing takes at most half the time
 MIN_SCALE = 0.45  # screen pixels per grid pixel below which the view pans instead of shrinking
 EXPORT_FILTER = "PNG image (*.png);;SVG drawing (*.svg);;The numbers, NumPy (*.npz)"
-HINT = ("Hover over a cell for its step, channel and value · click: show that step on the timeline · "
-        "drag to pan, wheel to zoom, double-click to fit")
+HINT = ("Hover a cell: its step, channel and value · click: that step on the timeline · drag: pan · "
+        "wheel: zoom · double-click: fit")
 NO_RUN = ("No run, so no snapshots: the grid shows a recorded run's snapshots. Train with recording on "
           "(File ▸ Runs Folder…, or convscope --runs DIR), or open one with File ▸ Follow Run… or Resume Run….")
 NO_STEPS = ("The run has no snapshots yet: train a few steps (snapshots are kept at steps 0, 1, 2, 5, 10, 20, "
@@ -111,7 +111,7 @@ def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.nd
                 other += 1
                 continue
             snapshots.append(ckpt)
-            ctx.report((0, len(paths), f"reading snapshot {len(snapshots) + unreadable + other} of {len(paths)}"))
+            ctx.report((0, len(paths), f"reading {len(snapshots) + unreadable + other} of {len(paths)}"))
         if not snapshots:
             if other:
                 return (f"The snapshots of {req.run_dir.name} are of another architecture than the model shown, "
@@ -213,7 +213,7 @@ class EvolutionPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.progress.setMinimumWidth(170)
+        self.progress.setMinimumWidth(180)
         self.progress.hide()
         self.hover = OneLineLabel()  # a long hint ends in "…" rather than widening the panel
         self.hover.setText(HINT)
@@ -292,9 +292,10 @@ class EvolutionPanel(QWidget):
         self.runner.submit(req, evolution_job(req, paths, arch, np.array(images, np.uint8)))
         self.progress.setRange(0, len(paths))
         self.progress.setValue(0)
-        self.progress.setFormat("reading the snapshots…")
+        self.progress.setFormat("reading…")
         self.progress.show()
-        self._say(f"Computing {layer} over {len(paths)} snapshots of {req.run_dir.name}…")
+        self._say(f"Computing {layer} over {len(paths)} snapshots…")
+        self.heading.setToolTip(f"The snapshots of {req.run_dir}")
         return True
 
     def cancel(self) -> None:
