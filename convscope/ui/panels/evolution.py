@@ -100,8 +100,9 @@ def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.nd
 
     def job(ctx: ProbeContext) -> Grid | str | None:
         snapshots, unreadable, other = [], 0, 0
-        for path in paths.values():
+        for read, path in enumerate(paths.values(), 1):
             ctx.check()
+            ctx.report((read - 1, len(paths), f"reading {read} of {len(paths)}"))
             try:
                 ckpt = load_checkpoint(path)
             except CheckpointError:
@@ -111,7 +112,6 @@ def evolution_job(req: Request, paths: dict[int, Path], arch: Any, images: np.nd
                 other += 1
                 continue
             snapshots.append(ckpt)
-            ctx.report((0, len(paths), f"reading {len(snapshots) + unreadable + other} of {len(paths)}"))
         if not snapshots:
             if other:
                 return (f"The snapshots of {req.run_dir.name} are of another architecture than the model shown, "
@@ -171,11 +171,10 @@ class EvolutionPanel(QWidget):
         self.export_button = ExportButton(self.export, "evolution.png", filters=EXPORT_FILTER)
         self.export_button.setToolTip("Save the grid as PNG or SVG (with its labels), or its numbers as .npz")
         self.export_button.setEnabled(False)
-        for control in (self.layer, self.channels, self.synthetic):
-            signal = control.toggled if isinstance(control, QCheckBox) else (
-                control.currentIndexChanged if isinstance(control, QComboBox) else control.valueChanged)
-            signal.connect(lambda *_: self._note_stale())
         self.layer.currentIndexChanged.connect(lambda _i: self._fit_channels())
+        self.layer.currentIndexChanged.connect(lambda _i: self._note_stale())
+        self.channels.valueChanged.connect(lambda _v: self._note_stale())
+        self.synthetic.toggled.connect(lambda _on: self._note_stale())
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(2, 2, 8, 2)
@@ -285,6 +284,8 @@ class EvolutionPanel(QWidget):
             return self._refuse(f"The data set has no validation images of the model's input "
                                 f"{tuple(arch.input_shape)} to search for patches (it has {images.shape[1:]}).")
         layer = self.layer.currentText()
+        if not layer:
+            return self._refuse("The model has no layer with spatial maps to show.")
         req = Request(self.session.generation, Path(timeline.run_dir), layer,
                       tuple(range(self.channels.value())), self.synthetic.isChecked())
         self.requested = req
