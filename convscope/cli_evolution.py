@@ -12,8 +12,6 @@ from typing import Any
 
 from convscope.cli import UsageError
 
-MAX_IMAGES = 1000  # validation images searched for each channel's strongest patch
-
 
 def _images(cfg: dict[str, Any], arch: Any) -> tuple[Any, str]:
     """The run's validation images (as --resume loads its data), else the built-in digits'."""
@@ -21,6 +19,7 @@ def _images(cfg: dict[str, Any], arch: Any) -> tuple[Any, str]:
 
     from convscope.data.dataset import load_dataset
     from convscope.data.images import fit_image
+    from convscope.probes.evolution import SEARCH_IMAGES as MAX_IMAGES
     from convscope.runs.tensorboard import run_validation
 
     ds, why = run_validation(cfg, arch)
@@ -78,6 +77,7 @@ def cmd_evolution(args: argparse.Namespace) -> int:
     ev = evolution(kept, args.layer, images, channels=channels, synthetic=not args.no_synthetic,
                    progress=None if args.quiet else
                    (lambda i, n: print(f"  snapshot {i} of {n}", file=sys.stderr, flush=True)))
+    assert ev is not None  # only a should_stop() stops it
     try:
         written = write(out, ev, f"{run.name}: {args.layer}, channels 0-{channels[-1]}, patches from {source}")
     except OSError as e:

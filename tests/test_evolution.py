@@ -116,3 +116,18 @@ def test_cli_bad_input_is_one_line_and_exit_2(run, tmp_path, capsys) -> None:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("convscope: ") and words in err and "\n" not in err, err
+
+
+def test_should_stop_ends_it_between_snapshots_with_none(run) -> None:
+    run_dir, ds = run
+    snaps = _snapshots(run_dir)
+    done: list[int] = []
+    stop_after = {"calls": 0}
+
+    def should_stop() -> bool:  # true once the first snapshot is done
+        stop_after["calls"] += 1
+        return bool(done)
+
+    assert evo.evolution(snaps, "act1", ds.x_val, synthetic=True, settings=FAST, should_stop=should_stop,
+                         progress=lambda i, n: done.append(i)) is None
+    assert done == [1] and stop_after["calls"] > 1

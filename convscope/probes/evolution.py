@@ -26,6 +26,7 @@ DEFAULT_CHANNELS = 16
 # Fewer ascent steps than the panel's default: a grid of 30 snapshots × 16 channels in
 # about a minute on a laptop CPU, and the pictures settle well before.
 EVOLUTION_SETTINGS = ActMaxSettings(steps=96)
+SEARCH_IMAGES = 1000  # validation images searched for each channel's strongest patch
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,15 @@ def first_block_layer(layer: str) -> bool:
 def evolution(snapshots: Sequence[Any], layer: str, images_uint8: np.ndarray, *,
               channels: Sequence[int] | None = None, synthetic: bool = True,
               settings: ActMaxSettings = EVOLUTION_SETTINGS,
-              progress: Callable[[int, int], None] | None = None) -> Evolution:
+              progress: Callable[[int, int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> Evolution | None:
     """The feature-evolution grid of ``layer`` over ``snapshots`` (objects with ``step``,
     ``arch``, ``params``, ``state``, ``norm``: checkpoints or Snapshot events, one
     architecture), searching ``images_uint8`` (N, H, W, C) for the patches.
 
-    ``channels``: default the first :data:`DEFAULT_CHANNELS` of the layer."""
+    ``channels``: default the first :data:`DEFAULT_CHANNELS` of the layer.
+    ``progress(done, total)`` after each snapshot; None as soon as ``should_stop()``
+    (asked between the patch search's batches and the ascent's steps) turns true."""
     if not snapshots:
         raise ValueError("evolution: no snapshots")
     arch = snapshots[0].arch
@@ -76,14 +80,17 @@ def evolution(snapshots: Sequence[Any], layer: str, images_uint8: np.ndarray, *,
     t0 = time.perf_counter()
     patches, values, indices, synth, kernels = [], [], [], [], []
     for i, snap in enumerate(snapshots):
-        top = top_k_patches(arch, snap.params, snap.state, snap.norm, layer, images, k=1)
-        assert top is not None  # nothing can stop it
+        top = top_k_patches(arch, snap.params, snap.state, snap.norm, layer, images, k=1, should_stop=should_stop)
+        if top is None:
+            return None
         patches.append(top.patches[chans, 0])
         values.append(top.values[chans, 0])
         indices.append(top.indices[chans, 0])
         if synthetic:
-            result = activation_maximization(arch, snap.params, snap.state, snap.norm, layer, settings, chans)
-            assert result is not None
+            result = activation_maximization(arch, snap.params, snap.state, snap.norm, layer, settings, chans,
+                                             should_stop=should_stop)
+            if result is None:
+                return None
             synth.append(result.images)
         if first_block_layer(layer):
             kernels.append(np.asarray(snap.params["conv1"]["w"], np.float32)[..., chans])

@@ -45,6 +45,7 @@ from convscope.ui.panels.architecture import ArchitecturePanel
 from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
 from convscope.ui.panels.evaluation import EvaluationPanel
+from convscope.ui.panels.evolution import EvolutionPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
 from convscope.ui.panels.filters import FiltersPanel
 from convscope.ui.panels.hparams_view import HParamsPanel
@@ -79,6 +80,7 @@ PANELS: list[type[QWidget]] = [
     RunsPanel,  # the runs under the runs root, tabbed under Training
     HParamsPanel,  # their hyperparameters, a tab beside Training (one shared selection)
     InvariancePanel,  # the inspected image moved: per-layer feature distance, p(class)
+    EvolutionPanel,  # a layer's channels over the run's snapshots (patch, synthetic input, filter)
 ]
 
 # Placements that override a panel's own ``area`` when the panel named is present:

@@ -135,6 +135,11 @@ class Timeline(QObject):
         QTimer.singleShot(0, self, self.refresh)  # a new run begins with the new model
 
 
+def timeline_for(session: Any) -> Timeline | None:
+    """The session's timeline (a child of it), or None before a window installs one."""
+    return session.findChild(Timeline)
+
+
 class TimelineBar(QToolBar):
     """The timeline's controls: a slider over the snapshots, their step, Play, Live."""
 
