@@ -6,6 +6,9 @@ evaluation throughput. Usage::
 
     python benchmarks/bench_training.py            # default, tutorial MNIST, CIFAR nets
     python benchmarks/bench_training.py --ynn both # also compare the YNNPACK flag on/off
+    python benchmarks/bench_training.py --torch /path/to/torch-venv/bin/python [--rounds 2]
+        # side by side with PyTorch (benchmarks/bench_torch.py), alternating, augmentation
+        # off on both sides; prints ConvScope / PyTorch-best per model and round
 
 Reference (shared/PERFORMANCE.md, PyTorch CPU, 2 cores, batch 128): MNIST-sized
 tutorial net 5,714 (NCHW) / 9,938 (channels_last); CIFAR-sized 1,277 / 1,346 examples/s.
@@ -51,7 +54,7 @@ def build_spec(name: str):
     raise ValueError(name)
 
 
-def measure(name: str, batch: int, windows: int, steps: int) -> dict:
+def measure(name: str, batch: int, windows: int, steps: int, augment: bool = True) -> dict:
     import time
 
     import jax
@@ -63,7 +66,7 @@ def measure(name: str, batch: int, windows: int, steps: int) -> dict:
     from convscope.train.step import STEPS_PER_CALL, build_steps, evaluate, init_opt_states, live_hparams
 
     spec = build_spec(name)
-    cfg = TrainConfig(batch_size=batch)
+    cfg = TrainConfig(batch_size=batch, augment=augment)
     fns = build_steps(spec)
     params, state = init(spec, 0)
     opt = init_opt_states(fns.optimizers, params)
@@ -113,6 +116,8 @@ def run_child(name: str, ynn: str, args: argparse.Namespace) -> dict:
         env["CONVSCOPE_STEPS_PER_CALL"] = str(args.steps_per_call)
     cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch),
            "--windows", str(args.windows), "--steps", str(args.steps)]
+    if args.torch:
+        cmd.append("--no-augment")  # like for like: the PyTorch twin does not augment
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -128,12 +133,18 @@ def main() -> None:
     ap.add_argument("--steps-per-call", type=int, default=0,
                     help="unrolled training steps per jitted call (default: ConvScope's, 2)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--no-augment", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--torch", metavar="PYTHON", help="a Python with torch: compare side by side")
+    ap.add_argument("--rounds", type=int, default=2, help="with --torch: alternating rounds")
     args = ap.parse_args()
     if args.child:
         import convscope  # noqa: F401  (sets XLA_FLAGS before jax is imported)
 
-        print(json.dumps(measure(args.child, args.batch, args.windows, args.steps)))
+        print(json.dumps(measure(args.child, args.batch, args.windows, args.steps, not args.no_augment)))
+        return
+    if args.torch:
+        compare(args)
         return
     modes = ("on", "off") if args.ynn == "both" else (args.ynn,)
     results = []
@@ -150,6 +161,21 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """ConvScope and PyTorch alternating, model by model, ``args.rounds`` times."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    print(f"batch {args.batch}, {args.windows} windows of {args.steps} steps, load {os.getloadavg()[0]:.1f}")
+    print(f"{'round':<6} {'model':<16} {'ConvScope':>10} {'PyTorch NCHW':>13} {'channels_last':>14} {'ratio':>6}")
+    for r in range(args.rounds):
+        for name in args.models:
+            ours = run_child(name, args.ynn, args)["train_examples_per_s"]
+            out = subprocess.run([args.torch, os.path.join(here, "bench_torch.py"), name, str(args.batch),
+                                  str(args.windows), str(args.steps)], capture_output=True, text=True, check=True)
+            theirs = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{r + 1:<6} {name:<16} {ours:>10,.0f} {theirs['nchw']:>13,.0f} {theirs['channels_last']:>14,.0f} "
+                  f"{ours / theirs['best']:>5.2f}×", flush=True)
 
 
 if __name__ == "__main__":
