@@ -173,7 +173,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --saliency or --deepvis: the class the saliency maps explain, an index "
                           "0..classes-1 or a class name; default: the predicted class")
     eva = sub.add_parser("evaluate", help="confusion matrix, per-class metrics, PR curve and galleries")
-    eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, help="checkpoint (.npz) to evaluate")
+    eva.add_argument("--checkpoint", dest="eval_checkpoint", required=True, nargs="+", metavar="C",
+                     help="checkpoint (.npz) to evaluate; several: their ensemble (mean of softmax), with each "
+                          "member's metrics and the majority vote beside it")
     eva.add_argument("--data", dest="eval_data", help="data set (default: built-in digits)")
     eva.add_argument("--split", choices=("val", "train"), default="val", help="split to evaluate (default val)")
     eva.add_argument("--val-fraction", type=float, help="validation share of sets without a test split "

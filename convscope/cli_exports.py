@@ -171,6 +171,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--threshold must be in [0, 1], got {args.threshold}")
     if args.gallery < 0:
         raise UsageError(f"--gallery must be 0 or more, got {args.gallery}")
+    if len(args.eval_checkpoint) > 1:
+        from convscope.cli_ensemble import cmd_evaluate_ensemble
+
+        return cmd_evaluate_ensemble(args)
+    args.eval_checkpoint = args.eval_checkpoint[0]
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
