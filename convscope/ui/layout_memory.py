@@ -17,7 +17,7 @@ ORGANIZATION = "ConvScope"
 APPLICATION = "ConvScope"
 # Saved with the dock state: bump it when panels are added, renamed or regrouped, so
 # that a layout saved by an older version is not applied to docks it never knew.
-LAYOUT_VERSION = 5  # 3: the Runs and HParams panels; 4: the timeline toolbar; 5: Invariance, Feature evolution
+LAYOUT_VERSION = 6  # 3: Runs, HParams; 4: the timeline toolbar; 5: Invariance, Feature evolution; 6: Ensemble
 DEFAULT_SIZE = QSize(1600, 1000)  # what the panels' proportions were drawn for
 GEOMETRY_KEY = "window/geometry"
 STATE_KEY = "window/state"

@@ -44,6 +44,7 @@ from convscope.ui.panels.activations import ActivationsPanel
 from convscope.ui.panels.architecture import ArchitecturePanel
 from convscope.ui.panels.dataset import DatasetPanel, ask_and_open, loader_for
 from convscope.ui.panels.deepvis import DeepVisPanel
+from convscope.ui.panels.ensemble import EnsemblePanel
 from convscope.ui.panels.evaluation import EvaluationPanel
 from convscope.ui.panels.evolution import EvolutionPanel
 from convscope.ui.panels.feature_maps import FeatureMapsPanel
@@ -81,6 +82,7 @@ PANELS: list[type[QWidget]] = [
     HParamsPanel,  # their hyperparameters, a tab beside Training (one shared selection)
     InvariancePanel,  # the inspected image moved: per-layer feature distance, p(class)
     EvolutionPanel,  # a layer's channels over the run's snapshots (patch, synthetic input, filter)
+    EnsemblePanel,  # several runs averaged, beside each of them; where they disagree
 ]
 
 # Placements that override a panel's own ``area`` when the panel named is present:

@@ -29,7 +29,7 @@ def test_window_starts_the_loop_and_shows_the_device(window, loop) -> None:
         "Deep visualization",
         "Loss landscape",
         *("Data", "Evaluation"),
-        *("Runs", "HParams", "Invariance", "Feature evolution"),
+        *("Runs", "HParams", "Invariance", "Feature evolution", "Ensemble"),
     }
     assert all(isinstance(d, QDockWidget) for d in window.docks.values())
 

@@ -1,0 +1,272 @@
+"""Ensemble panel (issue 16): several trained models averaged, beside each of them.
+
+Members come from the Runs panel's selection (each run's newest checkpoint) or from
+checkpoint files. Evaluate predicts every member's softmax on the validation images of
+the data set shown, off the GUI thread (``probes/ensemble_job.py``), and shows a table
+of each member's accuracy, balanced accuracy and loss beside the ensemble's (mean of
+softmax) and the majority vote's, and a gallery of the images the members disagree on.
+Clicking one says what each member predicts and loads it into the inspection panels
+(its maps, the prediction). Export writes the table as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QProgressBar,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from convscope.probes.ensemble_job import EnsembleOutcome, EnsembleRequest, ensemble_job
+from convscope.ui.inspection import controller_for
+from convscope.ui.one_line_label import OneLineLabel
+from convscope.ui.panels.evaluation_views import Gallery
+from convscope.ui.panels.mapview import ask_save_path, heading
+from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.run_selection import selection_for
+
+COLUMNS = ("model", "step", "accuracy", "balanced accuracy", "loss")
+GALLERY_MAX = 64
+CSV_FILTER = "CSV (*.csv)"
+
+
+class EnsemblePanel(QWidget):
+    title = "Ensemble"
+    area = "right"
+    tab_with = "Training"
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.controller = controller_for(session)
+        self.selection = selection_for(session)
+        self.sources: list[str] = []
+        self.outcome: EnsembleOutcome | None = None
+        self.runner = ProbeRunner("ensemble", self)
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.errored.connect(lambda _tag, message: self._say(f"Ensemble: not evaluated — {message}"))
+        self.runner.busy_changed.connect(self._on_busy)
+
+        self.heading = heading("Ensemble: select two or more runs in the Runs panel, then “Selected runs”")
+        self.heading.setWordWrap(True)
+        self.use_runs = QToolButton(text="Selected runs")
+        self.use_runs.setToolTip("The runs selected in the Runs panel become the members (their newest checkpoints)")
+        self.use_runs.clicked.connect(self.use_selected_runs)
+        self.add_file = QToolButton(text="Add file…")
+        self.add_file.setToolTip("Add checkpoint files (.npz) as members")
+        self.add_file.clicked.connect(lambda: self.add_checkpoints())
+        self.clear_button = QToolButton(text="Clear")
+        self.clear_button.clicked.connect(self.clear)
+        self.evaluate_button = QToolButton(text="Evaluate")
+        self.evaluate_button.setToolTip("Every member and their mean on the validation images of the data set shown")
+        self.evaluate_button.clicked.connect(self.evaluate)
+        self.export_button = QToolButton(text="Export…")
+        self.export_button.setToolTip("Write the table as CSV")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(lambda: self.export_csv())
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setFormat("%v / %m members")
+        self.progress.hide()
+        top = QHBoxLayout()
+        for w in (self.use_runs, self.add_file, self.clear_button, self.evaluate_button, self.export_button):
+            top.addWidget(w)
+        top.addWidget(self.progress, stretch=1)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.gallery = Gallery()
+        self.gallery.example_clicked.connect(self.show_disagreement)
+        self.detail = OneLineLabel()  # the whole of it in the tooltip
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.gallery_label = OneLineLabel()
+        self.gallery_label.setText("Disagreements: the images the members do not all classify alike")
+        right_layout.addWidget(self.gallery_label)
+        right_layout.addWidget(self.gallery, stretch=1)
+        right_layout.addWidget(self.detail)
+        body = QSplitter(Qt.Orientation.Vertical)  # the table above the gallery: the panel is a tab, narrow
+        body.addWidget(self.table)
+        body.addWidget(right)
+        body.setSizes([2000, 3000])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.heading)
+        layout.addLayout(top)
+        layout.addWidget(body, stretch=1)
+        session.dataset_changed.connect(lambda _d: self._forget("a new data set"))
+
+    # ------------------------------------------------------------------ members
+    def set_members(self, sources: list[str]) -> None:
+        self.runner.cancel()
+        self.sources = list(dict.fromkeys(str(s) for s in sources))  # in order, once each
+        self._forget("")
+        self.table.setRowCount(len(self.sources))
+        for i, source in enumerate(self.sources):
+            item = QTableWidgetItem(Path(source).name)
+            item.setToolTip(source)
+            self.table.setItem(i, 0, item)
+            for j in range(1, len(COLUMNS)):
+                self.table.setItem(i, j, QTableWidgetItem(""))
+        self.table.resizeColumnsToContents()
+        n = len(self.sources)
+        self._say(f"Ensemble of {n} members: Evaluate" if n >= 2 else
+                  "Ensemble: two members at least (select runs in the Runs panel, or add checkpoints)")
+
+    def use_selected_runs(self) -> None:
+        runs = [self.selection.runs[k] for k in self.selection.selected if k in self.selection.runs]
+        usable = [str(r.dir) for r in runs if not r.damaged]
+        self.set_members(usable)
+        if len(usable) < 2:
+            self._say(f"Ensemble: {len(usable)} usable run{'s' if len(usable) != 1 else ''} selected; select two or "
+                      "more in the Runs panel (Ctrl+click)")  # fmt: skip
+
+    def add_checkpoints(self, paths: list[str] | None = None) -> None:
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(self, "Add checkpoints to the ensemble", "",
+                                                    "Checkpoints (*.npz)")  # fmt: skip
+        if paths:
+            self.set_members([*self.sources, *paths])
+
+    def clear(self) -> None:
+        self.set_members([])
+
+    # ------------------------------------------------------------------ computing
+    def evaluate(self) -> bool:
+        """Start evaluating the members; False (and why, in the heading) when it cannot."""
+        if len(self.sources) < 2:
+            self._say("Ensemble: two members at least (select runs in the Runs panel, or add checkpoints)")
+            return False
+        ds = self.session.dataset
+        if len(getattr(ds, "y_val", ())) == 0:
+            self._say("Ensemble: the data set shown has no validation images to evaluate on")
+            return False
+        req = EnsembleRequest(tuple(self.sources), np.asarray(ds.x_val), np.asarray(ds.y_val, np.int64),
+                              tuple(ds.image_shape), int(ds.num_classes), getattr(ds, "val_split", None),
+                              self.session.generation)  # fmt: skip
+        self.progress.setRange(0, len(self.sources))
+        self.progress.setValue(0)
+        self._say(f"Ensemble: evaluating {len(self.sources)} members on {len(req.labels):,} validation images…")
+        self.runner.submit(req, ensemble_job(req))
+        return True
+
+    def _on_progress(self, _tag: Any, payload: tuple[int, int]) -> None:
+        self.progress.setRange(0, payload[1])
+        self.progress.setValue(payload[0])
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.evaluate_button.setEnabled(not busy)
+
+    def _on_finished(self, req: Any, outcome: EnsembleOutcome) -> None:
+        if req.sources != tuple(self.sources):
+            return  # the members changed since
+        self.outcome = outcome
+        r = outcome.result
+        rows = [(m.name, f"{m.step:,}", e.accuracy, e.balanced_accuracy, loss)
+                for m, e, loss in zip(outcome.members, r.members, r.member_losses, strict=True)]
+        rows.append(("Ensemble (mean of softmax)", "", r.evaluation.accuracy, r.evaluation.balanced_accuracy, r.loss))
+        rows.append(("Majority vote", "", r.vote_accuracy, float("nan"), float("nan")))
+        self.table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                text = value if isinstance(value, str) else ("—" if np.isnan(value) else
+                                                             f"{value:.2%}" if j in (2, 3) else f"{value:.4f}")
+                item = QTableWidgetItem(text)
+                if i >= len(outcome.members):
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.table.setItem(i, j, item)
+        self.table.resizeColumnsToContents()
+        best = max(e.accuracy for e in r.members)
+        gain = r.evaluation.accuracy - best
+        self._say(f"Ensemble of {r.size}: <b>{r.evaluation.accuracy:.2%}</b> ({gain:+.2%} on the best member's "
+                  f"{best:.2%}); the members disagree on {len(r.disagreements):,} of {len(r.vote):,} images "
+                  f"({outcome.seconds:.1f} s)")  # fmt: skip
+        self._fill_gallery(outcome)
+        self.export_button.setEnabled(True)
+
+    def _fill_gallery(self, outcome: EnsembleOutcome) -> None:
+        r, images = outcome.result, outcome.request.images
+        shown = r.disagreements[:GALLERY_MAX]
+        self.gallery.empty_for(int(images.shape[1]))
+        probs = r.evaluation.probs
+        scores = probs[shown, r.evaluation.y_pred[shown]] if len(shown) else np.zeros(0)
+        tips = [self._describe(int(i), outcome) for i in shown]
+        self.gallery.show_examples(shown, images[shown], scores, tips)
+        more = f" (the first {GALLERY_MAX} shown)" if len(r.disagreements) > GALLERY_MAX else ""
+        self.gallery_label.setText(f"Disagreements: {len(r.disagreements):,} images{more}; under each, the "
+                                   "ensemble's probability of its answer; click one")  # fmt: skip
+
+    def _describe(self, index: int, outcome: EnsembleOutcome) -> str:
+        r = outcome.result
+        names = list(getattr(self.session.dataset, "class_names", ()))
+        label = (lambda k: names[k]) if names else str  # noqa: E731
+        probs = r.member_probs[:, index]
+        members = ", ".join(f"{m.name}: {label(int(p.argmax()))} ({p.max():.2f})"
+                            for m, p in zip(outcome.members, probs, strict=True))  # fmt: skip
+        e = r.evaluation
+        return (f"validation image {index}: true {label(int(e.y_true[index]))} · ensemble "
+                f"{label(int(e.y_pred[index]))} ({e.probs[index].max():.2f}) · vote {label(int(r.vote[index]))} · "
+                f"{members}")  # fmt: skip
+
+    def show_disagreement(self, index: int) -> None:
+        """Say what each member predicts for validation image ``index``, and inspect it."""
+        if self.outcome is None:
+            return
+        self.detail.setText(self._describe(index, self.outcome))
+        self.controller.choose_validation(index)
+
+    # ------------------------------------------------------------------ output
+    def export_csv(self, path: str | None = None) -> str:
+        if self.outcome is None:
+            return ""
+        if path is None:
+            path = ask_save_path(self, "Export the ensemble's table", "ensemble.csv", CSV_FILTER)
+            if not path:
+                return ""
+        try:
+            with Path(path).open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(COLUMNS)
+                for i in range(self.table.rowCount()):
+                    w.writerow([self.table.item(i, j).text() for j in range(len(COLUMNS))])
+        except OSError as e:
+            self._say(f"Ensemble: could not write {path} ({e.strerror or e})")
+            return ""
+        return path
+
+    def _forget(self, why: str) -> None:
+        self.runner.cancel()
+        self.outcome = None
+        self.table.setRowCount(min(self.table.rowCount(), len(self.sources)))  # the members stay listed
+        for i in range(self.table.rowCount()):
+            for j in range(1, len(COLUMNS)):
+                self.table.setItem(i, j, QTableWidgetItem(""))
+        self.gallery.empty_for(int(getattr(self.session.dataset, "image_shape", (28,))[0]))
+        self.detail.setText("")
+        self.export_button.setEnabled(False)
+        if why:
+            self._say(f"Ensemble: evaluate again ({why})")
+
+    def _say(self, text: str) -> None:
+        self.heading.setText(text)

@@ -1,0 +1,102 @@
+"""Issue 16: the Ensemble panel — runs chosen in the Runs panel, evaluated as an
+ensemble beside each member, the images they disagree on — through the real window."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FakeLoop
+
+from convscope.cli import main
+from convscope.config import ArchSpec, TrainConfig
+from convscope.probes.evaluate import predict_probs
+from convscope.runs.reader import list_runs
+from convscope.train.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.gui
+TINY = ["--set", "blocks=1", "--set", "filters=4", "--set", "dense=8", "--set", "batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("ensemble-runs")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (240, 8, 8, 1), dtype=np.uint8)
+    y = np.arange(240) % 3
+    x[y == 1, :4] //= 3
+    x[y == 2, 4:] //= 3
+    data = root / "tiny.npz"
+    np.savez(data, x_train=x, y_train=y)
+    for seed in range(3):
+        assert main(["train", "--data", str(data), "--steps", "30", "--quiet", *TINY, "--set", f"seed={seed}",
+                     "--runs", str(root / "runs"), "--name", f"member{seed}"]) == 0  # fmt: skip
+    return data, root / "runs"
+
+
+def _window(qtbot, data: Path):
+    from convscope.data.dataset import load_dataset
+    from convscope.ui.main_window import MainWindow
+
+    ds = load_dataset(str(data), val_fraction=0.1, seed=0)
+    arch = ArchSpec.uniform(blocks=1, filters=4, dense=(8,), input_shape=ds.image_shape, num_classes=3)
+    window = MainWindow(ds, arch, TrainConfig(), loop_factory=FakeLoop)
+    qtbot.addWidget(window)
+    window.resize(1280, 720)
+    window.show()
+    window.docks["Ensemble"].raise_()
+    return window, ds
+
+
+def test_selected_runs_are_evaluated_as_an_ensemble_beside_each_member(tiny_runs, qtbot, tmp_path) -> None:
+    data, root = tiny_runs
+    window, ds = _window(qtbot, data)
+    panel = window.panels["Ensemble"]
+    selection = panel.selection
+    runs = list_runs(root)
+    selection.set_runs(runs)
+    selection.select([str(r.dir) for r in runs])
+    panel.use_runs.click()  # "Selected runs"
+    assert len(panel.sources) == 3
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.outcome is not None, timeout=60000)
+    # The numbers against each member's softmax computed here and averaged by hand.
+    probs = [predict_probs(c.arch, c.params, c.state, c.norm, ds.x_val)
+             for c in (load_checkpoint(Path(s) / "checkpoints" / "final.npz") for s in panel.sources)]  # fmt: skip
+    mean = np.mean(probs, axis=0)
+    r = panel.outcome.result
+    np.testing.assert_allclose(r.evaluation.probs, mean, rtol=1e-5, atol=1e-7)
+    table = [[panel.table.item(i, j).text() for j in range(5)] for i in range(panel.table.rowCount())]
+    assert [row[0] for row in table][-2:] == ["Ensemble (mean of softmax)", "Majority vote"]
+    for row, p in zip(table[:3], probs, strict=True):
+        assert row[2] == f"{(p.argmax(1) == ds.y_val).mean():.2%}"
+    assert table[3][2] == f"{(mean.argmax(1) == ds.y_val).mean():.2%}"
+    preds = np.stack([p.argmax(1) for p in probs])
+    disagree = np.flatnonzero((preds != preds[:1]).any(axis=0))
+    assert panel.gallery.count() == min(len(disagree), 64)
+    if len(disagree):
+        index = int(disagree[0])
+        panel.gallery.example_clicked.emit(index)
+        assert f"validation image {index}" in panel.detail.text()
+        assert panel.controller.image is not None
+    path = panel.export_csv(str(tmp_path / "e.csv"))
+    with open(path) as f:
+        assert len(list(csv.reader(f))) == 6  # header, 3 members, mean, vote
+
+
+def test_too_few_members_or_another_split_is_said_not_computed(tiny_runs, qtbot, tmp_path) -> None:
+    data, root = tiny_runs
+    window, _ds = _window(qtbot, data)
+    panel = window.panels["Ensemble"]
+    runs = list_runs(root)
+    panel.set_members([str(runs[0].dir)])
+    assert not panel.evaluate() and "two members at least" in panel.heading.text()
+    other = tmp_path / "other"
+    assert main(["train", "--data", str(data), "--steps", "3", "--quiet", *TINY, "--split-seed", "5",
+                 "--out", str(other)]) == 0  # fmt: skip
+    panel.set_members([str(runs[0].dir), str(other)])
+    assert panel.evaluate()
+    qtbot.waitUntil(lambda: "not evaluated" in panel.heading.text(), timeout=60000)
+    assert "validation split" in panel.heading.text() and panel.outcome is None
