@@ -52,3 +52,35 @@ def test_one_member_is_that_model_and_bad_shapes_are_refused() -> None:
         combine(probs[0], y)
     assert np.isnan(nll(np.zeros((0, 3)), np.zeros(0)))
     assert np.isfinite(nll(np.array([[1.0, 0.0]]), np.array([1])))  # a confident miss stays finite
+
+
+def test_training_members_stops_between_steps_and_keeps_the_finished_ones(tmp_path) -> None:
+    import json
+    import threading
+
+    from convscope.config import ArchSpec, TrainConfig
+    from convscope.data.dataset import load_dataset
+    from convscope.train.members import train_members
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (96, 8, 8, 1), dtype=np.uint8), y_train=np.arange(96) % 3)
+    ds = load_dataset(str(path), val_fraction=0.25, seed=0)
+    arch = ArchSpec.uniform(blocks=1, filters=2, dense=(), input_shape=ds.image_shape, num_classes=3)
+    stop = threading.Event()
+    seen = []
+
+    def progress(p) -> None:
+        seen.append(p.member)
+        if p.member == 1:
+            stop.set()  # the second member: stop it
+
+    done = train_members(arch, TrainConfig(batch_size=8, log_every=1), ds, 3, 2.0, tmp_path / "runs", stop=stop,
+                         progress=progress)  # fmt: skip
+    assert len(done) == 1 and 1 in seen and 2 not in seen
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2  # the third never started
+    statuses = sorted(json.loads((r / "run.json").read_text())["status"] for r in runs)
+    assert statuses == ["finished", "interrupted"]
+    with pytest.raises(ValueError, match="2 to 20 members"):
+        train_members(arch, TrainConfig(), ds, 1, 1.0, tmp_path / "r2")

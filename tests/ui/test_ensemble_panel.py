@@ -100,3 +100,22 @@ def test_too_few_members_or_another_split_is_said_not_computed(tiny_runs, qtbot,
     assert panel.evaluate()
     qtbot.waitUntil(lambda: "not evaluated" in panel.heading.text(), timeout=60000)
     assert "validation split" in panel.heading.text() and panel.outcome is None
+
+
+def test_train_members_records_one_run_per_seed_and_evaluates_them(tiny_runs, qtbot, tmp_path) -> None:
+    import json
+
+    from convscope.runs import default_root
+
+    data, _root = tiny_runs
+    window, _ds = _window(qtbot, data)
+    panel = window.panels["Ensemble"]
+    before = {p.name for p in Path(default_root()).glob("*")} if Path(default_root()).exists() else set()
+    assert panel.train_members(2, 3.0)
+    qtbot.waitUntil(lambda: panel.outcome is not None, timeout=120000)
+    made = sorted(p for p in Path(default_root()).glob("*") if p.name not in before)
+    assert len(made) == 2 and [Path(s) for s in panel.sources] == sorted(made, key=lambda p: panel.sources.index(str(p)))
+    seeds = sorted(json.loads((p / "config.json").read_text())["config"]["seed"] for p in made)
+    assert seeds == [0, 1]
+    assert all((p / "checkpoints" / "final.npz").exists() for p in made)
+    assert panel.outcome.result.size == 2 and panel.table.rowCount() == 4

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QProgressBar,
     QSplitter,
     QTableWidget,
@@ -74,6 +75,19 @@ class EnsemblePanel(QWidget):
         self.evaluate_button = QToolButton(text="Evaluate")
         self.evaluate_button.setToolTip("Every member and their mean on the validation images of the data set shown")
         self.evaluate_button.clicked.connect(self.evaluate)
+        self.train_button = QToolButton(text="Train members…")
+        self.train_button.setToolTip("Train N members with the model and settings shown, seeds 0 … N−1, one after "
+                                     "another, recorded as runs; then evaluate them")  # fmt: skip
+        self.train_button.clicked.connect(lambda: self.ask_and_train())
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.setToolTip("Stop training the members (those finished are kept)")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_training)
+        self.trainer = ProbeRunner("ensemble-train", self)
+        self.trainer.progressed.connect(self._on_train_progress)
+        self.trainer.finished.connect(self._on_trained)
+        self.trainer.errored.connect(lambda _tag, message: self._say(f"Ensemble: training stopped — {message}"))
+        self.trainer.busy_changed.connect(self._on_train_busy)
         self.export_button = QToolButton(text="Export…")
         self.export_button.setToolTip("Write the table as CSV")
         self.export_button.setEnabled(False)
@@ -83,9 +97,11 @@ class EnsemblePanel(QWidget):
         self.progress.setFormat("%v / %m members")
         self.progress.hide()
         top = QHBoxLayout()
-        for w in (self.use_runs, self.add_file, self.clear_button, self.evaluate_button, self.export_button):
+        for w in (self.use_runs, self.add_file, self.train_button, self.clear_button, self.evaluate_button,
+                  self.export_button):  # fmt: skip
             top.addWidget(w)
         top.addWidget(self.progress, stretch=1)
+        top.addWidget(self.cancel_button)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -235,6 +251,63 @@ class EnsemblePanel(QWidget):
             return
         self.detail.setText(self._describe(index, self.outcome))
         self.controller.choose_validation(index)
+
+    # ------------------------------------------------------------------ training members
+    def ask_and_train(self) -> bool:
+        """Ask how many members and epochs, then train them."""
+        n, ok = QInputDialog.getInt(self, "Train ensemble members", "Members (seeds 0 … N−1):", 3, 2, 20)
+        if not ok:
+            return False
+        epochs, ok = QInputDialog.getDouble(self, "Train ensemble members", "Epochs each:", 3.0, 0.1, 1000.0, 1)
+        return ok and self.train_members(n, epochs)
+
+    def train_members(self, n: int, epochs: float) -> bool:
+        """Train ``n`` members of the model shown for ``epochs`` each (a worker thread),
+        recorded under the runs folder; they become the members and are evaluated."""
+        from convscope.runs import default_root
+        from convscope.train.members import train_members
+
+        recorder = getattr(self.session, "recorder", None)
+        root = Path(recorder.root) if recorder is not None else Path(default_root())
+        arch, config, dataset = self.session.arch, self.session.config, self.session.dataset
+
+        def job(ctx: Any) -> list[str] | None:
+            import threading
+
+            stop = threading.Event()
+
+            def progress(p: Any) -> None:
+                ctx.report(p)
+                if ctx.cancelled():
+                    stop.set()
+
+            dirs = train_members(arch, config, dataset, n, epochs, root, stop=stop, progress=progress)
+            return [str(d) for d in dirs]
+
+        self._say(f"Ensemble: training {n} members for {epochs:g} epochs each, recorded in {root}…")
+        self.trainer.submit(("train", n, epochs), job)
+        return True
+
+    def cancel_training(self) -> None:
+        self.trainer.cancel()
+        self._say("Ensemble: training cancelled; the members finished before stay in the Runs panel")
+
+    def _on_train_progress(self, _tag: Any, p: Any) -> None:
+        self.progress.setFormat(f"member {p.member + 1}/{p.members}: step %v / %m")
+        self.progress.setRange(0, p.total_steps)
+        self.progress.setValue(p.step)
+
+    def _on_train_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.train_button.setEnabled(not busy)
+        if not busy:
+            self.progress.setFormat("%v / %m members")
+
+    def _on_trained(self, _tag: Any, dirs: list[str]) -> None:
+        self.set_members(dirs)
+        if len(dirs) >= 2:
+            self.evaluate()
 
     # ------------------------------------------------------------------ output
     def export_csv(self, path: str | None = None) -> str:
