@@ -58,7 +58,7 @@ def test_selected_runs_are_evaluated_as_an_ensemble_beside_each_member(tiny_runs
     runs = list_runs(root)
     selection.set_runs(runs)
     selection.select([str(r.dir) for r in runs])
-    panel.use_runs.click()  # "Selected runs"
+    panel.use_runs.trigger()  # Members ▸ The runs selected in the Runs panel
     assert len(panel.sources) == 3
     panel.evaluate_button.click()
     qtbot.waitUntil(lambda: panel.outcome is not None, timeout=60000)

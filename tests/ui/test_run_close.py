@@ -17,7 +17,7 @@ import pytest
 
 from convscope.runs import read_curves
 from convscope.train.checkpoint import load_checkpoint
-from tests.ui.test_exit_time import small_npz
+from tests.ui.exit_time_app import small_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("run_close_app.py")

@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
+    QMenu,
     QProgressBar,
     QSplitter,
     QTableWidget,
@@ -62,23 +64,23 @@ class EnsemblePanel(QWidget):
         self.runner.errored.connect(lambda _tag, message: self._say(f"Ensemble: not evaluated — {message}"))
         self.runner.busy_changed.connect(self._on_busy)
 
-        self.heading = heading("Ensemble: select two or more runs in the Runs panel, then “Selected runs”")
+        self.heading = heading("Ensemble: select two or more runs in the Runs panel, then Members ▸ The runs selected")
         self.heading.setWordWrap(True)
-        self.use_runs = QToolButton(text="Selected runs")
+        self.use_runs = QAction("The runs selected in the Runs panel", self)
         self.use_runs.setToolTip("The runs selected in the Runs panel become the members (their newest checkpoints)")
-        self.use_runs.clicked.connect(self.use_selected_runs)
-        self.add_file = QToolButton(text="Add file…")
+        self.use_runs.triggered.connect(lambda: self.use_selected_runs())
+        self.add_file = QAction("Add checkpoint files…", self)
         self.add_file.setToolTip("Add checkpoint files (.npz) as members")
-        self.add_file.clicked.connect(lambda: self.add_checkpoints())
-        self.clear_button = QToolButton(text="Clear")
-        self.clear_button.clicked.connect(self.clear)
+        self.add_file.triggered.connect(lambda: self.add_checkpoints())
+        self.clear_button = QAction("Clear", self)
+        self.clear_button.triggered.connect(lambda: self.clear())
         self.evaluate_button = QToolButton(text="Evaluate")
         self.evaluate_button.setToolTip("Every member and their mean on the validation images of the data set shown")
         self.evaluate_button.clicked.connect(self.evaluate)
-        self.train_button = QToolButton(text="Train members…")
+        self.train_button = QAction("Train new members…", self)
         self.train_button.setToolTip("Train N members with the model and settings shown, seeds 0 … N−1, one after "
                                      "another, recorded as runs; then evaluate them")  # fmt: skip
-        self.train_button.clicked.connect(lambda: self.ask_and_train())
+        self.train_button.triggered.connect(lambda: self.ask_and_train())
         self.cancel_button = QToolButton(text="Cancel")
         self.cancel_button.setToolTip("Stop training the members (those finished are kept)")
         self.cancel_button.hide()
@@ -97,8 +99,15 @@ class EnsemblePanel(QWidget):
         self.progress.setFormat("%v / %m members")
         self.progress.hide()
         top = QHBoxLayout()
-        for w in (self.use_runs, self.add_file, self.train_button, self.clear_button, self.evaluate_button,
-                  self.export_button):  # fmt: skip
+        menu = QMenu(self)
+        for action in (self.use_runs, self.add_file, self.train_button, None, self.clear_button):
+            menu.addSeparator() if action is None else menu.addAction(action)
+        self.members_button = QToolButton(text="Members")
+        self.members_button.setToolTip("Choose the members: runs selected in the Runs panel, checkpoint files, or "
+                                       "new ones trained now")  # fmt: skip
+        self.members_button.setMenu(menu)
+        self.members_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        for w in (self.members_button, self.evaluate_button, self.export_button):
             top.addWidget(w)
         top.addWidget(self.progress, stretch=1)
         top.addWidget(self.cancel_button)
