@@ -35,16 +35,16 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
-from convscope.probes.topk import DEFAULT_K, TopK
-from convscope.ui.inspection import InspectionController, controller_for
-from convscope.ui.panels.deepvis_controls import RegularizerControls
-from convscope.ui.panels.deepvis_job import (
+from convscope.probes.deepvis_job import (
     DeepVisRequest,
     DeepVisResult,
     deepvis_job,
     default_layer,
     map_layers,
 )
+from convscope.probes.topk import DEFAULT_K, TopK
+from convscope.ui.inspection import InspectionController, controller_for
+from convscope.ui.panels.deepvis_controls import RegularizerControls
 from convscope.ui.panels.deepvis_large import ChannelLargeView, progress_bar
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (

@@ -44,14 +44,13 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.evaluate import ClassRanking, OneVsRest
+from convscope.probes.evaluate_job import EvalResult, evaluation_job
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.evaluation_views import (
     ClassTable,
     ConfusionView,
-    EvalResult,
     Gallery,
     PRPlot,
-    evaluation_job,
     pct,
     show_validation_example,
 )

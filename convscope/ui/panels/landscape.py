@@ -35,9 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from convscope import events as ev
-from convscope.ui.inspection import controller_for
-from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeControls
-from convscope.ui.panels.landscape_jobs import (
+from convscope.probes.landscape_job import (
     GridProgress,
     LandscapeRequest,
     LandscapeResult,
@@ -50,6 +48,8 @@ from convscope.ui.panels.landscape_jobs import (
     line_json,
     split_size,
 )
+from convscope.ui.inspection import controller_for
+from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeControls
 from convscope.ui.panels.landscape_views import LandscapePlots
 from convscope.ui.panels.mapview import (
     ThrottledRedraw,
