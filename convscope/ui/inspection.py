@@ -89,7 +89,7 @@ class InspectionController(QObject):
     Signals: ``image_changed`` (a new image or transform; ``model_image`` is ready at
     once), ``inspected(Inspection)`` (the latest snapshot's view of ``inspected_image``),
     ``stats_updated(BatchStats)``, ``snapshot_changed(Snapshot)`` (usable snapshots
-    only), ``model_reset()`` (the session's model changed: everything above is gone
+    only; ``stored`` says whether it is a stored step the timeline shows), ``model_reset()`` (the session's model changed: everything above is gone
     until the new model's first snapshot), ``failed(str)`` (the worker hit an error)
     and ``recovered()`` (the next inspection after a failure succeeded).
 
@@ -116,6 +116,7 @@ class InspectionController(QObject):
         self.dataset = session.dataset
         self.arch: ArchSpec = session.arch
         self.snapshot: ev.Snapshot | None = None
+        self.stored = False  # ``snapshot`` is a stored step of the run (the timeline), not live
         self.image: ChosenImage | None = None
         self.transform = Transform()
         self.model_image: np.ndarray | None = None  # uint8 model input after the transform
@@ -219,10 +220,12 @@ class InspectionController(QObject):
 
     # ----------------------------------------------------------------- snapshots
     @Slot(object)
-    def set_snapshot(self, snapshot: ev.Snapshot) -> None:
+    def set_snapshot(self, snapshot: ev.Snapshot, stored: bool = False) -> None:
+        """The network the panels show: live (training's latest), or ``stored``, a step of
+        the run the timeline shows (panels draw it without taking it for training's)."""
         if not usable(snapshot):
             return
-        self.snapshot = snapshot
+        self.snapshot, self.stored = snapshot, stored
         self._image_dirty = True
         self._stats_dirty = True
         self.snapshot_changed.emit(snapshot)
@@ -238,7 +241,7 @@ class InspectionController(QObject):
         self._timer.stop()
         self.history.clear()
         self.stats = None
-        self.snapshot = None
+        self.snapshot, self.stored = None, False
         self.inspection = None
         self.inspected_image = None
         self.inspected_step = -1
@@ -339,8 +342,8 @@ class InspectionController(QObject):
         self.stats = stats
         for act, layer in stats.layers.items():
             hist = self.history.setdefault(act, LayerHistory())
-            if hist.dead.size and hist.dead.x[-1] >= stats.step:
-                continue  # the same step again (a paused model re-sent its snapshot)
+            if self.stored or (hist.dead.size and hist.dead.x[-1] >= stats.step):
+                continue  # the timeline's step (not training's), or a paused model's again
             hist.dead.append(stats.step, 100.0 * layer.dead)
             hist.saturated.append(stats.step, 100.0 * layer.saturated)
         self.stats_updated.emit(stats)

@@ -3,8 +3,8 @@
 components of the training trajectory, with the trajectory drawn on either; beside it the
 loss along the line from the first snapshot to now and along one random direction.
 
-Everything is computed on the panel's own ``ProbeRunner`` thread (latest request wins,
-cancellable); the two 1D lines come first (drawn at once), then the grid, coarse to
+Everything is computed on the panel's ProbeFeed's runner thread (latest request wins,
+cancellable; the job is ``probes/landscape_job.py``); the two 1D lines come first (drawn at once), then the grid, coarse to
 fine, drawn as it fills. While the model
 trains, the runner may use at most the share of CPU time the user allows. "Follow
 training" recomputes whenever a newer snapshot arrives (only after the one in progress
@@ -57,7 +57,7 @@ from convscope.ui.panels.mapview import (
     export_scene,
     heading,
 )
-from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.session import Session
 
 REDRAW_MS = 100
@@ -77,7 +77,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         super().__init__(parent)
         self.session = session
         self.controller = controller_for(session)
-        self.runner = ProbeRunner("landscape", parent=self, share=DEFAULT_SHARE / 100)
+        self.feed = ProbeFeed(self, session, "landscape", training_share=DEFAULT_SHARE / 100)
+        self.runner = self.feed.runner
         self.snapshot: ev.Snapshot | None = None
         self.origin: ev.Snapshot | None = None  # the first snapshot of this model
         self.trajectory = TrajectoryBuffer()
@@ -100,8 +101,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
         self.controller.snapshot_changed.connect(self._on_snapshot)
-        session.arch_changed.connect(self._on_arch_changed)
-        session.state_changed.connect(self._on_state)  # a method: disconnected when the panel goes
+        self.feed.model_started.connect(self._reset)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.compute)
         self._follow_timer = QTimer(self, singleShot=True, timeout=self._follow_tick)
         self.start_redraw_timer(REDRAW_MS)
@@ -153,13 +153,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         if self.snapshot is not None:
             self._settle.start()
 
-    def _on_state(self, _state: str) -> None:
-        self._apply_share()
-
     def _apply_share(self) -> None:
         """The user's share while training; all of it while the model waits."""
-        percent = self.controls.share.value()
-        self.runner.set_share(percent / 100 if self.session.is_training else 1.0)
+        self.feed.training_share = self.controls.share.value() / 100
+        self.feed.apply_share()
 
     def _on_follow(self, on: bool) -> None:
         if on:
@@ -270,9 +267,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.controls.compute_button.setEnabled(True)
         self._follow_tick()
         self._update_heading()
-
-    def _on_arch_changed(self, _arch: Any) -> None:
-        self._reset()
 
     def _reset(self) -> None:
         """A new model (reset, new architecture, checkpoint): forget the old one's views."""
