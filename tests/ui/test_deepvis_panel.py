@@ -142,8 +142,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
 
 @pytest.mark.parametrize("method", ["vanilla", "guided", "gradcam", "occlusion", "smoothgrad"])
 def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
-    from convscope.probes.saliency import saliency
-    from convscope.probes.saliency import METHOD_OPTIONS
+    from convscope.probes.saliency import METHOD_OPTIONS, saliency
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)

@@ -79,6 +79,7 @@ class EvaluationPanel(QWidget):
         self.ranking: ClassRanking | None = None
         self.ovr: OneVsRest | None = None
         self.requested_step: int | None = None  # the step of the last request
+        self.requested_stored = False  # ... a stored step of the run (the timeline's)
         self.class_chosen = False  # the user picked the class: keep it across results
         self.feed = ProbeFeed(self, session, "evaluate", training_share=TRAINING_SHARE)
         self.runner = self.feed.runner
@@ -302,7 +303,7 @@ class EvaluationPanel(QWidget):
                 or snap.arch.num_classes != len(self.class_names)):
             self.status.setText("Waiting for the model of the new data set.")
             return False
-        self.requested_step = snap.step
+        self.requested_step, self.requested_stored = snap.step, self.feed.stored
         self.progress.setRange(0, len(self.images))
         self.progress.setValue(0)
         self.feed.submit(snap.step, evaluation_job(snap, self.images, self.labels))
@@ -313,6 +314,8 @@ class EvaluationPanel(QWidget):
             return False
         if self.requested_step is None or step < self.requested_step:  # new model, reset, checkpoint
             return True
+        if self.feed.stored or self.requested_stored:  # the timeline's step, or back from it to live
+            return step != self.requested_step
         if self.session.state == PAUSED and step != self.requested_step:
             return True  # paused: catch up with the model the other panels show (one evaluation)
         return step - self.requested_step >= self.auto_steps.value()

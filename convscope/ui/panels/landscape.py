@@ -87,6 +87,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.lines: dict[str, Any] = {}
         self.plane: Any = None  # the last grid's plane, for live points
         self.live: list[tuple[int, np.ndarray]] = []
+        self.stored: ev.Snapshot | None = None  # the timeline's stored step: a marker, never the path
         self.partial: GridProgress | None = None  # the grid being computed
         self.error = ""
         self.auto_compute = True  # a first landscape when the panel is first on screen
@@ -247,6 +248,12 @@ class LandscapePanel(ThrottledRedraw, QWidget):
 
     # ----------------------------------------------------------------- events
     def _on_snapshot(self, snap: ev.Snapshot) -> None:
+        had, self.stored = self.stored, snap if self.feed.stored else None
+        if had is not None or self.stored is not None:
+            self._mark_dirty()  # the marker comes, moves or goes
+        if self.stored is not None:  # the past: neither a point of the path nor a grid's centre
+            self._update_heading()
+            return
         if self.snapshot is not None and snap.arch != self.snapshot.arch:
             self._reset()
         if self.origin is None:
@@ -272,7 +279,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         """A new model (reset, new architecture, checkpoint): forget the old one's views."""
         self.runner.cancel()
         self._settle.stop()
-        self.snapshot = self.origin = self.request = self.grid = self.plane = self.partial = None
+        self.snapshot = self.origin = self.request = self.grid = self.plane = self.partial = self.stored = None
         self.trajectory.clear()
         self.lines = {}
         self.live = []
@@ -391,7 +398,16 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             return
         self._dirty = False
         live = np.array([xy for _s, xy in self.live]) if self.live and not self.showing_partial() else None
-        self.plots.draw(self._map_source(), live, self.lines, self.controls.log_scale.isChecked())
+        self.plots.draw(self._map_source(), live, self.lines, self.controls.log_scale.isChecked(), self.stored_point())
+
+    def stored_point(self) -> tuple[int, np.ndarray] | None:
+        """The timeline's stored step at its (α, β) on the plane of the grid drawn."""
+        if self.stored is None or self.plane is None or self.showing_partial():
+            return None
+        try:
+            return self.stored.step, self.plane.project(self.stored.params)
+        except ValueError:  # not the plane's parameters
+            return None
 
     def _update_heading(self) -> None:
         snap, g = self.snapshot, self.grid
@@ -401,10 +417,11 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         if snap is None:
             self.heading.setText("Loss landscape: waiting for the model…")
             return
-        if g is None:
-            self.heading.setText(f"Loss landscape around step {snap.step:,}")
-            return
-        self.heading.setText(describe_grid(g))
+        text = f"Loss landscape around step {snap.step:,}" if g is None else describe_grid(g)
+        if self.stored is not None:
+            where = "◆ on the map" if self.stored_point() is not None else "not on this map"
+            text += f" · timeline: step {self.stored.step:,} ({where})"
+        self.heading.setText(text)
 
     # ----------------------------------------------------------------- export
     def export(self, path: str) -> None:
