@@ -87,7 +87,7 @@ def test_a_stored_step_is_a_marker_on_the_landscape_never_a_point_of_its_path(sc
     np.testing.assert_allclose([x[0], y[0]], want, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose([x[0], y[0]], plane.project(stored.params), rtol=1e-9)
     assert panel.plots.map.stored_label.toPlainText() == "step 5"
-    assert "timeline: step 5" in panel.heading.text()
+    assert "◆ step 5 (timeline)" in panel.heading.text()
 
     bar.slider.setValue(2)  # step 20: the marker moves, nothing else does
     qtbot.waitUntil(lambda: panel.stored is not None and panel.stored.step == 20, timeout=10_000)

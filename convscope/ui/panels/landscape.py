@@ -419,8 +419,8 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             return
         text = f"Loss landscape around step {snap.step:,}" if g is None else describe_grid(g)
         if self.stored is not None:
-            where = "◆ on the map" if self.stored_point() is not None else "not on this map"
-            text += f" · timeline: step {self.stored.step:,} ({where})"
+            n = self.stored.step
+            text += f" · ◆ step {n:,} (timeline)" if self.stored_point() is not None else f" · timeline: step {n:,}"
         self.heading.setText(text)
 
     # ----------------------------------------------------------------- export
