@@ -34,7 +34,7 @@ from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.session import Session
 
-REFRESH_S = 0.5  # while training: at most one sweep started per half second
+REFRESH_S = 0.5  # a sweep starts at least this long after the last one ended (training snapshots)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 KIND_NAMES = {"shift_x": "Horizontal shift", "shift_y": "Vertical shift", "scale": "Scale", "rotate": "Rotation"}

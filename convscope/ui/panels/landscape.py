@@ -21,7 +21,6 @@ the latest weights refines to the end. A changed control replaces the grid
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -77,7 +76,9 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         super().__init__(parent)
         self.session = session
         self.controller = controller_for(session)
-        self.feed = ProbeFeed(self, session, "landscape", training_share=DEFAULT_SHARE / 100)
+        # min_interval_s: following training, the least time from the end of one grid to the next
+        self.feed = ProbeFeed(self, session, "landscape", training_share=DEFAULT_SHARE / 100,
+                              min_interval_s=FOLLOW_GAP_S)
         self.runner = self.feed.runner
         self.snapshot: ev.Snapshot | None = None
         self.origin: ev.Snapshot | None = None  # the first snapshot of this model
@@ -92,7 +93,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.error = ""
         self.auto_compute = True  # a first landscape when the panel is first on screen
         self._auto_started = False
-        self._last_finish = -1e9
         self._settings_touched = False  # the user chose; no more hiding when docked small
         self._dirty = False
         self._build()
@@ -240,7 +240,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             if self.request is not None:
                 self.request.coarse_only.set()  # finish the coarse lattice, then move on
             return
-        wait = self._last_finish + FOLLOW_GAP_S - time.monotonic()
+        wait = self.feed.wait_left()  # since the last grid ended
         if wait > 0:
             self._follow_timer.start(int(wait * 1000) + 1)
             return
@@ -308,7 +308,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self._mark_dirty()
 
     def _on_finished(self, _tag: Any, result: LandscapeResult) -> None:
-        self._last_finish = time.monotonic()
         self.grid = result.grid
         self.lines = result.lines
         self.plane = result.plane
@@ -327,7 +326,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self._follow_tick()
 
     def _on_error(self, _tag: Any, message: str) -> None:
-        self._last_finish = time.monotonic()
         self.partial = None
         self.controls.progress.setFormat("failed")
         self._show_message(f"The loss landscape could not be computed: {message}", error=True)
