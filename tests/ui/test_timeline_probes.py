@@ -1,7 +1,7 @@
 """The probe panels under the timeline: a stored step is shown, never taken for
 training's. The loss landscape marks it on the plane it has (its trajectory and grid
 stay as they were, Follow or not) and Live takes the mark away; deep visualization,
-evaluation and the activation statistics compute on the stored weights."""
+evaluation, invariance and the activation statistics compute on the stored weights."""
 
 from __future__ import annotations
 
@@ -117,6 +117,7 @@ def test_deep_visualization_evaluation_and_activations_show_the_stored_step(scru
     for name, done in (
         ("Deep visualization", lambda: deepvis.result_step == 5),
         ("Evaluation", lambda: evaluation.result is not None and evaluation.result.step == 5),
+        ("Invariance", lambda: getattr(window.panels["Invariance"], "step", None) == 5),
         ("Activations", lambda: controller.stats is not None and controller.stats.step == 5),
     ):
         window.docks[name].raise_()  # a panel out of sight computes nothing
