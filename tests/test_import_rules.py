@@ -66,3 +66,39 @@ def test_the_rule_checker_catches_a_violation(tmp_path):
     fake = tmp_path / "viz_mod.py"
     fake.write_text("import numpy as np\nfrom PySide6.QtCore import QObject\nimport jax.numpy as jnp\n")
     assert top_level_imports(fake) == {"numpy", "PySide6", "jax"}
+
+
+def convscope_imports(path: Path) -> set[str]:
+    """``convscope.*`` modules imported anywhere in ``path`` (lazy imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("convscope.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convscope"):
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "probes").rglob("*.py")), ids=lambda p: p.name)
+def test_probes_never_reach_into_the_gui(path):
+    """The probe jobs run without Qt (tests, the command line): nothing in probes/
+    imports convscope.ui, even lazily (ui's modules bring PySide6)."""
+    bad = sorted(n for n in convscope_imports(path) if n.startswith("convscope.ui."))
+    assert not bad, f"probes/{path.name} imports {bad}"
+
+
+def test_the_probe_jobs_load_without_qt():
+    """Importing every job module (and its numeric core) loads no Qt module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import convscope.probes.deepvis_job, convscope.probes.landscape_job, convscope.probes.evaluate_job\n"
+        "import convscope.probes.saliency_job, convscope.probes.jobs\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'PySide6', 'pyqtgraph', 'shiboken6'}"
+        " or m.startswith('convscope.ui'))\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

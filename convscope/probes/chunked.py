@@ -31,13 +31,10 @@ import numpy as np
 
 from convscope.config import ArchSpec
 from convscope.model.network import apply, preprocess
+from convscope.probes.jobs import Cancelled  # a chunked run stopped: its progress callback said False
 
 CHUNK = 256  # images per jitted call; the last chunk of a set is zero-padded to this
 TRACES: Counter = Counter()  # (forward name, arch) → times traced
-
-
-class Cancelled(Exception):
-    """A chunked run stopped because its progress callback returned False."""
 
 
 def padded(batch: np.ndarray, size: int) -> np.ndarray:

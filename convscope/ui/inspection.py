@@ -10,8 +10,10 @@ signals on the GUI thread; panels draw them.
 
 Why a worker and not the GUI thread: ``Inspector.run`` on one image is ~1.5 ms, but the
 first call for an architecture compiles (~0.7 s) and the 256-image batch statistics take
-70–180 ms on a 2-core CPU, both of which would freeze the window. Requests are "latest
-wins": while the worker is busy, a newer request replaces the waiting one.
+70–180 ms on a 2-core CPU, both of which would freeze the window. The two workers
+(image, batch: an image never waits behind a batch) are ProbeRunners
+(ui/probe_runner.py), "latest wins": a newer request replaces the waiting one, and the
+running one's result is dropped.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from convscope import events as ev
 from convscope.config import ArchSpec
 from convscope.probes.batch_stats import BatchStats
-from convscope.ui.inspection_worker import InspectionWorker, Job, Result
+from convscope.ui.inspection_worker import Inspectors, Job, Result, inspection_job
 from convscope.ui.panels.training import CurveBuffer
+from convscope.ui.probe_runner import ProbeRunner
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ class InspectionController(QObject):
     Signals: ``image_changed`` (a new image or transform; ``model_image`` is ready at
     once), ``inspected(Inspection)`` (the latest snapshot's view of ``inspected_image``),
     ``stats_updated(BatchStats)``, ``snapshot_changed(Snapshot)`` (usable snapshots
-    only), ``model_reset()`` (the session's model changed: everything above is gone
+    only; ``stored`` says whether it is a stored step the timeline shows), ``model_reset()`` (the session's model changed: everything above is gone
     until the new model's first snapshot), ``failed(str)`` (the worker hit an error)
     and ``recovered()`` (the next inspection after a failure succeeded).
 
@@ -106,16 +109,13 @@ class InspectionController(QObject):
     failed = Signal(str)
     recovered = Signal()  # an inspection succeeded after ``failed``: the condition is gone
 
-    _result_ready = Signal(object)
-    _stats_ready = Signal(object)
-    _errored = Signal(int, str)  # generation, message
-
     def __init__(self, session: Any, parent: QObject | None = None) -> None:
         super().__init__(parent if parent is not None else session)
         self.session = session
         self.dataset = session.dataset
         self.arch: ArchSpec = session.arch
         self.snapshot: ev.Snapshot | None = None
+        self.stored = False  # ``snapshot`` is a stored step of the run (the timeline), not live
         self.image: ChosenImage | None = None
         self.transform = Transform()
         self.model_image: np.ndarray | None = None  # uint8 model input after the transform
@@ -133,12 +133,10 @@ class InspectionController(QObject):
         self._stats_dirty = False
         self._last_stats = -1e9
         self._last_image = -1e9
-        self._workers: dict[str, InspectionWorker] = {}  # "image", "batch"
+        self._workers: dict[str, ProbeRunner] = {}  # "image", "batch": one thread each
+        self._inspectors: dict[str, Inspectors] = {}  # each thread's own
         self._error_shown = ""
 
-        self._result_ready.connect(self._on_result)
-        self._stats_ready.connect(self._on_stats)
-        self._errored.connect(self._on_error)
         session.bridge.snapshot_taken.connect(self.set_snapshot)
         session.model_changed.connect(self._on_model_changed)
         # Throttled on both edges: a change is sent at once when the last request is old
@@ -219,10 +217,12 @@ class InspectionController(QObject):
 
     # ----------------------------------------------------------------- snapshots
     @Slot(object)
-    def set_snapshot(self, snapshot: ev.Snapshot) -> None:
+    def set_snapshot(self, snapshot: ev.Snapshot, stored: bool = False) -> None:
+        """The network the panels show: live (training's latest), or ``stored``, a step of
+        the run the timeline shows (panels draw it without taking it for training's)."""
         if not usable(snapshot):
             return
-        self.snapshot = snapshot
+        self.snapshot, self.stored = snapshot, stored
         self._image_dirty = True
         self._stats_dirty = True
         self.snapshot_changed.emit(snapshot)
@@ -238,7 +238,7 @@ class InspectionController(QObject):
         self._timer.stop()
         self.history.clear()
         self.stats = None
-        self.snapshot = None
+        self.snapshot, self.stored = None, False
         self.inspection = None
         self.inspected_image = None
         self.inspected_step = -1
@@ -297,8 +297,11 @@ class InspectionController(QObject):
     def _submit(self, job: Job) -> None:
         kind = "image" if job.image is not None else "batch"
         if kind not in self._workers:
-            self._workers[kind] = InspectionWorker(self, f"inspect-{kind}")
-        self._workers[kind].submit(job)
+            runner = self._workers[kind] = ProbeRunner(f"inspect-{kind}", self)
+            self._inspectors[kind] = Inspectors()
+            runner.finished.connect(self._on_result if kind == "image" else self._on_stats)
+            runner.errored.connect(self._on_error)
+        self._workers[kind].submit(job.generation, inspection_job(job, self._inspectors[kind]))
 
     def idle(self) -> bool:
         """Nothing waiting or running (for tests and screenshots)."""
@@ -314,13 +317,10 @@ class InspectionController(QObject):
         self._timer.stop()
         workers = list(self._workers.values())
         self._workers.clear()
-        for worker in workers:
-            worker.request_stop()
         deadline = time.monotonic() + timeout_s
-        return all([worker.join(deadline - time.monotonic()) for worker in workers])
+        return all([worker.shutdown(max(0.0, deadline - time.monotonic())) for worker in workers])
 
-    @Slot(object)
-    def _on_result(self, result: Result) -> None:
+    def _on_result(self, _generation: int, result: Result) -> None:
         if result.generation != self._generation:
             return  # computed for a model that has since been replaced
         if self._error_shown:
@@ -331,21 +331,19 @@ class InspectionController(QObject):
         self.inspected_step = result.step
         self.inspected.emit(result.inspection)
 
-    @Slot(object)
-    def _on_stats(self, payload: tuple[int, BatchStats]) -> None:
+    def _on_stats(self, _generation: int, payload: tuple[int, BatchStats]) -> None:
         generation, stats = payload
         if generation != self._generation:
             return
         self.stats = stats
         for act, layer in stats.layers.items():
             hist = self.history.setdefault(act, LayerHistory())
-            if hist.dead.size and hist.dead.x[-1] >= stats.step:
-                continue  # the same step again (a paused model re-sent its snapshot)
+            if self.stored or (hist.dead.size and hist.dead.x[-1] >= stats.step):
+                continue  # the timeline's step (not training's), or a paused model's again
             hist.dead.append(stats.step, 100.0 * layer.dead)
             hist.saturated.append(stats.step, 100.0 * layer.saturated)
         self.stats_updated.emit(stats)
 
-    @Slot(int, str)
     def _on_error(self, generation: int, message: str) -> None:
         if generation != self._generation:
             return  # an old model's trouble: the panels no longer show it

@@ -20,20 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from convscope.probes.jobs import Cancelled, Job
+
 log = logging.getLogger(__name__)
 
 
-class Cancelled(Exception):
-    """Raised by ``ProbeContext.check()`` when a newer request or a stop replaced the job."""
-
-
 class ProbeContext:
-    """What a running job sees: whether to stop, and how to report progress."""
+    """What a running job sees (the protocol of ``probes.jobs.ProbeContext``): whether
+    to stop, and how to report progress."""
 
     def __init__(self, runner: ProbeRunner, generation: int, tag: Any = None) -> None:
         self._runner = runner
@@ -71,9 +69,6 @@ class ProbeContext:
         """Send a partial result to the GUI thread (dropped if the job is stale)."""
         if not self.cancelled():
             self._runner._progress.emit((self._generation, self.tag, payload))
-
-
-Job = Callable[[ProbeContext], Any]
 
 
 class ProbeRunner(QObject):

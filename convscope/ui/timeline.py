@@ -124,7 +124,7 @@ class Timeline(QObject):
             self.failed.emit(result)
             return
         self.shown_step = int(step)
-        self.controller.set_snapshot(result)
+        self.controller.set_snapshot(result, stored=True)
         self.shown.emit(self.shown_step)
 
     def _on_model_changed(self, _change: Any) -> None:

@@ -171,7 +171,7 @@ def test_the_preview_worker_ends_with_its_widget(qtbot) -> None:
     preview.set_images(digits(4))
     preview.request(TrainConfig())
     qtbot.waitUntil(preview.idle, timeout=60_000)
-    thread = preview._thread  # noqa: SLF001
+    thread = preview.runner._thread  # noqa: SLF001
     assert thread is not None and thread.is_alive()
     preview.deleteLater()
     qtbot.waitUntil(lambda: not thread.is_alive(), timeout=5000)

@@ -142,8 +142,7 @@ def test_changing_a_regularizer_recomputes(qtbot, panel) -> None:
 
 @pytest.mark.parametrize("method", ["vanilla", "guided", "gradcam", "occlusion", "smoothgrad"])
 def test_saliency_method_gives_a_heatmap_of_the_image_size(qtbot, panel, method) -> None:
-    from convscope.probes.saliency import saliency
-    from convscope.ui.panels.saliency_view import METHOD_OPTIONS
+    from convscope.probes.saliency import METHOD_OPTIONS, saliency
 
     snap = snapshot(0)
     panel.controller.set_snapshot(snap)
@@ -408,7 +407,7 @@ def test_a_new_architecture_while_a_job_runs_cancels_it(qtbot, panel) -> None:
 
 def test_results_of_another_request_are_not_installed(qtbot, panel) -> None:
     from convscope.probes.deepvis import ActMaxResult
-    from convscope.ui.panels.deepvis_job import DeepVisRequest, DeepVisResult
+    from convscope.probes.deepvis_job import DeepVisRequest, DeepVisResult
 
     panel.controller.set_snapshot(snapshot(0))
     wait_result(qtbot, panel, step=0)

@@ -106,7 +106,7 @@ def emit(panel, snap: ev.Snapshot) -> None:
 
 def on_grid(slot):
     """``slot(payload)`` for the grid's progress only (the 1D lines are reported first)."""
-    from convscope.ui.panels.landscape_jobs import GridProgress
+    from convscope.probes.landscape_job import GridProgress
 
     return lambda _tag, payload: slot(payload) if isinstance(payload, GridProgress) else None
 
@@ -119,7 +119,7 @@ def compute_and_wait(qtbot, panel) -> None:
 
 # ------------------------------------------------------------------ the grid
 def test_the_image_centre_is_the_probes_centre_loss(qtbot, panel) -> None:
-    from convscope.ui.panels.landscape_jobs import eval_batch
+    from convscope.probes.landscape_job import eval_batch
 
     snap = snapshot(0)
     emit(panel, snap)
@@ -254,7 +254,7 @@ def test_the_span_control_sets_the_axes(qtbot, panel) -> None:
 
 
 def test_the_split_combo_chooses_the_batch_evaluated(qtbot, panel) -> None:
-    from convscope.ui.panels.landscape_jobs import eval_batch
+    from convscope.probes.landscape_job import eval_batch
 
     snap = snapshot(0)
     emit(panel, snap)
@@ -394,7 +394,7 @@ def unflatten_basis(plane, like):
 
 
 def test_the_1d_view_has_train_and_validation_curves(qtbot, panel) -> None:
-    from convscope.ui.panels.landscape_jobs import LINE_POINTS, eval_batch
+    from convscope.probes.landscape_job import LINE_POINTS, eval_batch
 
     first, now = snapshot(0), snapshot(10)
     emit(panel, first)
@@ -455,7 +455,7 @@ def test_the_default_grid_is_the_one_the_readme_measures(qtbot) -> None:
 def test_the_1d_lines_come_before_the_grid_and_replace_their_placeholder(qtbot, panel) -> None:
     """The lines are reported (and drawn) before the grid's first coarse chunk; once
     they exist no placeholder text is left behind them."""
-    from convscope.ui.panels.landscape_jobs import GridProgress, LinesReady
+    from convscope.probes.landscape_job import GridProgress, LinesReady
 
     emit(panel, snapshot(0))
     emit(panel, snapshot(10))
@@ -477,7 +477,7 @@ def test_the_1d_lines_come_before_the_grid_and_replace_their_placeholder(qtbot, 
     panel.runner.progressed.connect(seen)
     compute_and_wait(qtbot, panel)
     assert order[0] == "lines" and order.count("lines") == 1 and "grid" in order
-    from convscope.ui.panels.landscape_jobs import LINE_POINTS
+    from convscope.probes.landscape_job import LINE_POINTS
 
     assert drawn_at_first_chunk == [LINE_POINTS] * 4  # both lines, train and val, already drawn
     for plot in (panel.line_interp, panel.line_dir):
@@ -668,7 +668,7 @@ def test_the_panel_is_a_tab_beside_training(window) -> None:
 
 # ------------------------------------------------------------------ pieces
 def test_trajectory_buffer_is_bounded_and_spans_the_run() -> None:
-    from convscope.ui.panels.landscape_jobs import TrajectoryBuffer
+    from convscope.probes.landscape_job import TrajectoryBuffer
 
     buf = TrajectoryBuffer(capacity=50)
     for step in range(1000):

@@ -360,8 +360,9 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
                 self.time_curves[act] = theme.adopt(curve)
             curve.setData(buf.x, buf.y)
             entries.append((LAYER_COLORS[i % len(LAYER_COLORS)], "line+dot", act))
-            if buf.size:
-                parts.append(f"{act}: {buf.y[-1]:.1f}% {which}")
+            layer = stats.layers.get(act) if stats is not None else None
+            if layer is not None:  # the snapshot shown (perhaps the timeline's), not the history's last
+                parts.append(f"{act}: {100.0 * (layer.saturated if saturating else layer.dead):.1f}% {which}")
         set_legend(self.time_legend, entries)
         if stats is not None and parts:
             self.current.setText(" · ".join(parts) + f"  (step {stats.step:,}, {stats.images} images)")

@@ -1,16 +1,14 @@
 """A grid of training examples as the training step augments them, redrawn live.
 
 The pictures come from ``train.augment.augment_preview``, the very function the
-jitted step runs, on a daemon thread with a "latest wins" slot: a slider dragged
-across ten stops computes at most two grids, and the GUI thread only paints. The
+jitted step runs, on a ProbeRunner thread ("latest wins": a slider dragged across ten
+stops computes at most two grids, and shows the last), and the GUI thread only paints. The
 random draws come from a fixed seed (new on "New draw"), so moving one strength
 changes the pictures smoothly rather than re-rolling them.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from functools import partial
 from typing import Any
@@ -21,8 +19,7 @@ from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from convscope.config import TrainConfig
-
-log = logging.getLogger(__name__)
+from convscope.ui.probe_runner import ProbeRunner
 
 GAP = 2  # pixels between cells, in image pixels before scaling
 GAP_VALUE = 96  # mid-gray gaps: visible between black digits and between photos
@@ -44,19 +41,11 @@ def preview_mosaic(images: np.ndarray, rows: int, cols: int, gap: int = GAP) -> 
     return out
 
 
-def _stop_worker(cond: threading.Condition, flags: dict[str, bool], *_args: Any) -> None:
-    with cond:
-        flags["stopping"] = True
-        cond.notify()
-
-
 class AugmentPreview(QWidget):
     """``rows`` × ``cols`` augmented training examples, scaled to fit, never blurred."""
 
     computed = Signal(object)  # the (H, W, 3) uint8 mosaic just drawn
     failed = Signal(str)
-    _ready = Signal(object, float, int)  # from the worker thread: mosaic, seconds, request number
-    _errored = Signal(str, int)
 
     def __init__(self, rows: int = 4, cols: int = 8, seed: int = 0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,16 +54,13 @@ class AugmentPreview(QWidget):
         self.last_seconds = float("nan")
         self._qimage: QImage | None = None
         self._images: np.ndarray | None = None
-        self._cond = threading.Condition()
-        self._job: tuple[TrainConfig, np.ndarray, int, int] | None = None
-        self._flags = {"stopping": False}  # shared with _stop_worker
-        self._thread: threading.Thread | None = None
+        self.runner = ProbeRunner("augment-preview", self)
         # Request numbers, GUI thread only: idle once the latest request's answer arrived.
         self._requested = self._answered = 0
-        self._ready.connect(self._on_ready)
-        self._errored.connect(self._on_error)
-        # Ends the worker with the widget; a plain function, as self is half gone by then.
-        self.destroyed.connect(partial(_stop_worker, self._cond, self._flags))
+        self.runner.finished.connect(self._on_ready)
+        self.runner.errored.connect(self._on_error)
+        # Ends the worker with the widget (its Python side only: self is half gone by then).
+        self.destroyed.connect(partial(ProbeRunner.shutdown, self.runner, 0.0))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setMinimumHeight(60)
         self.setToolTip("Training examples as the next steps will see them (same code as training).")
@@ -100,58 +86,31 @@ class AugmentPreview(QWidget):
         if self._images is None:
             return
         self._requested += 1
-        with self._cond:
-            self._job = (config, self._images, self.seed, self._requested)
-            self._cond.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="convscope-augment-preview", daemon=True)
-            self._thread.start()
+        images, seed, rows, cols = self._images, self.seed, self.rows, self.cols
+
+        def job(_ctx: Any) -> tuple[np.ndarray, float]:
+            from convscope.train.augment import augment_preview
+
+            t = time.perf_counter()
+            mosaic = preview_mosaic(augment_preview(config, images, seed), rows, cols)
+            return mosaic, time.perf_counter() - t
+
+        self.runner.submit(self._requested, job)
 
     def idle(self) -> bool:
         """True once the grid shows (or failed on) the latest request."""
         return self._answered == self._requested
 
     def stop(self) -> None:
-        _stop_worker(self._cond, self._flags)
-        with self._cond:
-            self._job = None
+        self.runner.shutdown(0.0)
 
-    # ------------------------------------------------------------------ worker
-    def _run(self) -> None:
-        from convscope.train.augment import augment_preview
-
-        while True:
-            with self._cond:
-                while not self._flags["stopping"] and self._job is None:
-                    self._cond.wait()
-                if self._flags["stopping"]:
-                    return
-                (config, images, seed, number), self._job = self._job, None
-            try:
-                t = time.perf_counter()
-                out = augment_preview(config, images, seed)
-                mosaic = preview_mosaic(out, self.rows, self.cols)
-                self._ready.emit(mosaic, time.perf_counter() - t, number)
-            except RuntimeError as exc:
-                if "deleted" in str(exc):  # the widget is gone (window closed)
-                    return
-                self._report(exc, number)
-            except Exception as exc:  # noqa: BLE001 - shown to the user beside the controls
-                self._report(exc, number)
-
-    def _report(self, exc: Exception, number: int) -> None:
-        log.exception("augmentation preview failed")
-        try:
-            self._errored.emit(f"{type(exc).__name__}: {exc}", number)
-        except RuntimeError:
-            pass
-
-    def _on_error(self, message: str, number: int) -> None:
+    def _on_error(self, number: int, message: str) -> None:
         self._answered = max(self._answered, number)
         self.failed.emit(message)
 
     # ------------------------------------------------------------------ drawing
-    def _on_ready(self, mosaic: np.ndarray, seconds: float, number: int) -> None:
+    def _on_ready(self, number: int, result: tuple[np.ndarray, float]) -> None:
+        mosaic, seconds = result
         self._answered = max(self._answered, number)
         self.mosaic, self.last_seconds = mosaic, seconds
         h, w, _ = mosaic.shape

@@ -8,10 +8,10 @@ for the inspected image (saliency_view.py); a click on a channel opens the large
 its pictures ≥ 256 px in a window of their own (deepvis_large.py).
 
 Nothing heavy runs on the GUI thread: the probes run on ProbeRunners (latest request
-wins; a progress bar counts the steps). While training, the panel recomputes at most
-every ``REFRESH_S`` seconds, only when a newer snapshot arrived, only when it is on
-screen and its last computation is done (a new snapshot never cancels one), and never
-while frozen. A new model (reset, checkpoint, architecture, data set) does cancel the
+wins; a progress bar counts the steps), the panel's through its ProbeFeed
+(ui/probe_feed.py). While training, the panel recomputes at most every ``REFRESH_S`` s,
+only when a newer snapshot arrived, only when it is on screen and its last computation
+is done (a new snapshot never cancels one), and never while frozen. A new model (reset, checkpoint, architecture, data set) does cancel the
 running computation: its pictures would describe a model that no longer exists, and
 could have fewer channels than the layer of the same name now has. A full top-k pass over ``TOPK_IMAGES`` validation images (a few tens of
 milliseconds of forward passes) per refresh is cheaper than tracking it every step.
@@ -19,7 +19,6 @@ milliseconds of forward passes) per refresh is cheaper than tracking it every st
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -35,16 +34,16 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.deepvis import ActMaxResult, ActMaxSettings
-from convscope.probes.topk import DEFAULT_K, TopK
-from convscope.ui.inspection import InspectionController, controller_for
-from convscope.ui.panels.deepvis_controls import RegularizerControls
-from convscope.ui.panels.deepvis_job import (
+from convscope.probes.deepvis_job import (
     DeepVisRequest,
     DeepVisResult,
     deepvis_job,
     default_layer,
     map_layers,
 )
+from convscope.probes.topk import DEFAULT_K, TopK
+from convscope.ui.inspection import InspectionController, controller_for
+from convscope.ui.panels.deepvis_controls import RegularizerControls
 from convscope.ui.panels.deepvis_large import ChannelLargeView, progress_bar
 from convscope.ui.panels.deepvis_views import ChannelDetail, ChannelGrid
 from convscope.ui.panels.mapview import (
@@ -55,7 +54,7 @@ from convscope.ui.panels.mapview import (
     layer_picker,
 )
 from convscope.ui.panels.saliency_view import SaliencyView
-from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.session import Session
 
 REFRESH_S = 4.0  # while training: at most one recomputation per 4 s (training keeps the CPU)
@@ -70,13 +69,14 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     title = "Deep visualization"
     area = "right"
     tab_with = "Training"
-    refresh_s = REFRESH_S
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.controller: InspectionController = controller_for(session)
-        self.runner = ProbeRunner("deepvis", self)
+        self.feed = ProbeFeed(self, session, "deepvis", training_share=TRAINING_SHARE, min_interval_s=REFRESH_S)
+        self.feed.keep_job = lambda: self.frozen  # frozen pictures keep their snapshot: their job stays
+        self.runner = self.feed.runner
         self.snapshot: ev.Snapshot | None = None  # the snapshot computed on (kept while frozen)
         self.layer = ""
         self.channel = 0
@@ -86,13 +86,11 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.actmax: ActMaxResult | None = None
         self.result_step = -1
         self.requests = 0  # computations submitted
-        self.generation = 0  # model starts (reset, checkpoint, new architecture) seen
         self._snapshot_generation = 0  # the generation of ``snapshot``
         self.error = ""
         self.stopped = False  # the user stopped the last computation
         self._layers: dict[str, tuple[int, ...]] = {}
         self._requested: DeepVisRequest | None = None
-        self._last_done = -1e9
         self._dirty = False
         x_val = np.asarray(getattr(self.controller.dataset, "x_val", np.zeros((0, 1, 1, 1), np.uint8)))
         self.images = np.ascontiguousarray(x_val[:TOPK_IMAGES])
@@ -162,7 +160,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
         self.saliency.runner.busy_changed.connect(self._on_busy)
-        session.arch_changed.connect(self._on_model_started)
+        self.feed.model_started.connect(self._on_model_started)
         self.controller.snapshot_changed.connect(self._on_snapshot)
         self.controller.image_changed.connect(self._on_image)
         self.controller.inspected.connect(self._on_inspected)
@@ -201,9 +199,13 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self._set_layers(map_layers(snapshot.arch))
         self.tick()
 
-    def _on_model_started(self, _arch: object) -> None:
-        self.generation += 1
-        if not self.frozen:  # frozen pictures keep their own snapshot: their job stays valid
+    # Model starts (reset, checkpoint, architecture) seen; the least time between computations.
+    generation = property(lambda self: self.feed.generation)
+    refresh_s = property(lambda self: self.feed.min_interval_s,
+                         lambda self, s: setattr(self.feed, "min_interval_s", s))
+
+    def _on_model_started(self) -> None:
+        if not self.frozen:
             self._cancel_jobs("a new model")
 
     def _cancel_jobs(self, why: str) -> None:
@@ -214,7 +216,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             self.progress.setValue(0)
             self.progress.setFormat(f"cancelled: {why}")
         self.saliency.runner.cancel()
-        self._last_done = -1e9  # the new model's pictures at once, not after the throttle
+        self.feed.finished_at = -1e9  # the new model's pictures at once, not after the throttle
 
     def _set_layers(self, layers: dict[str, tuple[int, ...]]) -> None:
         self._cancel_jobs("a new architecture")
@@ -281,10 +283,9 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
     def tick(self) -> None:
         """Recompute when the results are older than the snapshot, the panel is on
         screen, the last computation is done and ``refresh_s`` old; the same for saliency."""
-        if not self.on_screen():
+        if not self.feed.on_screen():
             return
-        now = time.monotonic()
-        if self.runner.idle() and now - self._last_done >= self.refresh_s and self._request() != self._requested:
+        if self.feed.ready() and self._request() != self._requested:
             self.refresh()
         if self.saliency.runner.idle() and self.saliency.stale:
             self.saliency.request()
@@ -304,8 +305,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         if self.stopped:
             self.stopped = False
             self._set_status("", "")
-        self.runner.set_share(TRAINING_SHARE if self.session.is_training else 1.0)
-        self.runner.submit(req, deepvis_job(self.snapshot, req, self.images))  # type: ignore[arg-type]
+        self.feed.submit(req, deepvis_job(self.snapshot, req, self.images))  # type: ignore[arg-type]
         self.progress.setRange(0, req.settings.steps)  # a busy (0, 0) bar would hide its text
         self.progress.setValue(0)
         self.progress.setFormat(f"top-{req.k} patches…")
@@ -326,7 +326,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
             return
         self.runner.cancel()
         self.stopped = True
-        self._last_done = time.monotonic()  # while training, the next refresh waits its turn
+        self.feed.hold()  # while training, the next refresh waits its turn
         stage = self.progress.format()
         if stage.endswith("patches…"):
             where = "while finding the top-k patches"
@@ -356,7 +356,6 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         if tag != self._requested:
             return
         self.topk, self.actmax, self.result_step = result.topk, result.actmax, tag.step
-        self._last_done = time.monotonic()
         self.error = ""
         self._dirty = True
         self.detail.mark_dirty()
@@ -368,8 +367,7 @@ class DeepVisPanel(ThrottledRedraw, QWidget):
         self.request_redraw()
 
     def _on_error(self, _tag: object, message: str) -> None:
-        self._last_done = time.monotonic()
-        self._show_error(message)
+        self._show_error(message)  # (the feed counts the interval from now)
 
     def _show_error(self, message: str) -> None:
         self.error = message

@@ -7,7 +7,7 @@ there, the precision–recall curve with the threshold marked, and the TP / FP /
 galleries, most confident first. Clicking a thumbnail, or a confusion-matrix cell (its
 most confident example), shows that validation image in the inspection panels.
 
-The forward pass runs on a :class:`~convscope.ui.probe_runner.ProbeRunner`, never the GUI
+The forward pass runs on the panel's :class:`~convscope.ui.probe_feed.ProbeFeed` runner, never the GUI
 thread: "Evaluate now", or automatically every N steps while the panel is on screen and
 once more when training pauses, so that the galleries' p values describe the model the
 other panels show (an automatic request waits for a running one rather than cancelling
@@ -44,19 +44,18 @@ from PySide6.QtWidgets import (
 
 from convscope import events as ev
 from convscope.probes.evaluate import ClassRanking, OneVsRest
+from convscope.probes.evaluate_job import EvalResult, evaluation_job
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.panels.evaluation_views import (
     ClassTable,
     ConfusionView,
-    EvalResult,
     Gallery,
     PRPlot,
-    evaluation_job,
     pct,
     show_validation_example,
 )
 from convscope.ui.panels.mapview import heading
-from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.session import PAUSED, Session
 
 GALLERY_MAX = 60  # thumbnails per gallery
@@ -80,9 +79,12 @@ class EvaluationPanel(QWidget):
         self.ranking: ClassRanking | None = None
         self.ovr: OneVsRest | None = None
         self.requested_step: int | None = None  # the step of the last request
-        self.auto_waiting = False  # an automatic refresh is due (off screen, or busy)
+        self.requested_stored = False  # ... a stored step of the run (the timeline's)
         self.class_chosen = False  # the user picked the class: keep it across results
-        self.runner = ProbeRunner("evaluate", parent=self)
+        self.feed = ProbeFeed(self, session, "evaluate", training_share=TRAINING_SHARE)
+        self.runner = self.feed.runner
+        self.feed.due.connect(self.refresh)
+        self.feed.model_started.connect(self._on_model_started)
         self.runner.progressed.connect(self._on_progress)
         self.runner.finished.connect(self._on_finished)
         self.runner.errored.connect(lambda _tag, message: self.status.setText(f"Evaluation failed: {message}"))
@@ -127,7 +129,6 @@ class EvaluationPanel(QWidget):
         self._threshold_timer.setInterval(30)
         self._threshold_timer.timeout.connect(self._update_threshold)
         self.controller.snapshot_changed.connect(self._on_snapshot)
-        session.arch_changed.connect(self._on_arch_changed)
         session.state_changed.connect(self._on_state)
         session.dataset_changed.connect(self._on_dataset_changed)
 
@@ -302,12 +303,10 @@ class EvaluationPanel(QWidget):
                 or snap.arch.num_classes != len(self.class_names)):
             self.status.setText("Waiting for the model of the new data set.")
             return False
-        self.auto_waiting = False
-        self.requested_step = snap.step
-        self.runner.set_share(TRAINING_SHARE if self.session.is_training else 1.0)
+        self.requested_step, self.requested_stored = snap.step, self.feed.stored
         self.progress.setRange(0, len(self.images))
         self.progress.setValue(0)
-        self.runner.submit(snap.step, evaluation_job(snap, self.images, self.labels))
+        self.feed.submit(snap.step, evaluation_job(snap, self.images, self.labels))
         return True
 
     def _auto_due(self, step: int) -> bool:
@@ -315,43 +314,37 @@ class EvaluationPanel(QWidget):
             return False
         if self.requested_step is None or step < self.requested_step:  # new model, reset, checkpoint
             return True
+        if self.feed.stored or self.requested_stored:  # the timeline's step, or back from it to live
+            return step != self.requested_step
         if self.session.state == PAUSED and step != self.requested_step:
             return True  # paused: catch up with the model the other panels show (one evaluation)
         return step - self.requested_step >= self.auto_steps.value()
 
+    @property
+    def auto_waiting(self) -> bool:
+        """An automatic refresh is due and waits (off screen, or busy)."""
+        return self.feed.wanted
+
     def _on_snapshot(self, snap: ev.Snapshot) -> None:
-        if self._auto_due(snap.step) or self.auto_waiting:
-            self.auto_waiting = True
-            self._maybe_auto_refresh()
+        if self._auto_due(snap.step) or self.feed.wanted:
+            self.feed.ask()  # the feed runs it when the panel is on screen and idle
 
     def _on_state(self, state: str) -> None:
         # The last snapshot of a run may arrive just before the pause is announced.
         if state == PAUSED and self.controller.snapshot is not None:
             self._on_snapshot(self.controller.snapshot)
 
-    def _maybe_auto_refresh(self) -> None:
-        # Off screen the work waits for the panel to be shown; while busy, for the result.
-        if self.auto_waiting and self.on_screen() and not self.runner.busy:
-            self.refresh()
-
-    def on_screen(self) -> bool:
-        return bool(self.isVisible() and not self.visibleRegion().isEmpty())
-
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self._share_width()
-        QTimer.singleShot(0, self._maybe_auto_refresh)
 
-    def _on_arch_changed(self, _arch: Any) -> None:
-        self.runner.cancel()  # its result would describe a model that no longer exists
-        self.requested_step = None
+    def _on_model_started(self) -> None:
+        self.requested_step = None  # (the feed cancelled the old model's evaluation)
         if self.result is not None:
             self.summary.setText(self.summary.text() + " · <i>(a previous model)</i>")
 
     def _on_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
-        if not busy:
-            QTimer.singleShot(0, self._maybe_auto_refresh)
 
     def _on_progress(self, _tag: Any, payload: tuple[int, int]) -> None:
         done, total = payload

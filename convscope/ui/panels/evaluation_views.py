@@ -1,14 +1,10 @@
-"""Parts of the Evaluation panel: the job that evaluates a snapshot on a ProbeRunner
-(off the GUI thread), the confusion-matrix view, a gallery of clickable thumbnails, and the way a
+"""Parts of the Evaluation panel (its job is ``probes/evaluate_job.py``): the confusion-matrix view, a gallery of clickable thumbnails, and the way a
 validation example reaches the inspection panels.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,46 +22,11 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-from convscope import events as ev
 from convscope.ui.panels.mapview import SEQUENTIAL, style_axis
 
 PR_COLOR = "#3182bd"
 MARK_COLOR = "#e6550d"
 MAX_CELL_TEXT_CLASSES = 20  # beyond this many classes the cells are too small for numbers
-
-
-# ----------------------------------------------------------------------------- the job
-@dataclass(frozen=True)
-class EvalResult:
-    step: int
-    evaluation: Any  # probes.evaluate.Evaluation
-    seconds: float
-
-
-def evaluation_job(snapshot: ev.Snapshot, images: np.ndarray, labels: np.ndarray) -> Callable[[Any], Any]:
-    """A ProbeRunner job: the snapshot's predictions on ``images`` and their metrics.
-
-    Reports ``(done, total)`` after each chunk; stops (returning None) at the next chunk
-    when a newer request or the window's close replaced it.
-    """
-
-    def job(ctx: Any) -> EvalResult | None:
-        from convscope.probes.evaluate import Cancelled, evaluate_probs, predict_probs
-
-        t0 = time.perf_counter()
-
-        def progress(done: int, total: int) -> bool:
-            ctx.report((done, total))
-            return not ctx.should_stop()
-
-        try:
-            probs = predict_probs(snapshot.arch, snapshot.params, snapshot.state, snapshot.norm, images,
-                                  progress=progress)
-        except Cancelled:
-            return None
-        return EvalResult(snapshot.step, evaluate_probs(probs, labels), time.perf_counter() - t0)
-
-    return job
 
 
 # ----------------------------------------------------------------------------- confusion

@@ -6,7 +6,8 @@ thread); the panel plots, per layer, the distance of the moved image's features 
 the original's divided by the original's norm, and the probability of the image's
 true class (else the class predicted for it). Hovering a point shows that moved image
 and the first conv block's maps for it. It follows the network shown (live, or the
-timeline's step) and recomputes at most twice a second while training.
+timeline's step, through its ProbeFeed) and recomputes at most twice a second while
+training; a new image or transformation replaces a sweep in progress.
 """
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.mapview import (
     EXPORT_FILTER,
     ExportButton,
-    ThrottledRedraw,
     export_scene,
     heading,
     style_axis,
 )
+from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.probe_runner import ProbeRunner
 from convscope.ui.session import Session
 
-REDRAW_MS = 500
+REFRESH_S = 0.5  # a sweep starts at least this long after the last one ended (training snapshots)
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 KIND_NAMES = {"shift_x": "Horizontal shift", "shift_y": "Vertical shift", "scale": "Scale", "rotate": "Rotation"}
 
 
-class InvariancePanel(ThrottledRedraw, QWidget):
+class InvariancePanel(QWidget):
     title = "Invariance"
     area = "right"
     tab_with = "Training"
@@ -50,8 +51,9 @@ class InvariancePanel(ThrottledRedraw, QWidget):
         self.controller: InspectionController = controller_for(session)
         self.sweep: inv.Sweep | None = None
         self.hover_index: int | None = None
-        self._stale = True
-        self.runner = ProbeRunner("invariance", self)
+        self.feed = ProbeFeed(self, session, "invariance", min_interval_s=REFRESH_S, follow=True)
+        self.feed.due.connect(self.compute)
+        self.runner = self.feed.runner
         self.runner.finished.connect(self._on_sweep)
         self.runner.errored.connect(lambda _t, m: self.heading.setText(f"Invariance: not computed ({m})"))
         self.maps_runner = ProbeRunner("invariance-maps", self)
@@ -62,7 +64,7 @@ class InvariancePanel(ThrottledRedraw, QWidget):
         for kind in inv.KINDS:
             self.kind.addItem(KIND_NAMES[kind], kind)
         self.kind.setToolTip("How the image is moved")
-        self.kind.currentIndexChanged.connect(lambda _i: self._mark_stale())
+        self.kind.currentIndexChanged.connect(lambda _i: self._replace())
         self.export_button = ExportButton(self.export, "invariance.png",
                                           filters=EXPORT_FILTER + ";;The numbers, CSV (*.csv)")
         self.export_button.setToolTip("Save the curves as PNG or SVG, or their numbers as CSV")
@@ -111,38 +113,36 @@ class InvariancePanel(ThrottledRedraw, QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, stretch=1)
         layout.addWidget(self.hover)
-        self.controller.snapshot_changed.connect(lambda _s: self._mark_stale())
-        self.controller.image_changed.connect(self._mark_stale)
+        self.controller.image_changed.connect(self._replace)
         self.controller.model_reset.connect(self._on_model_reset)
-        self.start_redraw_timer(REDRAW_MS)
+        self.feed.ask()
 
     # ------------------------------------------------------------- computing
-    def _mark_stale(self) -> None:
-        self._stale = True
-        self.request_redraw()
+    def _replace(self) -> None:
+        """Another image or transformation: the sweep in progress is of no more use."""
+        self.runner.cancel()
+        self.feed.ask()
 
     def _on_model_reset(self) -> None:
-        self.runner.cancel()
+        self.runner.cancel()  # (the feed does too, on the session's arch_changed)
         self.maps_runner.cancel()
         self.sweep = None
         for item in list(self.dist_plot.listDataItems()) + list(self.prob_plot.listDataItems()):
             item.getViewBox().removeItem(item)
         self.heading.setText("Invariance: waiting for the new model…")
-        self._stale = True
 
-    def redraw(self) -> None:
-        """Start a sweep when the network, the image or the transformation changed."""
+    def compute(self) -> None:
+        """Start a sweep of the network shown, the image and the transformation."""
         c = self.controller
-        if not self._stale or c.snapshot is None or c.model_image is None:
+        if c.snapshot is None or c.model_image is None:
             return
-        self._stale = False
         snap, image, kind = c.snapshot, np.array(c.model_image), self.kind.currentData()
         label = c.image.true_class if c.image is not None else None
 
         def job(_ctx: Any) -> Any:
             return snap.step, inv.sweep(snap.arch, snap.params, snap.state, snap.norm, image, kind, label=label)
 
-        self.runner.submit(kind, job)
+        self.feed.submit(kind, job)
 
     def _on_sweep(self, _kind: Any, result: Any) -> None:
         step, s = result

@@ -3,8 +3,8 @@
 components of the training trajectory, with the trajectory drawn on either; beside it the
 loss along the line from the first snapshot to now and along one random direction.
 
-Everything is computed on the panel's own ``ProbeRunner`` thread (latest request wins,
-cancellable); the two 1D lines come first (drawn at once), then the grid, coarse to
+Everything is computed on the panel's ProbeFeed's runner thread (latest request wins,
+cancellable; the job is ``probes/landscape_job.py``); the two 1D lines come first (drawn at once), then the grid, coarse to
 fine, drawn as it fills. While the model
 trains, the runner may use at most the share of CPU time the user allows. "Follow
 training" recomputes whenever a newer snapshot arrives (only after the one in progress
@@ -21,7 +21,6 @@ the latest weights refines to the end. A changed control replaces the grid
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -35,9 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from convscope import events as ev
-from convscope.ui.inspection import controller_for
-from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeControls
-from convscope.ui.panels.landscape_jobs import (
+from convscope.probes.landscape_job import (
     GridProgress,
     LandscapeRequest,
     LandscapeResult,
@@ -50,6 +47,8 @@ from convscope.ui.panels.landscape_jobs import (
     line_json,
     split_size,
 )
+from convscope.ui.inspection import controller_for
+from convscope.ui.panels.landscape_controls import DEFAULT_SHARE, LandscapeControls
 from convscope.ui.panels.landscape_views import LandscapePlots
 from convscope.ui.panels.mapview import (
     ThrottledRedraw,
@@ -57,7 +56,7 @@ from convscope.ui.panels.mapview import (
     export_scene,
     heading,
 )
-from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.probe_feed import ProbeFeed
 from convscope.ui.session import Session
 
 REDRAW_MS = 100
@@ -77,7 +76,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         super().__init__(parent)
         self.session = session
         self.controller = controller_for(session)
-        self.runner = ProbeRunner("landscape", parent=self, share=DEFAULT_SHARE / 100)
+        # min_interval_s: following training, the least time from the end of one grid to the next
+        self.feed = ProbeFeed(self, session, "landscape", training_share=DEFAULT_SHARE / 100,
+                              min_interval_s=FOLLOW_GAP_S)
+        self.runner = self.feed.runner
         self.snapshot: ev.Snapshot | None = None
         self.origin: ev.Snapshot | None = None  # the first snapshot of this model
         self.trajectory = TrajectoryBuffer()
@@ -86,11 +88,11 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.lines: dict[str, Any] = {}
         self.plane: Any = None  # the last grid's plane, for live points
         self.live: list[tuple[int, np.ndarray]] = []
+        self.stored: ev.Snapshot | None = None  # the timeline's stored step: a marker, never the path
         self.partial: GridProgress | None = None  # the grid being computed
         self.error = ""
         self.auto_compute = True  # a first landscape when the panel is first on screen
         self._auto_started = False
-        self._last_finish = -1e9
         self._settings_touched = False  # the user chose; no more hiding when docked small
         self._dirty = False
         self._build()
@@ -100,8 +102,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self.runner.errored.connect(self._on_error)
         self.runner.busy_changed.connect(self._on_busy)
         self.controller.snapshot_changed.connect(self._on_snapshot)
-        session.arch_changed.connect(self._on_arch_changed)
-        session.state_changed.connect(self._on_state)  # a method: disconnected when the panel goes
+        self.feed.model_started.connect(self._reset)
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.compute)
         self._follow_timer = QTimer(self, singleShot=True, timeout=self._follow_tick)
         self.start_redraw_timer(REDRAW_MS)
@@ -153,13 +154,10 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         if self.snapshot is not None:
             self._settle.start()
 
-    def _on_state(self, _state: str) -> None:
-        self._apply_share()
-
     def _apply_share(self) -> None:
         """The user's share while training; all of it while the model waits."""
-        percent = self.controls.share.value()
-        self.runner.set_share(percent / 100 if self.session.is_training else 1.0)
+        self.feed.training_share = self.controls.share.value() / 100
+        self.feed.apply_share()
 
     def _on_follow(self, on: bool) -> None:
         if on:
@@ -242,7 +240,7 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             if self.request is not None:
                 self.request.coarse_only.set()  # finish the coarse lattice, then move on
             return
-        wait = self._last_finish + FOLLOW_GAP_S - time.monotonic()
+        wait = self.feed.wait_left()  # since the last grid ended
         if wait > 0:
             self._follow_timer.start(int(wait * 1000) + 1)
             return
@@ -250,6 +248,12 @@ class LandscapePanel(ThrottledRedraw, QWidget):
 
     # ----------------------------------------------------------------- events
     def _on_snapshot(self, snap: ev.Snapshot) -> None:
+        had, self.stored = self.stored, snap if self.feed.stored else None
+        if had is not None or self.stored is not None:
+            self._mark_dirty()  # the marker comes, moves or goes
+        if self.stored is not None:  # the past: neither a point of the path nor a grid's centre
+            self._update_heading()
+            return
         if self.snapshot is not None and snap.arch != self.snapshot.arch:
             self._reset()
         if self.origin is None:
@@ -271,14 +275,11 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self._follow_tick()
         self._update_heading()
 
-    def _on_arch_changed(self, _arch: Any) -> None:
-        self._reset()
-
     def _reset(self) -> None:
         """A new model (reset, new architecture, checkpoint): forget the old one's views."""
         self.runner.cancel()
         self._settle.stop()
-        self.snapshot = self.origin = self.request = self.grid = self.plane = self.partial = None
+        self.snapshot = self.origin = self.request = self.grid = self.plane = self.partial = self.stored = None
         self.trajectory.clear()
         self.lines = {}
         self.live = []
@@ -307,7 +308,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         self._mark_dirty()
 
     def _on_finished(self, _tag: Any, result: LandscapeResult) -> None:
-        self._last_finish = time.monotonic()
         self.grid = result.grid
         self.lines = result.lines
         self.plane = result.plane
@@ -326,7 +326,6 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             self._follow_tick()
 
     def _on_error(self, _tag: Any, message: str) -> None:
-        self._last_finish = time.monotonic()
         self.partial = None
         self.controls.progress.setFormat("failed")
         self._show_message(f"The loss landscape could not be computed: {message}", error=True)
@@ -397,7 +396,16 @@ class LandscapePanel(ThrottledRedraw, QWidget):
             return
         self._dirty = False
         live = np.array([xy for _s, xy in self.live]) if self.live and not self.showing_partial() else None
-        self.plots.draw(self._map_source(), live, self.lines, self.controls.log_scale.isChecked())
+        self.plots.draw(self._map_source(), live, self.lines, self.controls.log_scale.isChecked(), self.stored_point())
+
+    def stored_point(self) -> tuple[int, np.ndarray] | None:
+        """The timeline's stored step at its (α, β) on the plane of the grid drawn."""
+        if self.stored is None or self.plane is None or self.showing_partial():
+            return None
+        try:
+            return self.stored.step, self.plane.project(self.stored.params)
+        except ValueError:  # not the plane's parameters
+            return None
 
     def _update_heading(self) -> None:
         snap, g = self.snapshot, self.grid
@@ -407,10 +415,11 @@ class LandscapePanel(ThrottledRedraw, QWidget):
         if snap is None:
             self.heading.setText("Loss landscape: waiting for the model…")
             return
-        if g is None:
-            self.heading.setText(f"Loss landscape around step {snap.step:,}")
-            return
-        self.heading.setText(describe_grid(g))
+        text = f"Loss landscape around step {snap.step:,}" if g is None else describe_grid(g)
+        if self.stored is not None:
+            n = self.stored.step
+            text += f" · ◆ step {n:,} (timeline)" if self.stored_point() is not None else f" · timeline: step {n:,}"
+        self.heading.setText(text)
 
     # ----------------------------------------------------------------- export
     def export(self, path: str) -> None:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TRAIN_COLOR = "#1f77b4"  # as on the Training panel
 VAL_COLOR = "#e6550d"
 PATH_COLOR = "#ff7f0e"
+STORED_COLOR = "#e7298a"  # the timeline's stored step: apart from the path and the centre
 LABEL_STYLE = {"font-size": "11pt"}
 LEGEND_HEADROOM = 0.45  # the 1D plots' y range reaches this share of the data's span above it
 
@@ -90,6 +91,14 @@ class LandscapeMap:
         ]
         for item in self.center:
             self.plot.addItem(item)
+        # The timeline's stored step: a diamond labelled with its step (no legend over the map).
+        self.stored = pg.ScatterPlotItem(
+            symbol="d", size=15, brush=pg.mkBrush(STORED_COLOR), pen=pg.mkPen("k", width=1.5)
+        )
+        self.stored_label = pg.TextItem("", color="k", fill=pg.mkBrush(255, 255, 255, 200), anchor=(-0.15, 1.1))
+        for item in (self.stored, self.stored_label):
+            item.setZValue(10)
+            self.plot.addItem(item)
         self.bar = pg.ColorBarItem(
             values=(0.0, 1.0), colorMap=SEQUENTIAL_MAP, interactive=False, width=16, colorMapMenu=False
         )
@@ -141,11 +150,28 @@ class LandscapeMap:
             joined = np.concatenate([xy[-1:], live])
             self.live.setData(joined[:, 0], joined[:, 1])
 
+    def show_stored(self, point: tuple[int, np.ndarray] | None) -> None:
+        """The timeline's stored step at its (α, β) on the plane, or nothing; the view
+        widens to take it in when it falls outside the grid."""
+        if point is None:
+            self.stored.setData([], [])
+            self.stored_label.setText("")
+            return
+        step, (x, y) = point
+        self.stored.setData([x], [y])
+        self.stored_label.setText(f"step {step:,}")
+        self.stored_label.setPos(x, y)
+        a, b = self.alphas, self.betas
+        if len(a) and len(b) and not (a[0] <= x <= a[-1] and b[0] <= y <= b[-1]):
+            self.plot.setRange(xRange=(min(a[0], x), max(a[-1], x)), yRange=(min(b[0], y), max(b[-1], y)),
+                               padding=0.08)
+
     def clear(self) -> None:
         self.values = self.shown = None
         self.image.clear()
         self.contours.setData([], [])
         self.show_path(None)
+        self.show_stored(None)
         self.plot.setRange(xRange=(-1, 1), yRange=(-1, 1), padding=0.02)
 
     def describe_at(self, scene_pos: Any, loss: np.ndarray, accuracy: np.ndarray) -> str:
@@ -327,10 +353,12 @@ class LandscapePlots(QStackedWidget):
         self.line_dir.show(None, "")
 
     def draw(
-        self, source: tuple | None, live: np.ndarray | None, lines: dict[str, Any], log_scale: bool
+        self, source: tuple | None, live: np.ndarray | None, lines: dict[str, Any], log_scale: bool,
+        stored: tuple[int, np.ndarray] | None = None,
     ) -> None:
-        """``source``: (alphas, betas, loss, accuracy, trajectory) or None. The lines are
-        drawn whether or not the map has anything yet (they arrive first)."""
+        """``source``: (alphas, betas, loss, accuracy, trajectory) or None; ``stored``: the
+        timeline's (step, (α, β)). The lines are drawn whether or not the map has anything
+        yet (they arrive first)."""
         self.line_interp.show(lines.get("interpolation"), "after a few steps")
         self.line_dir.show(lines.get("direction"), "")
         if source is None:
@@ -339,5 +367,6 @@ class LandscapePlots(QStackedWidget):
         alphas, betas, loss, _accuracy, trajectory = source
         self.map.show(alphas, betas, loss, log_scale)
         self.map.show_path(trajectory, live)
+        self.map.show_stored(stored)
         if self.surface is not None and self.currentWidget() is self.surface and self.map.shown is not None:
             self.surface.show_surface(alphas, betas, self.map.shown, self.map.levels)

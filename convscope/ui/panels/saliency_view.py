@@ -10,7 +10,6 @@ image; the colour bar beside it states the scale.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,10 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from convscope import events as ev
-from convscope.probes.saliency import METHOD_OPTIONS, METHODS, SaliencyResult, saliency
+from convscope.probes.saliency import METHODS, SaliencyResult
+from convscope.probes.saliency_job import SaliencyRequest, saliency_job
 from convscope.ui.panels.mapview import SEQUENTIAL_MAP, MapView, graphics_widget
-from convscope.ui.probe_runner import ProbeContext, ProbeRunner
+from convscope.ui.probe_runner import ProbeRunner
 from convscope.viz.display import OVERLAY_OPACITY, saliency_overlay
 
 METHOD_TEXT = {
@@ -38,27 +38,6 @@ METHOD_TIPS = {
     "occlusion": "Drop of the class score (its logit) when a grey square hides each region",
 }
 DEFAULT_OPACITY = OVERLAY_OPACITY
-
-
-@dataclass(frozen=True)
-class SaliencyRequest:
-    generation: int  # the panel's count of model starts: a reset at step 0 is new
-    step: int
-    method: str
-    target: int | None  # None: the predicted class
-    image: bytes  # the image's bytes: a request is identified by what it computes
-
-
-def saliency_job(snapshot: ev.Snapshot, image: np.ndarray, method: str, target: int | None) -> Any:
-    """A ProbeRunner job computing one saliency map (its result: SaliencyResult)."""
-
-    def job(ctx: ProbeContext) -> SaliencyResult | None:
-        if ctx.should_stop():
-            return None
-        return saliency(snapshot.arch, snapshot.params, snapshot.state, snapshot.norm, image, method, target,
-                        **METHOD_OPTIONS.get(method, {}))
-
-    return job
 
 
 class SaliencyView(QWidget):

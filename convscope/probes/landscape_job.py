@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from convscope import events as ev
+from convscope.probes.jobs import Job, ProbeContext
 
 PATH_MARGIN = 0.25  # PCA plane: the path's extent plus this × span on each side
 MAX_KEPT = 50  # trajectory snapshots kept; beyond that every other one is dropped
@@ -258,10 +259,10 @@ def paced_line(
     return LandscapeLine(ts, losses, accuracies, kind, label, time.perf_counter() - t0)
 
 
-def landscape_job(request: LandscapeRequest) -> Callable[[Any], LandscapeResult | None]:
+def landscape_job(request: LandscapeRequest) -> Job:
     """The job for ``ProbeRunner.submit``: directions, grid (progress reported), lines."""
 
-    def job(ctx: Any) -> LandscapeResult | None:
+    def job(ctx: ProbeContext) -> LandscapeResult | None:
         from convscope.probes import landscape as ls
 
         snap = request.snapshot

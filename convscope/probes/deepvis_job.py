@@ -1,6 +1,6 @@
 """The Deep-visualization panel's computation: what a request is, and the ProbeRunner
 job that answers it (top-k patches first, reported at once, then activation
-maximization with its steps reported). Qt-free apart from the ProbeContext it is given."""
+maximization with its steps reported). Qt-free: the ProbeContext is probes.jobs'."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 
 from convscope import events as ev
 from convscope.probes.deepvis import ActMaxResult, ActMaxSettings, activation_maximization, spatial_layers
+from convscope.probes.jobs import Job, ProbeContext
 from convscope.probes.topk import TopK, top_k_patches
 from convscope.shapes import layer_table
-from convscope.ui.probe_runner import Job, ProbeContext
 
 
 @dataclass(frozen=True)
