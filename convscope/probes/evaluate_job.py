@@ -18,6 +18,7 @@ class EvalResult:
     step: int
     evaluation: Any  # probes.evaluate.Evaluation
     seconds: float
+    label: str = ""  # what was evaluated when not the model shown, e.g. "Ensemble of 3"
 
 
 def evaluation_job(snapshot: ev.Snapshot, images: np.ndarray, labels: np.ndarray) -> Job:

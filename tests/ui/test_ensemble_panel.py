@@ -119,3 +119,22 @@ def test_train_members_records_one_run_per_seed_and_evaluates_them(tiny_runs, qt
     assert seeds == [0, 1]
     assert all((p / "checkpoints" / "final.npz").exists() for p in made)
     assert panel.outcome.result.size == 2 and panel.table.rowCount() == 4
+
+
+def test_the_evaluation_panel_shows_the_ensemble_as_one_model(tiny_runs, qtbot) -> None:
+    data, root = tiny_runs
+    window, ds = _window(qtbot, data)
+    panel = window.panels["Ensemble"]
+    panel.set_members([str(r.dir) for r in list_runs(root)])
+    panel.evaluate()
+    qtbot.waitUntil(lambda: panel.outcome is not None, timeout=60000)
+    assert panel.to_evaluation.isEnabled()
+    panel.to_evaluation.click()
+    evaluation = window.panels["Evaluation"]
+    e = panel.outcome.result.evaluation
+    assert evaluation.result.label == "Ensemble of 3" and evaluation.result.evaluation is e
+    assert evaluation.summary.text().startswith("Ensemble of 3: accuracy")
+    assert not evaluation.auto_check.isChecked()  # stays until the user asks for the model again
+    np.testing.assert_array_equal(evaluation.confusion.counts, e.confusion)  # the matrix drawn is the ensemble's
+    assert evaluation.table.rowCount() == 3
+    assert evaluation.table.item(0, 4).text() == f"{int(e.support[0]):,}"

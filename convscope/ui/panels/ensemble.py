@@ -90,6 +90,11 @@ class EnsemblePanel(QWidget):
         self.trainer.finished.connect(self._on_trained)
         self.trainer.errored.connect(lambda _tag, message: self._say(f"Ensemble: training stopped — {message}"))
         self.trainer.busy_changed.connect(self._on_train_busy)
+        self.to_evaluation = QToolButton(text="In Evaluation")
+        self.to_evaluation.setToolTip("Show the ensemble in the Evaluation panel: confusion matrix, per-class "
+                                      "precision/recall/F1, PR curve, galleries")  # fmt: skip
+        self.to_evaluation.setEnabled(False)
+        self.to_evaluation.clicked.connect(lambda: self.show_in_evaluation())
         self.export_button = QToolButton(text="Export…")
         self.export_button.setToolTip("Write the table as CSV")
         self.export_button.setEnabled(False)
@@ -107,7 +112,7 @@ class EnsemblePanel(QWidget):
                                        "new ones trained now")  # fmt: skip
         self.members_button.setMenu(menu)
         self.members_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        for w in (self.members_button, self.evaluate_button, self.export_button):
+        for w in (self.members_button, self.evaluate_button, self.to_evaluation, self.export_button):
             top.addWidget(w)
         top.addWidget(self.progress, stretch=1)
         top.addWidget(self.cancel_button)
@@ -229,6 +234,7 @@ class EnsemblePanel(QWidget):
                   f"({outcome.seconds:.1f} s)")  # fmt: skip
         self._fill_gallery(outcome)
         self.export_button.setEnabled(True)
+        self.to_evaluation.setEnabled(True)
 
     def _fill_gallery(self, outcome: EnsembleOutcome) -> None:
         r, images = outcome.result, outcome.request.images
@@ -260,6 +266,22 @@ class EnsemblePanel(QWidget):
             return
         self.detail.setText(self._describe(index, self.outcome))
         self.controller.choose_validation(index)
+
+    def show_in_evaluation(self) -> bool:
+        """The Evaluation panel works on the ensemble as on one model."""
+        from convscope.probes.evaluate_job import EvalResult
+
+        window = self.session.parent()
+        panel = getattr(window, "panels", {}).get("Evaluation")
+        if self.outcome is None or panel is None:
+            return False
+        r = self.outcome.result
+        panel.show_result(EvalResult(-1, r.evaluation, self.outcome.seconds, f"Ensemble of {r.size}"))
+        dock = getattr(window, "docks", {}).get("Evaluation")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        return True
 
     # ------------------------------------------------------------------ training members
     def ask_and_train(self) -> bool:
@@ -347,6 +369,7 @@ class EnsemblePanel(QWidget):
         self.gallery.empty_for(int(getattr(self.session.dataset, "image_shape", (28,))[0]))
         self.detail.setText("")
         self.export_button.setEnabled(False)
+        self.to_evaluation.setEnabled(False)
         if why:
             self._say(f"Ensemble: evaluate again ({why})")
 

@@ -356,7 +356,7 @@ class EvaluationPanel(QWidget):
         self.result = result
         e = result.evaluation
         self.summary.setText(
-            f"Step {result.step:,}: accuracy <b>{pct(e.accuracy, 2)}</b> · balanced accuracy "
+            f"{result.label or f'Step {result.step:,}'}: accuracy <b>{pct(e.accuracy, 2)}</b> · balanced accuracy "
             f"<b>{pct(e.balanced_accuracy, 2)}</b> on {len(e.y_true):,} validation images "
             f"({result.seconds:.2f} s)"
         )
@@ -364,6 +364,14 @@ class EvaluationPanel(QWidget):
         self.table.fill(e, self.class_names)
         cls = self.class_combo.currentIndex() if self.class_chosen else e.worst_class()
         self.choose_class(cls, user=False, force=True)
+
+    def show_result(self, result: EvalResult) -> None:
+        """Show another model's evaluation on these validation images (an ensemble's):
+        Auto turns off so that it stays; Evaluate now returns to the model shown."""
+        self.feed.runner.cancel()
+        self.auto_check.setChecked(False)
+        self._on_finished(None, result)
+        self.status.setText(f"Showing {result.label}; Evaluate now (or Auto) returns to the model shown.")
 
     def _draw_matrix(self) -> None:
         if self.result is not None:
