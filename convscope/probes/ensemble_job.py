@@ -113,3 +113,37 @@ def ensemble_job(req: EnsembleRequest) -> Callable[[Any], EnsembleOutcome | None
         return EnsembleOutcome(req, members, combine(np.stack(probs), req.labels), time.perf_counter() - t0)
 
     return job
+
+
+MAP_CHANNELS = 8  # channels of the first block's activation shown per member
+
+
+@dataclass(frozen=True)
+class MemberMaps:
+    """What each member makes of one image: its probabilities and the first conv block's
+    activation maps (the first :data:`MAP_CHANNELS` channels), member by member."""
+
+    index: int  # the validation image
+    layer: str
+    probs: list[np.ndarray]  # (K,) per member
+    maps: list[np.ndarray]  # (H, W, C ≤ MAP_CHANNELS) per member
+
+
+def member_maps_job(sources: tuple[str, ...], image: np.ndarray, index: int) -> Callable[[Any], MemberMaps | None]:
+    """The job behind a click on a disagreement: every member on that image."""
+
+    def job(ctx: Any) -> MemberMaps | None:
+        from convscope.probes.inspect import Inspector
+
+        probs, maps, layer = [], [], ""
+        for source in sources:
+            ckpt, _name = load_member(source)
+            out = Inspector(ckpt.arch).run(ckpt.params, ckpt.state, ckpt.norm, image)
+            layer = "act1" if "act1" in out.taps else next(iter(out.taps))
+            probs.append(np.asarray(out.probs))
+            maps.append(np.asarray(out.taps[layer])[..., :MAP_CHANNELS])
+            if ctx.should_stop():
+                return None
+        return MemberMaps(index, layer, probs, maps)
+
+    return job

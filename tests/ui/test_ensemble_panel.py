@@ -81,6 +81,14 @@ def test_selected_runs_are_evaluated_as_an_ensemble_beside_each_member(tiny_runs
         panel.gallery.example_clicked.emit(index)
         assert f"validation image {index}" in panel.detail.text()
         assert panel.controller.image is not None
+        # Each member's first-block maps for that image, as a direct forward pass gives them.
+        qtbot.waitUntil(lambda: panel.member_maps is not None and len(panel.maps.rows) == 3, timeout=30000)
+        from convscope.probes.inspect import Inspector
+
+        for source, maps in zip(panel.sources, panel.member_maps.maps, strict=True):
+            c = load_checkpoint(Path(source) / "checkpoints" / "final.npz")
+            want = Inspector(c.arch).run(c.params, c.state, c.norm, ds.x_val[index]).taps["act1"][..., :8]
+            np.testing.assert_allclose(maps, want, rtol=1e-5, atol=1e-6)
     path = panel.export_csv(str(tmp_path / "e.csv"))
     with open(path) as f:
         assert len(list(csv.reader(f))) == 6  # header, 3 members, mean, vote
@@ -138,3 +146,16 @@ def test_the_evaluation_panel_shows_the_ensemble_as_one_model(tiny_runs, qtbot) 
     np.testing.assert_array_equal(evaluation.confusion.counts, e.confusion)  # the matrix drawn is the ensemble's
     assert evaluation.table.rowCount() == 3
     assert evaluation.table.item(0, 4).text() == f"{int(e.support[0]):,}"
+
+
+def test_the_member_maps_mosaic_scales_each_channel_to_its_own_maximum() -> None:
+    from convscope.ui.panels.ensemble_maps import GAP, mosaic
+
+    a = np.zeros((2, 2, 2), np.float32)
+    a[..., 0] = [[1, 2], [0, 4]]
+    a[..., 1] = [[-3, 0], [0, 0]]
+    grid = mosaic([a, np.zeros((2, 2, 2), np.float32)])
+    assert grid.shape == (2 * (2 + GAP), 2 * (2 + GAP))
+    np.testing.assert_allclose(grid[:2, :2], [[0.25, 0.5], [0, 1]])
+    np.testing.assert_allclose(grid[:2, 3:5], [[-1, 0], [0, 0]])
+    assert np.isnan(grid[2, 0]) and np.all(grid[3:5, :2] == 0)  # a gap; an all-zero map stays 0

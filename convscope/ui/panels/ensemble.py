@@ -28,14 +28,16 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from convscope.probes.ensemble_job import EnsembleOutcome, EnsembleRequest, ensemble_job
+from convscope.probes.ensemble_job import EnsembleOutcome, EnsembleRequest, ensemble_job, member_maps_job
 from convscope.ui.inspection import controller_for
 from convscope.ui.one_line_label import OneLineLabel
+from convscope.ui.panels.ensemble_maps import MemberMapsView
 from convscope.ui.panels.evaluation_views import Gallery
 from convscope.ui.panels.mapview import ask_save_path, heading
 from convscope.ui.probe_runner import ProbeRunner
@@ -58,6 +60,7 @@ class EnsemblePanel(QWidget):
         self.selection = selection_for(session)
         self.sources: list[str] = []
         self.outcome: EnsembleOutcome | None = None
+        self.member_maps: Any = None  # probes.ensemble_job.MemberMaps of the disagreement clicked
         self.runner = ProbeRunner("ensemble", self)
         self.runner.progressed.connect(self._on_progress)
         self.runner.finished.connect(self._on_finished)
@@ -125,13 +128,21 @@ class EnsemblePanel(QWidget):
         self.gallery = Gallery()
         self.gallery.example_clicked.connect(self.show_disagreement)
         self.detail = OneLineLabel()  # the whole of it in the tooltip
+        self.maps = MemberMapsView()
+        self.maps_runner = ProbeRunner("ensemble-maps", self)
+        self.maps_runner.finished.connect(self._on_maps)
+        self.maps_runner.errored.connect(lambda _tag, message: self.detail.setText(f"Maps not computed: {message}"))
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         self.gallery_label = OneLineLabel()
         self.gallery_label.setText("Disagreements: the images the members do not all classify alike")
         right_layout.addWidget(self.gallery_label)
-        right_layout.addWidget(self.gallery, stretch=1)
+        self.views = QTabWidget()  # each its whole width: side by side, neither was readable at 1280×720
+        self.views.setDocumentMode(True)
+        self.views.addTab(self.gallery, "Disagreements")
+        self.views.addTab(self.maps, "Members on the image clicked")
+        right_layout.addWidget(self.views, stretch=1)
         right_layout.addWidget(self.detail)
         body = QSplitter(Qt.Orientation.Vertical)  # the table above the gallery: the panel is a tab, narrow
         body.addWidget(self.table)
@@ -211,8 +222,8 @@ class EnsemblePanel(QWidget):
             return  # the members changed since
         self.outcome = outcome
         r = outcome.result
-        rows = [(m.name, f"{m.step:,}", e.accuracy, e.balanced_accuracy, loss)
-                for m, e, loss in zip(outcome.members, r.members, r.member_losses, strict=True)]
+        rows = [(f"{i + 1}. {m.name}", f"{m.step:,}", e.accuracy, e.balanced_accuracy, loss)  # maps: by number
+                for i, (m, e, loss) in enumerate(zip(outcome.members, r.members, r.member_losses, strict=True))]
         rows.append(("Ensemble (mean of softmax)", "", r.evaluation.accuracy, r.evaluation.balanced_accuracy, r.loss))
         rows.append(("Majority vote", "", r.vote_accuracy, float("nan"), float("nan")))
         self.table.setRowCount(len(rows))
@@ -266,6 +277,18 @@ class EnsemblePanel(QWidget):
             return
         self.detail.setText(self._describe(index, self.outcome))
         self.controller.choose_validation(index)
+        image = self.outcome.request.images[index]
+        self.maps_runner.submit(index, member_maps_job(tuple(self.sources), image, index))
+
+    def _on_maps(self, index: Any, result: Any) -> None:
+        if self.outcome is None or index != result.index:
+            return
+        self.member_maps = result
+        names = list(getattr(self.session.dataset, "class_names", ()))
+        answers = [f"{names[int(p.argmax())] if names else int(p.argmax())} ({p.max():.2f})" for p in result.probs]
+        self.maps.show_members([str(i + 1) for i in range(len(answers))], result.maps, answers)
+        self.views.setTabText(1, f"Members on image {index}")
+        self.views.setCurrentWidget(self.maps)
 
     def show_in_evaluation(self) -> bool:
         """The Evaluation panel works on the ensemble as on one model."""
@@ -368,6 +391,10 @@ class EnsemblePanel(QWidget):
                 self.table.setItem(i, j, QTableWidgetItem(""))
         self.gallery.empty_for(int(getattr(self.session.dataset, "image_shape", (28,))[0]))
         self.detail.setText("")
+        self.maps_runner.cancel()
+        self.maps.clear_maps()
+        self.views.setTabText(1, "Members on the image clicked")
+        self.views.setCurrentWidget(self.gallery)
         self.export_button.setEnabled(False)
         self.to_evaluation.setEnabled(False)
         if why:
