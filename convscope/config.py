@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,30 @@ LIVE_FIELDS = (
     "augment_shift",
     *AUGMENT_LIMITS,
     "normalization",
+    "frozen",
 )
+
+# What may be frozen: a conv block (its batch norm with it), a hidden dense layer, the classifier.
+_FROZEN_NAME = re.compile(r"(conv|dense)([1-9][0-9]*)|logits")
+
+
+def frozen_names(value: Any) -> tuple[str, ...]:
+    """``frozen`` as a tuple in forward order (conv…, dense…, logits); a comma-separated
+    string is accepted (``--set frozen=conv1,conv2``). ValueError names a bad entry."""
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"frozen must be a list of layer names, got {value!r}")
+    order = {"conv": 0, "dense": 1}
+    keys = []
+    for name in value:
+        m = _FROZEN_NAME.fullmatch(name) if isinstance(name, str) else None
+        if m is None:
+            raise ValueError(f"frozen: {name!r} is not a layer that can be frozen (conv1, conv2, …, dense1, …, logits)")
+        keys.append(((order[m.group(1)], int(m.group(2))) if m.group(1) else (2, 0), name))
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"frozen names a layer twice: {', '.join(value)}")
+    return tuple(name for _, name in sorted(keys))
 
 
 @dataclass(frozen=True)
@@ -223,6 +247,8 @@ class TrainConfig:
     eval_every: int = 50  # evaluate on the held-out split every N steps
     log_every: int = 10  # report metrics at least every N steps (and every 0.2 s)
     val_fraction: float = 0.1
+    # Layers that receive no update (a conv block's batch norm with its conv): train/step.py.
+    frozen: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +268,7 @@ class TrainConfig:
         _check_int("eval_every", self.eval_every, 1, 1_000_000)
         _check_int("log_every", self.log_every, 1, 1_000_000)
         _check_float("val_fraction", self.val_fraction, 0.0, 0.9)
+        object.__setattr__(self, "frozen", frozen_names(self.frozen))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -249,6 +276,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("extra")
+        d["frozen"] = list(self.frozen)
         return d
 
     @classmethod

@@ -29,6 +29,7 @@ from convscope.train.checkpoint import (
     CheckpointError,
     save_checkpoint,
 )
+from convscope.train.freeze import check_frozen, frozen_within
 from convscope.train.parallel import Placement, choose_devices, describe
 from convscope.train.rollback import Rollback, likely_cause
 from convscope.train.step import (
@@ -85,6 +86,7 @@ class TrainingLoop:
             raise ValueError(
                 f"the model has {arch.num_classes} outputs but the data set has {dataset.num_classes} classes"
             )
+        check_frozen(arch, config.frozen)
         self.arch = arch
         self.config = config
         self.dataset = dataset
@@ -150,11 +152,12 @@ class TrainingLoop:
             if tuple(arch.input_shape) != tuple(self.dataset.image_shape) or arch.num_classes != self.dataset.num_classes:
                 raise ValueError("the new architecture does not fit the data set's image shape or classes")
             self.arch = arch
+            self.config = frozen_within(arch, self.config)
         self._place_data()  # the devices may have changed (the GUI's preference)
         self._key = jax.random.key(self.config.seed)
         self.params, self.state = init(self.arch, self.config.seed)
         self.opt_states = init_opt_states(self.fns.optimizers, self.params)
-        self._hp = live_hparams(self.config)
+        self._hp = live_hparams(self.config, self.arch)
         self._rng = np.random.default_rng(self.config.seed)
         self._perm = self._rng.permutation(len(self.dataset.y_train))
         self._pos = 0
@@ -207,6 +210,7 @@ class TrainingLoop:
         if unknown:
             raise ValueError(f"not a live hyperparameter: {', '.join(sorted(unknown))}")
         new = self.config.replace(**changes)  # validates
+        check_frozen(self.arch, new.frozen)
         diff = {k: (getattr(self.config, k), getattr(new, k)) for k in changes if getattr(self.config, k) != getattr(new, k)}
         if "optimizer" in diff:
             # The optimizer switched in has stale moments from earlier use: start it afresh.
@@ -218,13 +222,13 @@ class TrainingLoop:
             self.norm = normalization_norm(self.stats, new.normalization)
             self.put_norm()
         self.config = new
-        self._hp = live_hparams(new)
+        self._hp = live_hparams(new, self.arch)
         if "batch_size" in diff:
             try:
                 self._place_data()  # another batch size may suit another number of devices
             except ValueError:
                 self.config = self.config.replace(batch_size=diff["batch_size"][0])
-                self._hp = live_hparams(self.config)
+                self._hp = live_hparams(self.config, self.arch)
                 raise
         return diff
 
