@@ -288,6 +288,18 @@ class TrainConfig:
         return cls(**d)
 
 
+def freezable_layers(arch: ArchSpec) -> tuple[str, ...]:
+    """The names ``TrainConfig.frozen`` may hold for ``arch``, in forward order."""
+    return (*(f"conv{i}" for i in range(1, len(arch.convs) + 1)),
+            *(f"dense{j}" for j in range(1, len(arch.dense) + 1)), "logits")
+
+
+def frozen_within(arch: ArchSpec, config: TrainConfig) -> TrainConfig:
+    """``config`` without the frozen names ``arch`` lacks (a new architecture or data set)."""
+    kept = tuple(n for n in config.frozen if n in freezable_layers(arch))
+    return config if kept == config.frozen else config.replace(frozen=kept)
+
+
 def parse_assignment(text: str) -> tuple[str, Any]:
     """Parse a ``key=value`` override from the command line into (key, typed value)."""
     if "=" not in text:

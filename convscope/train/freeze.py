@@ -23,15 +23,9 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
-from convscope.config import ArchSpec, TrainConfig
+from convscope.config import ArchSpec, TrainConfig, freezable_layers
 
 Array = jax.Array
-
-
-def freezable_layers(arch: ArchSpec) -> tuple[str, ...]:
-    """The names ``TrainConfig.frozen`` may hold for ``arch``, in forward order."""
-    return (*(f"conv{i}" for i in range(1, len(arch.convs) + 1)),
-            *(f"dense{j}" for j in range(1, len(arch.dense) + 1)), "logits")
 
 
 def frozen_refusal(arch: ArchSpec, frozen: tuple[str, ...]) -> str:
@@ -48,12 +42,6 @@ def check_frozen(arch: ArchSpec, frozen: tuple[str, ...]) -> None:
     why = frozen_refusal(arch, frozen)
     if why:
         raise ValueError(why)
-
-
-def frozen_within(arch: ArchSpec, config: TrainConfig) -> TrainConfig:
-    """``config`` without the frozen names ``arch`` lacks (a new architecture in the GUI)."""
-    kept = tuple(n for n in config.frozen if n in freezable_layers(arch))
-    return config if kept == config.frozen else config.replace(frozen=kept)
 
 
 def through(arch: ArchSpec, last: str) -> tuple[str, ...]:

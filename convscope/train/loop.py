@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
-from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig, frozen_within
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.runs.layout import next_history_step
@@ -29,7 +29,7 @@ from convscope.train.checkpoint import (
     CheckpointError,
     save_checkpoint,
 )
-from convscope.train.freeze import check_frozen, frozen_within
+from convscope.train.freeze import check_frozen
 from convscope.train.parallel import Placement, choose_devices, describe
 from convscope.train.rollback import Rollback, likely_cause
 from convscope.train.step import (
@@ -449,6 +449,10 @@ class TrainingLoop:
             yield ev.Saved(str(path), self.step)
         elif isinstance(cmd, ev.Load):
             yield from self._load(cmd.path)
+        elif isinstance(cmd, ev.StartFrom):
+            from convscope.train.transfer import open_transfer
+
+            yield from open_transfer(self, cmd.path)
         elif isinstance(cmd, ev.RequestSnapshot):
             yield self.snapshot()
 

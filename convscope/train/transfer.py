@@ -22,13 +22,15 @@ No Qt: the command line and the GUI print the same :class:`LayerMove` lines.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from convscope.config import ArchSpec
+from convscope import events as ev
+from convscope.config import ArchSpec, frozen_within
 from convscope.model.network import init
 
 if TYPE_CHECKING:
@@ -185,3 +187,47 @@ def start_from(loop: TrainingLoop, params: HostParams, state: HostParams) -> Non
     loop.state = {n: {k: jnp.asarray(v) for k, v in layer.items()} for n, layer in state.items()}
     loop.opt_states = init_opt_states(loop.fns.optimizers, loop.params)
     loop.restored = True  # events() starts from these weights, not afresh
+
+
+def open_transfer(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
+    """Start ``loop`` afresh on its data set from the checkpoint at ``path`` (the GUI's
+    File ▸ Start From Checkpoint…), as events. A checkpoint that cannot be read or does
+    not fit is an error notice naming the layer, and the running model stays as it was."""
+    from convscope.train.checkpoint import CheckpointError, load_checkpoint
+
+    ds = loop.dataset
+    try:
+        ckpt = load_checkpoint(path)
+        dst = fit_arch(ckpt.arch, ds.image_shape, ds.num_classes)
+        params, state, transfer = plan(ckpt, path, dst, tuple(ds.class_names), seed=loop.config.seed)
+    except (CheckpointError, TransferError) as e:
+        yield ev.Notice("error", f"{path}: cannot start from it: {e}")
+        return
+    except Exception as e:  # noqa: BLE001 - a reader's bug must not stop the running model either
+        yield ev.Notice("error", f"{path}: cannot start from it ({type(e).__name__}: {str(e)[:300]})")
+        return
+    yield ev.Compiling("model from checkpoint")
+    before = dict(loop.__dict__)
+    try:
+        loop.running = False
+        loop.arch, loop.config = dst, frozen_within(dst, loop.config)
+        start_from(loop, params, state)
+        loop.restored = False  # events() is running already: nothing to skip at its start
+        loop.warm_up()
+        opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
+    except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
+        loop.__dict__.update(before)
+        yield ev.Notice("error", f"{path}: cannot start from it ({type(e).__name__}: {str(e)[:300]}); "
+                                 "the model is as it was")
+        yield ev.Paused(loop.step)
+        return
+    yield from opened
+    trained_on = (ckpt.data.name or ckpt.data.origin) if ckpt.data is not None else ""
+    yield ev.Transferred(transfer.checkpoint, tuple(m.line() for m in transfer.moves), trained_on)
+    adapted = [m.layer for m in transfer.moves if m.action == "adapted"]
+    rebuilt = [m.layer for m in transfer.moves if m.action == "rebuilt"]
+    yield ev.Notice("info", f"Started from {path} (step {ckpt.step}): "
+                            f"{len(transfer.moves) - len(adapted) - len(rebuilt)} layers copied"
+                            + (f", {', '.join(adapted)} adapted" if adapted else "")
+                            + (f", {', '.join(rebuilt)} rebuilt" if rebuilt else ""))
+    yield ev.Paused(loop.step, "started from checkpoint")
