@@ -226,8 +226,9 @@ def open_transfer(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
     yield ev.Transferred(transfer.checkpoint, tuple(m.line() for m in transfer.moves), trained_on)
     adapted = [m.layer for m in transfer.moves if m.action == "adapted"]
     rebuilt = [m.layer for m in transfer.moves if m.action == "rebuilt"]
+    copied = len(transfer.moves) - len(adapted) - len(rebuilt)
     yield ev.Notice("info", f"Started from {path} (step {ckpt.step}): "
-                            f"{len(transfer.moves) - len(adapted) - len(rebuilt)} layers copied"
+                            f"{copied} layer{'' if copied == 1 else 's'} copied"
                             + (f", {', '.join(adapted)} adapted" if adapted else "")
                             + (f", {', '.join(rebuilt)} rebuilt" if rebuilt else ""))
     yield ev.Paused(loop.step, "started from checkpoint")

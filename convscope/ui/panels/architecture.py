@@ -143,7 +143,7 @@ class ArchitecturePanel(QWidget):
             frozen = self._frozen_rows(rows)
             if frozen:
                 held = sum(r.params for r in rows if r.name in frozen)
-                heading += f" · {held:,} frozen (❄ {', '.join(n for n in frozen if not n.startswith('bn'))})"
+                heading += f" · {held:,} frozen (❄ {', '.join(r.name for r in rows if r.name in frozen and r.kind != 'bn')})"
             kind = "ok"
         self.heading.setText(heading)
         self.heading.setProperty("kind", kind)
