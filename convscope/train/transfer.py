@@ -142,7 +142,7 @@ def map_weights(src_arch: ArchSpec, src_params: HostParams, src_state: HostParam
         moves.append(LayerMove("logits", "copied", f"{_shape(w)}, the same classes"))
     else:
         why = (f"its input changed: {w.shape[0]:,} → {want[0]:,} features" if w.shape[0] != want[0]
-               else f"for the {want[1]} classes of this data set (the checkpoint's {w.shape[1]} were others)")
+               else f"for this data set's {want[1]} classes; the checkpoint's {w.shape[1]} were others")
         params["logits"] = _fresh(fresh_p["logits"])
         moves.append(LayerMove("logits", "rebuilt", why))
     return params, state, moves
