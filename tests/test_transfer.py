@@ -235,3 +235,26 @@ def test_with_every_layer_frozen_a_training_step_computes_the_inference_loss_and
         for k in params[name]:
             np.testing.assert_array_equal(after_p[name][k], params[name][k])
     np.testing.assert_array_equal(after_s["bn2"]["var"], state["bn2"]["var"])
+
+
+def test_a_learning_rate_multiplier_scales_that_layers_update_and_leaves_the_others_bitwise():
+    ds = data(1, 3)
+    plain = loop_on(ds, GREY, optimizer="adam", learning_rate=0.01)
+    scaled = loop_on(ds, GREY, optimizer="adam", learning_rate=0.01, lr_multipliers="conv2:0.25, logits:3")
+    start = host(plain.params)
+    for loop in (plain, scaled):
+        loop._dispatch(1)  # noqa: SLF001
+    a, b = host(plain.params), host(scaled.params)
+    for name, factor in (("conv2", 0.25), ("logits", 3.0)):
+        for k in ("w", "b"):
+            np.testing.assert_allclose(b[name][k] - start[name][k], factor * (a[name][k] - start[name][k]),
+                                       rtol=1e-4, atol=1e-7, err_msg=f"{name}/{k}")
+    for name in ("conv1", "dense1"):  # their multiplier is 1: the very same numbers
+        np.testing.assert_array_equal(b[name]["w"], a[name]["w"])
+    assert TrainConfig(lr_multipliers={"logits": 2, "conv1": 0.5, "dense1": 1}).lr_multipliers == (
+        ("conv1", 0.5), ("logits", 2.0))
+    assert TrainConfig.from_dict(scaled.config.to_dict()).lr_multipliers == (("conv2", 0.25), ("logits", 3.0))
+    with pytest.raises(ValueError, match=r"lr_multipliers\[conv1\] must be a number in \(0.0, 10.0\]"):
+        TrainConfig(lr_multipliers="conv1:0")
+    with pytest.raises(ValueError, match="lr_multipliers: no layer conv5; this model has conv1, conv2"):
+        scaled.set_hyperparams({"lr_multipliers": (("conv5", 0.5),)})

@@ -28,18 +28,22 @@ from convscope.config import ArchSpec, TrainConfig, freezable_layers
 Array = jax.Array
 
 
-def frozen_refusal(arch: ArchSpec, frozen: tuple[str, ...]) -> str:
-    """Why ``frozen`` does not fit ``arch`` ("" when it does)."""
+def frozen_refusal(arch: ArchSpec, frozen: tuple[str, ...], lr_multipliers: tuple = ()) -> str:
+    """Why ``frozen`` (or the multipliers' layers) do not fit ``arch`` ("" when they do)."""
     known = freezable_layers(arch)
     bad = [name for name in frozen if name not in known]
     if bad:
         return f"no layer {', '.join(bad)} to freeze; this model has {', '.join(known)}"
+    bad = [name for name, _ in lr_multipliers if name not in known]
+    if bad:
+        return f"lr_multipliers: no layer {', '.join(bad)}; this model has {', '.join(known)}"
     return ""
 
 
-def check_frozen(arch: ArchSpec, frozen: tuple[str, ...]) -> None:
-    """ValueError with :func:`frozen_refusal`'s reason when ``frozen`` does not fit ``arch``."""
-    why = frozen_refusal(arch, frozen)
+def check_frozen(arch: ArchSpec, config: TrainConfig) -> None:
+    """ValueError with :func:`frozen_refusal`'s reason when ``config``'s frozen layers or
+    learning-rate multipliers do not fit ``arch``."""
+    why = frozen_refusal(arch, config.frozen, config.lr_multipliers)
     if why:
         raise ValueError(why)
 
@@ -59,11 +63,18 @@ def owner(param_layer: str) -> str:
 
 
 def trainable_mask(arch: ArchSpec, config: TrainConfig) -> dict[str, Array]:
-    """{parameter layer: float32 1 (trained) or 0 (frozen)} for every layer of ``arch``
-    (the batch-norm layers too): a traced argument of the training step."""
-    frozen = set(config.frozen)
+    """{parameter layer: float32 scale of its update}, 0 where frozen, else its
+    learning-rate multiplier (1 by default), for every layer of ``arch`` (batch norm with
+    its conv): a traced argument of the training step."""
+    frozen, lrs = set(config.frozen), dict(config.lr_multipliers)
     names = [*freezable_layers(arch), *(f"bn{i}" for i in range(1, len(arch.convs) + 1) if arch.batch_norm)]
-    return {name: jnp.float32(owner(name) not in frozen) for name in names}
+    return {name: jnp.float32(0.0 if owner(name) in frozen else lrs.get(owner(name), 1.0)) for name in names}
+
+
+def scale_updates(updates: Mapping[str, Mapping[str, Array]], trainable: Mapping[str, Array]) -> dict:
+    """Each layer's optimizer update times its multiplier (× 1 is exact: no change)."""
+    return {name: {k: u * trainable[name] for k, u in layer.items()} if name in trainable else dict(layer)
+            for name, layer in updates.items()}
 
 
 def mask_grads(grads: Mapping[str, Mapping[str, Array]], trainable: Mapping[str, Array]) -> dict:

@@ -86,7 +86,7 @@ class TrainingLoop:
             raise ValueError(
                 f"the model has {arch.num_classes} outputs but the data set has {dataset.num_classes} classes"
             )
-        check_frozen(arch, config.frozen)
+        check_frozen(arch, config)
         self.arch = arch
         self.config = config
         self.dataset = dataset
@@ -210,7 +210,7 @@ class TrainingLoop:
         if unknown:
             raise ValueError(f"not a live hyperparameter: {', '.join(sorted(unknown))}")
         new = self.config.replace(**changes)  # validates
-        check_frozen(self.arch, new.frozen)
+        check_frozen(self.arch, new)
         diff = {k: (getattr(self.config, k), getattr(new, k)) for k in changes if getattr(self.config, k) != getattr(new, k)}
         if "optimizer" in diff:
             # The optimizer switched in has stale moments from earlier use: start it afresh.

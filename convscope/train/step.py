@@ -36,7 +36,7 @@ from jax import lax
 from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.model.network import Params, apply, preprocess
 from convscope.train.augment import augment_and_normalize, augment_hparams
-from convscope.train.freeze import bn_frozen, keep_frozen, mask_grads, trainable_mask
+from convscope.train.freeze import bn_frozen, keep_frozen, mask_grads, scale_updates, trainable_mask
 
 Array = jax.Array
 
@@ -149,6 +149,8 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
             grads = mask_grads(grads, trainable)
 
         updates, opt_states = optimizer_update(optimizers, opt_states, grads, params, hp)
+        if trainable is not None:  # per-layer learning-rate multipliers (1: unchanged, exactly)
+            updates = scale_updates(updates, trainable)
         new_params = optax.apply_updates(params, updates)
         if trainable is not None:
             new_params = keep_frozen(new_params, params, trainable)

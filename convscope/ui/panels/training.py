@@ -60,8 +60,9 @@ def format_value(value: Any) -> str:
     """Compact, readable numbers for marker labels: 3e-3, 0.25, 128, Adam."""
     if isinstance(value, str):
         return OPTIMIZER_LABELS.get(value, value)
-    if isinstance(value, (tuple, list)):  # the frozen layers
-        return ",".join(str(v) for v in value) or "none"
+    if isinstance(value, (tuple, list)):  # the frozen layers, the learning-rate multipliers
+        return ",".join(f"{v[0]}×{format_value(v[1])}" if isinstance(v, (tuple, list)) else str(v)
+                        for v in value) or "none"
     if isinstance(value, bool) or isinstance(value, int):
         return str(value)
     v = float(value)
