@@ -15,8 +15,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -25,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from convscope.config import ACTIVATIONS, INITS, PADDINGS, POOLS, ArchSpec, freezable_layers
+from convscope.config import ACTIVATIONS, INITS, PADDINGS, POOLS, ArchSpec
+from convscope.ui.frozen_layers import FrozenLayersBox
 from convscope.ui.session import Session
 
 ACTIVATION_LABELS = {
@@ -106,19 +105,8 @@ class ArchitectureEditor(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.apply_button, stretch=1)
         buttons.addWidget(self.revert_button)
-        # Frozen layers are a live setting of the running model (TrainConfig.frozen): a
-        # tick applies at once and keeps the weights; no re-initialisation.
-        self.frozen_box = QGroupBox("Frozen layers (no update)")
-        self.frozen_box.setToolTip(
-            "A frozen layer keeps its weights exactly (its batch norm too, normalising with its running\n"
-            "statistics). Freeze the first layers of a model started from another data set's checkpoint\n"
-            "(File ▸ Start From Checkpoint…) to fine-tune only the rest; freeze all but the classifier to\n"
-            "retrain the classifier alone.")
-        self.frozen_grid = QGridLayout(self.frozen_box)
-        self.frozen_checks: dict[str, QCheckBox] = {}
-        self.frozen_status = QLabel()
-        self.frozen_status.setWordWrap(True)
-        self.frozen_grid.addWidget(self.frozen_status, 99, 0, 1, 3)
+        # Frozen layers and learning-rate multipliers: live settings of the running model.
+        self.frozen_box = FrozenLayersBox(session)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
@@ -141,7 +129,6 @@ class ArchitectureEditor(QWidget):
         self.revert_button.clicked.connect(lambda: self.show_arch(self.session.arch))
         session.arch_changed.connect(self.show_arch)
         session.candidate_changed.connect(self._show_status)
-        session.frozen_changed.connect(self._show_frozen)
         self.show_arch(session.arch)
 
     # ----------------------------------------------------------------- model → controls
@@ -175,7 +162,7 @@ class ArchitectureEditor(QWidget):
                 else:
                     widget.setCurrentIndex(max(0, widget.findData(value)))
         self._update_enabled()
-        self._build_frozen(spec)
+        self.frozen_box.rebuild(spec)
         # Controls now mirror the running model: nothing is pending, even when that
         # model (say, from a checkpoint) is not one uniform() can express.
         self.session.set_candidate(None)
@@ -240,38 +227,3 @@ class ArchitectureEditor(QWidget):
         self.status.style().polish(self.status)
         self.apply_button.setEnabled(candidate is not None and not error and not applying)
         self.revert_button.setEnabled(candidate is not None or bool(error))
-
-    # ----------------------------------------------------------------- frozen layers
-    def _build_frozen(self, spec: ArchSpec) -> None:
-        """One checkbox per freezable layer of the running model."""
-        names = freezable_layers(spec)
-        if tuple(self.frozen_checks) != names:
-            for box in self.frozen_checks.values():
-                self.frozen_grid.removeWidget(box)
-                box.deleteLater()
-            self.frozen_checks = {}
-            for i, name in enumerate(names):
-                box = QCheckBox("classifier" if name == "logits" else name)
-                box.setObjectName(f"frozen_{name}")
-                box.toggled.connect(self._on_frozen_toggled)
-                self.frozen_grid.addWidget(box, i // 3, i % 3)
-                self.frozen_checks[name] = box
-        self._show_frozen(self.session.config.frozen)
-
-    def _show_frozen(self, frozen: tuple[str, ...]) -> None:
-        for name, box in self.frozen_checks.items():
-            with QSignalBlocker(box):
-                box.setChecked(name in frozen)
-        n = sum(name in frozen for name in self.frozen_checks)
-        self.frozen_status.setText(f"{n} of {len(self.frozen_checks)} frozen: they keep their weights exactly."
-                                   if n else "Every layer trains.")
-
-    def set_frozen(self, names: tuple[str, ...]) -> str:
-        """Freeze exactly ``names`` (live, the weights kept); returns why refused, or ""."""
-        why = self.session.set_hyperparams(frozen=tuple(names))
-        if why:
-            self.frozen_status.setText(f"Refused: {why}")
-        return why
-
-    def _on_frozen_toggled(self, _checked: bool) -> None:
-        self.set_frozen(tuple(name for name, box in self.frozen_checks.items() if box.isChecked()))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.data.dataset import Dataset
@@ -81,15 +81,24 @@ def test_start_from_a_grey_checkpoint_then_freeze_conv1_in_the_editor_and_train(
     np.testing.assert_array_equal(host(loop.params)["conv1"]["w"], adapted)
 
     editor = window.panels["Architecture editor"]
-    assert list(editor.frozen_checks) == ["conv1", "conv2", "dense1", "logits"]
+    assert list(editor.frozen_box.checks) == ["conv1", "conv2", "dense1", "logits"]
     traces = loop.fns.traces["train"]
-    qtbot.mouseClick(editor.frozen_checks["conv1"], Qt.MouseButton.LeftButton)
+    window.docks["Architecture editor"].raise_()  # its tab, in front of the Hyperparameters'
+    qtbot.waitUntil(editor.frozen_box.checks["conv1"].isVisible, timeout=5000)
+    box = editor.frozen_box.checks["conv1"]
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))  # on its indicator
     qtbot.waitUntil(lambda: loop.config.frozen == ("conv1",), timeout=10_000)
     table = window.panels["Architecture"].table
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert "conv1 ❄" in names and "conv2" in names
     assert table.item(names.index("conv1 ❄"), 1).text() == "convolution · frozen"
     assert "frozen" in window.panels["Architecture"].heading.text()
+
+    # the learning-rate multiplier beside each box reaches the step's traced mask
+    assert not editor.frozen_box.multipliers["conv1"].isEnabled()  # frozen: no learning rate
+    editor.frozen_box.multipliers["logits"].setValue(2.5)
+    qtbot.waitUntil(lambda: loop.config.lr_multipliers == (("logits", 2.5),), timeout=10_000)
+    assert float(loop._hp["trainable"]["logits"]) == 2.5 and float(loop._hp["trainable"]["conv1"]) == 0.0  # noqa: SLF001
 
     before = host(loop.params)
     for _ in range(3):
@@ -125,3 +134,15 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_layer(qtbot, tmp_p
             in window.notice_label.text())
     assert window.transfer.box is None
     np.testing.assert_array_equal(host(loops[-1].params)["conv1"]["w"], before["conv1"]["w"])
+
+
+def test_freezing_and_a_multiplier_at_the_same_step_make_one_readable_marker(window) -> None:
+    from convscope import events as ev
+
+    panel, bridge = window.panels["Training"], window.session.bridge
+    frozen = TrainConfig(frozen=("conv1",))
+    bridge.hyperparams_changed.emit(ev.HyperParamsChanged(7, {"frozen": ((), ("conv1",))}, frozen))
+    both = frozen.replace(lr_multipliers=(("logits", 2.0),))
+    bridge.hyperparams_changed.emit(ev.HyperParamsChanged(7, {"lr_multipliers": ((), (("logits", 2.0),))}, both))
+    assert [m.text for m in panel.markers] == ["frozen none→conv1, lr× none→logits×2"]
+    assert panel.markers[0].label.toPlainText().endswith("frozen none→conv1, lr× none→logits×2")

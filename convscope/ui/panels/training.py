@@ -53,6 +53,7 @@ SHORT_NAMES = {
     "augment_contrast": "contrast",
     "augment_saturation": "sat",
     "normalization": "norm",
+    "lr_multipliers": "lr×",
 }
 
 
@@ -311,6 +312,14 @@ class TrainingPanel(QWidget):
         last = self.markers[-1] if self.markers else None
         if last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S:
             last.new = dict(changes)
+            last.created = now
+            self._label_marker(last)
+        elif last is not None and last.step == event.step:
+            # Other settings changed at the same step (say, while paused): one marker
+            # naming them all; two labels there would be drawn over each other.
+            for k, (a, b) in pairs.items():
+                last.old.setdefault(k, a)
+                last.new[k] = b
             last.created = now
             self._label_marker(last)
         else:
