@@ -41,6 +41,7 @@ from convscope.train.step import (
     live_hparams,
     to_host,
 )
+from convscope.train.transfer import open_transfer
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
 NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
@@ -107,6 +108,7 @@ class TrainingLoop:
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
+        self.init_from: dict | None = None  # another data set's checkpoint it started from (train/transfer.py)
 
     def _place_data(self, force: bool = False) -> None:
         """Choose the devices for the batch size, and put the data on them (replicated)."""
@@ -156,6 +158,7 @@ class TrainingLoop:
         self._place_data()  # the devices may have changed (the GUI's preference)
         self._key = jax.random.key(self.config.seed)
         self.params, self.state = init(self.arch, self.config.seed)
+        self.init_from = None
         self.opt_states = init_opt_states(self.fns.optimizers, self.params)
         self._hp = live_hparams(self.config, self.arch)
         self._rng = np.random.default_rng(self.config.seed)
@@ -450,8 +453,6 @@ class TrainingLoop:
         elif isinstance(cmd, ev.Load):
             yield from self._load(cmd.path)
         elif isinstance(cmd, ev.StartFrom):
-            from convscope.train.transfer import open_transfer
-
             yield from open_transfer(self, cmd.path)
         elif isinstance(cmd, ev.RequestSnapshot):
             yield self.snapshot()

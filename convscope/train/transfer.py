@@ -177,9 +177,10 @@ def plan(ckpt: Checkpoint, path: str | os.PathLike, dst_arch: ArchSpec, class_na
     return params, state, Transfer(os.path.abspath(os.fspath(path)), int(ckpt.step), data, tuple(moves))
 
 
-def start_from(loop: TrainingLoop, params: HostParams, state: HostParams) -> None:
+def start_from(loop: TrainingLoop, params: HostParams, state: HostParams, record: dict | None = None) -> None:
     """Put mapped weights into ``loop`` as its step 0: counters, random streams and the
-    optimizers start afresh (the loop's own seed), as a new run's do."""
+    optimizers start afresh (the loop's own seed), as a new run's do. ``record``
+    (:meth:`Transfer.record`) is kept as ``loop.init_from`` for the run it records."""
     from convscope.train.step import init_opt_states
 
     loop.reinitialise()
@@ -187,6 +188,7 @@ def start_from(loop: TrainingLoop, params: HostParams, state: HostParams) -> Non
     loop.state = {n: {k: jnp.asarray(v) for k, v in layer.items()} for n, layer in state.items()}
     loop.opt_states = init_opt_states(loop.fns.optimizers, loop.params)
     loop.restored = True  # events() starts from these weights, not afresh
+    loop.init_from = record
 
 
 def open_transfer(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
@@ -211,7 +213,7 @@ def open_transfer(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
     try:
         loop.running = False
         loop.arch, loop.config = dst, frozen_within(dst, loop.config)
-        start_from(loop, params, state)
+        start_from(loop, params, state, {**transfer.record(), "frozen": list(loop.config.frozen)})
         loop.restored = False  # events() is running already: nothing to skip at its start
         loop.warm_up()
         opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
