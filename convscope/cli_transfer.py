@@ -51,6 +51,7 @@ def frozen_layers(args: argparse.Namespace, arch: Any) -> tuple[str, ...] | None
 def start(args: argparse.Namespace, ckpt: Any, loop: Any, dataset: Any) -> dict[str, Any]:
     """Put ``ckpt``'s weights into ``loop`` (train/transfer.py), print what became of each
     layer, and return the record run.json keeps (``init_from``)."""
+    from convscope.train.freeze import owner
     from convscope.train.transfer import TransferError, plan, start_from
 
     try:
@@ -63,12 +64,7 @@ def start(args: argparse.Namespace, ckpt: Any, loop: Any, dataset: Any) -> dict[
         trained_on = (ckpt.data.name or ckpt.data.origin) if ckpt.data is not None else "unrecorded data"
         print(f"starting from {args.init_from} (step {ckpt.step:,}, trained on {trained_on}):", flush=True)
         for move in transfer.moves:
-            frozen = " [frozen]" if _owner(move.layer) in loop.config.frozen else ""
+            frozen = " [frozen]" if owner(move.layer) in loop.config.frozen else ""
             print(f"  {move.line()}{frozen}", flush=True)
     return {**transfer.record(), "frozen": list(loop.config.frozen)}
 
-
-def _owner(layer: str) -> str:
-    from convscope.train.freeze import owner
-
-    return owner(layer)
