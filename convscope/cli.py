@@ -142,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--resume", metavar="RUN_DIR", help="go on with this run from its newest checkpoint, "
                        "exactly (optimizer moments, random streams, data order); --steps/--epochs: that many "
                        "more, else up to the run's own budget; --set may change live settings only")
+    tr.add_argument("--init-from", metavar="CHECKPOINT",
+                    help="start from a checkpoint trained on another data set: layers whose shapes fit are "
+                         "copied, a grey/colour first layer adapted, the classifier rebuilt for these classes; "
+                         "the model is the checkpoint's (--set may change training settings)")
+    frz = tr.add_mutually_exclusive_group()
+    frz.add_argument("--freeze", metavar="LAYERS",
+                     help="comma-separated layers that receive no update (conv1,conv2,…,dense1,…,logits; a "
+                          "conv block's batch norm with it)")
+    frz.add_argument("--freeze-through", metavar="LAYER",
+                     help="freeze every layer from the first up to and including LAYER (e.g. conv2)")
     tr.add_argument("--name", help="the run's name (default: from the model and optimizer)")
     tr.add_argument("--checkpoint-every", type=float, metavar="SECONDS",
                     help="write checkpoints/latest.npz at most this often (default 30)")

@@ -99,15 +99,24 @@ def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None,
     if out is not None and out.is_dir() and holds_run(out):
         raise UsageError(f"--out {out}: already holds a run; continue it with --resume {out}, "
                          "or give another directory (or --runs ROOT for a new one there)")
-    arch, config = build_configs(args.set)
-    dataset = _load(args.train_data, config.val_fraction, args.split_seed, args.train_image_size)
+    from convscope import cli_transfer
+
+    source = cli_transfer.source_checkpoint(args)  # --init-from: its model, refused before anything is made
+    arch, config = build_configs(args.set, base_arch=None if source is None else source.arch)
+    h, w = (0, 1) if source is None else source.arch.input_shape[:2]
+    size = args.train_image_size or (h if h == w else None)  # image folders: resized to the checkpoint's input
+    dataset = _load(args.train_data, config.val_fraction, args.split_seed, size)
     arch = _fit_to_data(arch, dataset)
+    frozen = cli_transfer.frozen_layers(args, arch)
+    if frozen is not None:
+        config = config.replace(frozen=frozen)
     if steps is None and epochs is None:
         epochs = DEFAULT_EPOCHS
     try:
         loop = TrainingLoop(arch, config, dataset, max_steps=steps, max_epochs=epochs, devices=args.devices)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    init_from = None if source is None else cli_transfer.start(args, source, loop, dataset)
     budget = {"steps": steps} if steps is not None else {"epochs": epochs}
     root = Path(args.runs) if args.runs else default_root()
     if cluster is not None and not cluster.leader:
@@ -116,7 +125,7 @@ def _new_run(args: argparse.Namespace, steps: int | None, epochs: float | None,
         return loop, SilentWriter(out or root), dataset
     try:
         writer = RunWriter.create(root, arch=arch, config=config, dataset=dataset, name=args.name, source="cli",
-                                  budget=budget, run_dir=out, **_writer_kw(args))
+                                  budget=budget, run_dir=out, init_from=init_from, **_writer_kw(args))
     except OSError as e:
         where = out if out is not None else root
         raise UsageError(f"{where}: cannot write the run ({e.strerror or e})") from e

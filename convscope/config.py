@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,60 @@ LIVE_FIELDS = (
     "augment_shift",
     *AUGMENT_LIMITS,
     "normalization",
+    "frozen",
+    "lr_multipliers",
 )
+
+# What may be frozen: a conv block (its batch norm with it), a hidden dense layer, the classifier.
+_FROZEN_NAME = re.compile(r"(conv|dense)([1-9][0-9]*)|logits")
+
+
+def frozen_names(value: Any) -> tuple[str, ...]:
+    """``frozen`` as a tuple in forward order (conv…, dense…, logits); a comma-separated
+    string is accepted (``--set frozen=conv1,conv2``). ValueError names a bad entry."""
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"frozen must be a list of layer names, got {value!r}")
+    order = {"conv": 0, "dense": 1}
+    keys = []
+    for name in value:
+        m = _FROZEN_NAME.fullmatch(name) if isinstance(name, str) else None
+        if m is None:
+            raise ValueError(f"frozen: {name!r} is not a layer that can be frozen (conv1, conv2, …, dense1, …, logits)")
+        keys.append(((order[m.group(1)], int(m.group(2))) if m.group(1) else (2, 0), name))
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"frozen names a layer twice: {', '.join(value)}")
+    return tuple(name for _, name in sorted(keys))
+
+
+LR_MULTIPLIER_MAX = 10.0
+
+
+def lr_multiplier_pairs(value: Any) -> tuple[tuple[str, float], ...]:
+    """``lr_multipliers`` as ((layer, multiplier), …) in forward order, multipliers in
+    (0, 10] and 1 left out; from a dict, pairs, or "conv1:0.1,conv2:0.5" (``--set``)."""
+    if isinstance(value, str):
+        pairs = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            name, sep, number = part.partition(":")
+            try:
+                pairs.append((name.strip(), float(number)))
+            except ValueError:
+                raise ValueError(f"lr_multipliers: expected layer:multiplier, got {part!r}") from None
+            if not sep:
+                raise ValueError(f"lr_multipliers: expected layer:multiplier, got {part!r}")
+        value = pairs
+    items = list(value.items()) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else None
+    if items is None or not all(isinstance(i, (list, tuple)) and len(i) == 2 for i in items):
+        raise ValueError(f"lr_multipliers must map layer names to numbers, got {value!r}")
+    names = frozen_names([str(n) for n, _ in items]) if items else ()
+    table = {str(n): m for n, m in items}
+    for name in names:
+        _check_float(f"lr_multipliers[{name}]", table[name], 0.0, LR_MULTIPLIER_MAX, lo_open=True)
+    return tuple((name, float(table[name])) for name in names if float(table[name]) != 1.0)
 
 
 @dataclass(frozen=True)
@@ -223,6 +277,10 @@ class TrainConfig:
     eval_every: int = 50  # evaluate on the held-out split every N steps
     log_every: int = 10  # report metrics at least every N steps (and every 0.2 s)
     val_fraction: float = 0.1
+    # Layers that receive no update (a conv block's batch norm with its conv): train/step.py.
+    frozen: tuple[str, ...] = ()
+    # Per-layer learning-rate multipliers ((layer, factor), …): a layer's update is scaled.
+    lr_multipliers: tuple[tuple[str, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +300,8 @@ class TrainConfig:
         _check_int("eval_every", self.eval_every, 1, 1_000_000)
         _check_int("log_every", self.log_every, 1, 1_000_000)
         _check_float("val_fraction", self.val_fraction, 0.0, 0.9)
+        object.__setattr__(self, "frozen", frozen_names(self.frozen))
+        object.__setattr__(self, "lr_multipliers", lr_multiplier_pairs(self.lr_multipliers))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -249,6 +309,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("extra")
+        d["frozen"] = list(self.frozen)
+        d["lr_multipliers"] = dict(self.lr_multipliers)
         return d
 
     @classmethod
@@ -258,6 +320,22 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def freezable_layers(arch: ArchSpec) -> tuple[str, ...]:
+    """The names ``TrainConfig.frozen`` may hold for ``arch``, in forward order."""
+    return (*(f"conv{i}" for i in range(1, len(arch.convs) + 1)),
+            *(f"dense{j}" for j in range(1, len(arch.dense) + 1)), "logits")
+
+
+def frozen_within(arch: ArchSpec, config: TrainConfig) -> TrainConfig:
+    """``config`` without the frozen layers (and learning-rate multipliers) of layers
+    ``arch`` lacks (a new architecture or data set)."""
+    names = freezable_layers(arch)
+    kept = tuple(n for n in config.frozen if n in names)
+    lrs = tuple(p for p in config.lr_multipliers if p[0] in names)
+    return config if (kept, lrs) == (config.frozen, config.lr_multipliers) else config.replace(frozen=kept,
+                                                                                               lr_multipliers=lrs)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -119,9 +119,19 @@ class Finished:
     reason: str  # "stopped", "done" (step/epoch budget reached)
 
 
+@dataclass(frozen=True)
+class Transferred:
+    """The model now starts from another data set's checkpoint (train/transfer.py): one
+    line per parameter layer saying whether it was copied, adapted or rebuilt."""
+
+    path: str
+    lines: tuple[str, ...]
+    trained_on: str = ""
+
+
 Event = (
     Compiling | Started | StepMetrics | EvalMetrics | Snapshot | HyperParamsChanged
-    | Notice | Paused | Saved | Finished
+    | Notice | Paused | Saved | Finished | Transferred
 )
 
 
@@ -173,8 +183,16 @@ class Load:
 
 
 @dataclass(frozen=True)
+class StartFrom:
+    """Start a fresh model on the loaded data set from a checkpoint of another data set:
+    what fits is copied, the classifier rebuilt (transfer learning; train/transfer.py)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class RequestSnapshot:
     """Emit a Snapshot now (e.g. when a panel is opened while paused)."""
 
 
-Command = SetHyperParams | Pause | Resume | Step | Reset | Stop | Save | Load | RequestSnapshot
+Command = SetHyperParams | Pause | Resume | Step | Reset | Stop | Save | Load | StartFrom | RequestSnapshot

@@ -66,3 +66,44 @@ def test_a_run_that_cannot_be_created_is_one_notice_and_training_goes_on(tmp_pat
     drain(gen, ev.Paused)
     steps(gen, commands, 2)
     assert loop.step == 2 and recorder.current_run is None
+
+
+def test_starting_from_another_sets_checkpoint_ends_the_run_and_records_where_the_next_began(tmp_path) -> None:
+    """File ▸ Start From Checkpoint… in the window: a new run whose run.json says where its
+    weights came from (issue 16); a Reset afterwards starts a run without it."""
+    from convscope.data import Dataset
+
+    full = small_mnist()
+    half = full.y_train < 5
+    other = Dataset("digits 0-4", full.x_train[half], full.y_train[half], full.x_val[full.y_val < 5],
+                    full.y_val[full.y_val < 5], tuple(str(d) for d in range(5)), "test")
+    source = TrainingLoop(TINY, TrainConfig(batch_size=32), full, max_steps=2)
+    from convscope.train.checkpoint import save_checkpoint
+    from convscope.train.headless import run_to_completion
+
+    run_to_completion(source)
+    path = save_checkpoint(tmp_path / "digits.npz", source.checkpoint())
+    recorder = RunRecorder(tmp_path / "runs")
+    arch = type(TINY)(**{**TINY.__dict__, "num_classes": 5})
+    loop = TrainingLoop(arch, TrainConfig(batch_size=32, eval_every=1000, frozen=("conv1",)), other)
+    commands: queue.Queue = queue.Queue()
+    gen = recorder.events(loop, commands)
+    drain(gen, ev.Paused)
+    run1 = recorder.current_run
+    assert "init_from" not in json.loads((run1 / "run.json").read_text())
+    commands.put(ev.StartFrom(str(path)))
+    transferred, _ = drain(gen, ev.Transferred)
+    run2 = recorder.current_run
+    assert run2 not in (None, run1) and status(run1) == "stopped"
+    record = json.loads((run2 / "run.json").read_text())["init_from"]
+    assert record["checkpoint"] == str(path.resolve()) and record["step"] == 2 and record["frozen"] == ["conv1"]
+    assert record["layers"] == {"conv1": "copied", "dense1": "copied", "logits": "rebuilt"}
+    assert "logits: rebuilt" in transferred.lines[-1]
+    drain(gen, ev.Paused)
+    commands.put(ev.Reset())
+    drain(gen, ev.Started)
+    run3 = recorder.current_run
+    assert run3 not in (run1, run2) and "init_from" not in json.loads((run3 / "run.json").read_text())
+    commands.put(ev.Stop())
+    for _ in gen:
+        pass

@@ -89,6 +89,7 @@ def apply(
     guided: bool = False,
     perturb: Mapping[str, Array] | None = None,
     stop_after: str | None = None,
+    bn_frozen: Mapping[str, Array] | None = None,
 ) -> tuple[Array | None, dict[str, Array], Params]:
     """Forward pass on a float batch ``x`` of shape (N, H, W, C).
 
@@ -105,7 +106,9 @@ def apply(
       (Grad-CAM);
     * ``stop_after`` — return right after that tap, logits ``None``: the rest of the
       model is not run, so for a conv-block tap ``x`` may be any window of the input
-      (activation maximization on the centre's receptive field, ``probes/fields.py``).
+      (activation maximization on the centre's receptive field, ``probes/fields.py``);
+    * ``bn_frozen`` — ``{bn layer: traced bool}``: in training, a frozen batch norm
+      normalises with its running statistics and keeps them (``train/freeze.py``).
     """
     act = ACTIVATION_FNS[spec.activation]
     if guided:
@@ -124,7 +127,13 @@ def apply(
             x = conv2d(x, p["w"], p["b"], conv.stride, conv.padding)
         elif kind == "bn":
             bn, st = params[name], state[name]
-            x, mean, var = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], train)
+            y, mean, var = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], train)
+            if train and bn_frozen is not None and name in bn_frozen:
+                fixed, _, _ = batch_norm(x, bn["gamma"], bn["beta"], st["mean"], st["var"], False)
+                y = jnp.where(bn_frozen[name], fixed, y)
+                mean = jnp.where(bn_frozen[name], st["mean"], mean)
+                var = jnp.where(bn_frozen[name], st["var"], var)
+            x = y
             new_state[name] = {"mean": mean, "var": var}
         elif kind == "act":
             x = act(x)

@@ -166,7 +166,7 @@ class RunRecorder:
             rec.done.set()
 
     def _command(self, rec: _Recording, cmd: Any, loop: Any) -> None:
-        if not isinstance(cmd, ev.Reset | ev.Load):
+        if not isinstance(cmd, ev.Reset | ev.Load | ev.StartFrom):
             return
         with rec.lock:
             if rec.closed:
@@ -223,7 +223,8 @@ class RunRecorder:
         if resuming is not None and resuming[1] == event.step and getattr(loop, "restored_exactly", False):
             return RunWriter.reopen(resuming[0], event.step, **self.writer_kw)
         return RunWriter.create(self.root, arch=event.arch, config=event.config, dataset=loop.dataset,
-                                source=self.source, device=event.device, **self.writer_kw)
+                                source=self.source, device=event.device,
+                                init_from=getattr(loop, "init_from", None), **self.writer_kw)
 
     def _note_failure(self, w: RunWriter) -> None:
         if w.failure:

@@ -80,8 +80,11 @@ class RunWriter:
     @classmethod
     def create(cls, root: str | os.PathLike, *, arch: Any, config: Any, dataset: Any, name: str | None = None,
                source: str = "cli", budget: dict[str, float] | None = None, device: str = "",
-               run_dir: str | os.PathLike | None = None, **kw: Any) -> RunWriter:
-        """A new run under ``root`` (or exactly at ``run_dir``, which must not hold a run)."""
+               run_dir: str | os.PathLike | None = None, init_from: dict[str, Any] | None = None,
+               **kw: Any) -> RunWriter:
+        """A new run under ``root`` (or exactly at ``run_dir``, which must not hold a run);
+        ``init_from``: where its weights started (train/transfer.py's record), kept in
+        run.json and config.json."""
         name = name or default_name(arch, config)
         path = Path(run_dir) if run_dir is not None else Path(root) / L.new_run_id(name)
         if holds_run(path):
@@ -94,10 +97,12 @@ class RunWriter:
         info = {"format": L.FORMAT, "version": L.VERSION, "id": path.name, "name": name, "status": "running",
                 "created": now, "updated": now, "convscope": __version__, "host": socket.gethostname(),
                 "pid": os.getpid(), "device": device, "source": source, "data": data, "tags": [], "notes": "",
-                "summary": {"steps": 0, "epoch": 0.0, "params": _params(arch)}}
+                "summary": {"steps": 0, "epoch": 0.0, "params": _params(arch)},
+                **({"init_from": init_from} if init_from else {})}
         L.write_json(path / L.CONFIG_JSON,
             {"arch": arch.to_dict(), "config": config.to_dict(), "data": dataset.summary(),
-             "data_origin": getattr(dataset, "origin", ""), "val_split": split, "budget": budget})
+             "data_origin": getattr(dataset, "origin", ""), "val_split": split, "budget": budget,
+             **({"init_from": init_from} if init_from else {})})
         L.write_json(path / L.RUN_JSON, info)  # last: a run exists once it does
         return cls(path, info, **kw)
 

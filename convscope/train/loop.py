@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
-from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig
+from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig, frozen_within
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.runs.layout import next_history_step
@@ -29,6 +29,7 @@ from convscope.train.checkpoint import (
     CheckpointError,
     save_checkpoint,
 )
+from convscope.train.freeze import check_frozen
 from convscope.train.parallel import Placement, choose_devices, describe
 from convscope.train.rollback import Rollback, likely_cause
 from convscope.train.step import (
@@ -40,6 +41,7 @@ from convscope.train.step import (
     live_hparams,
     to_host,
 )
+from convscope.train.transfer import open_transfer
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
 NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
@@ -85,6 +87,7 @@ class TrainingLoop:
             raise ValueError(
                 f"the model has {arch.num_classes} outputs but the data set has {dataset.num_classes} classes"
             )
+        check_frozen(arch, config)
         self.arch = arch
         self.config = config
         self.dataset = dataset
@@ -105,6 +108,7 @@ class TrainingLoop:
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
+        self.init_from: dict | None = None  # another data set's checkpoint it started from (train/transfer.py)
 
     def _place_data(self, force: bool = False) -> None:
         """Choose the devices for the batch size, and put the data on them (replicated)."""
@@ -150,11 +154,13 @@ class TrainingLoop:
             if tuple(arch.input_shape) != tuple(self.dataset.image_shape) or arch.num_classes != self.dataset.num_classes:
                 raise ValueError("the new architecture does not fit the data set's image shape or classes")
             self.arch = arch
+            self.config = frozen_within(arch, self.config)
         self._place_data()  # the devices may have changed (the GUI's preference)
         self._key = jax.random.key(self.config.seed)
         self.params, self.state = init(self.arch, self.config.seed)
+        self.init_from = None
         self.opt_states = init_opt_states(self.fns.optimizers, self.params)
-        self._hp = live_hparams(self.config)
+        self._hp = live_hparams(self.config, self.arch)
         self._rng = np.random.default_rng(self.config.seed)
         self._perm = self._rng.permutation(len(self.dataset.y_train))
         self._pos = 0
@@ -207,6 +213,7 @@ class TrainingLoop:
         if unknown:
             raise ValueError(f"not a live hyperparameter: {', '.join(sorted(unknown))}")
         new = self.config.replace(**changes)  # validates
+        check_frozen(self.arch, new)
         diff = {k: (getattr(self.config, k), getattr(new, k)) for k in changes if getattr(self.config, k) != getattr(new, k)}
         if "optimizer" in diff:
             # The optimizer switched in has stale moments from earlier use: start it afresh.
@@ -218,13 +225,13 @@ class TrainingLoop:
             self.norm = normalization_norm(self.stats, new.normalization)
             self.put_norm()
         self.config = new
-        self._hp = live_hparams(new)
+        self._hp = live_hparams(new, self.arch)
         if "batch_size" in diff:
             try:
                 self._place_data()  # another batch size may suit another number of devices
             except ValueError:
                 self.config = self.config.replace(batch_size=diff["batch_size"][0])
-                self._hp = live_hparams(self.config)
+                self._hp = live_hparams(self.config, self.arch)
                 raise
         return diff
 
@@ -445,6 +452,8 @@ class TrainingLoop:
             yield ev.Saved(str(path), self.step)
         elif isinstance(cmd, ev.Load):
             yield from self._load(cmd.path)
+        elif isinstance(cmd, ev.StartFrom):
+            yield from open_transfer(self, cmd.path)
         elif isinstance(cmd, ev.RequestSnapshot):
             yield self.snapshot()
 

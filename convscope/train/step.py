@@ -36,6 +36,7 @@ from jax import lax
 from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.model.network import Params, apply, preprocess
 from convscope.train.augment import augment_and_normalize, augment_hparams
+from convscope.train.freeze import bn_frozen, keep_frozen, mask_grads, scale_updates, trainable_mask
 
 Array = jax.Array
 
@@ -56,8 +57,10 @@ def make_optimizers() -> tuple[optax.GradientTransformation, ...]:
     return tuple(table[name] for name in OPTIMIZERS)
 
 
-def live_hparams(config: TrainConfig) -> dict[str, Array]:
-    """The traced hyperparameters of one step, as device scalars."""
+def live_hparams(config: TrainConfig, arch: ArchSpec | None = None) -> dict[str, Array]:
+    """The traced hyperparameters of one step, as device scalars; with ``arch``, also the
+    per-layer mask of ``config.frozen`` (train/freeze.py)."""
+    extra = {} if arch is None else {"trainable": trainable_mask(arch, config)}
     return {
         "lr": jnp.float32(config.learning_rate),
         "momentum": jnp.float32(config.momentum),
@@ -65,6 +68,7 @@ def live_hparams(config: TrainConfig) -> dict[str, Array]:
         "dropout": jnp.float32(config.dropout),
         "opt_index": jnp.int32(OPTIMIZERS.index(config.optimizer)),
         **augment_hparams(config),
+        **extra,
     }
 
 
@@ -124,8 +128,9 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
     optimizers = make_optimizers()
     traces = {"train": 0, "eval": 0}
 
-    def loss_fn(params, state, x, y, dropout_rate, key):
-        logits, _, new_state = apply(spec, params, state, x, train=True, dropout_rate=dropout_rate, key=key)
+    def loss_fn(params, state, x, y, dropout_rate, key, frozen_bn):
+        logits, _, new_state = apply(spec, params, state, x, train=True, dropout_rate=dropout_rate, key=key,
+                                     bn_frozen=frozen_bn)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         acc = (logits.argmax(-1) == y).mean()
         return loss, (acc, new_state)
@@ -134,15 +139,23 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
         k_aug, k_drop = jax.random.split(key)
         xb = augment_and_normalize(x_all[idx], k_aug, hp, norm)
         yb = y_all[idx]
+        trainable = hp.get("trainable")  # absent: every layer trains (benchmarks' hp)
         (loss, (acc, new_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, state, xb, yb, hp["dropout"], k_drop
+            params, state, xb, yb, hp["dropout"], k_drop, None if trainable is None else bn_frozen(trainable)
         )
         mask = _decay_mask(params)
         grads = jax.tree.map(lambda g, p, m: g + hp["weight_decay"] * p if m else g, grads, params, mask)
+        if trainable is not None:  # frozen layers: no gradient, no update (train/freeze.py)
+            grads = mask_grads(grads, trainable)
 
         updates, opt_states = optimizer_update(optimizers, opt_states, grads, params, hp)
-        params = optax.apply_updates(params, updates)
-        return params, new_state, opt_states, loss, acc
+        if trainable is not None:  # per-layer learning-rate multipliers (1: unchanged, exactly)
+            updates = scale_updates(updates, trainable)
+        new_params = optax.apply_updates(params, updates)
+        if trainable is not None:
+            new_params = keep_frozen(new_params, params, trainable)
+            new_state = keep_frozen(new_state, state, trainable)
+        return new_params, new_state, opt_states, loss, acc
 
     def train_chunk(params, state, opt_states, x_all, y_all, idxs, active, norm, hp, keys):
         """``STEPS_PER_CALL`` steps; step i is kept only where ``active[i]`` and it was finite.

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from convscope.config import ACTIVATIONS, INITS, PADDINGS, POOLS, ArchSpec
+from convscope.ui.frozen_layers import FrozenLayersBox
 from convscope.ui.session import Session
 
 ACTIVATION_LABELS = {
@@ -104,10 +105,13 @@ class ArchitectureEditor(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.apply_button, stretch=1)
         buttons.addWidget(self.revert_button)
+        # Frozen layers and learning-rate multipliers: live settings of the running model.
+        self.frozen_box = FrozenLayersBox(session)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addLayout(buttons)
+        layout.addWidget(self.frozen_box)
         layout.addStretch(1)
 
         self.blocks.setToolTip("Each block: convolution → (batch norm) → activation → (pooling).")
@@ -158,6 +162,7 @@ class ArchitectureEditor(QWidget):
                 else:
                     widget.setCurrentIndex(max(0, widget.findData(value)))
         self._update_enabled()
+        self.frozen_box.rebuild(spec)
         # Controls now mirror the running model: nothing is pending, even when that
         # model (say, from a checkpoint) is not one uniform() can express.
         self.session.set_candidate(None)

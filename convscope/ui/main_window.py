@@ -31,7 +31,7 @@ from convscope import events as ev
 from convscope.config import ArchSpec, TrainConfig
 from convscope.data import LoadOptions
 from convscope.runs.recording import RunRecorder
-from convscope.ui import dock_layout, help_menu, notices, preferences, recent, timeline
+from convscope.ui import dock_layout, help_menu, notices, preferences, recent, timeline, transfer_actions
 from convscope.ui import session as run
 from convscope.ui.arch_editor import ArchitectureEditor
 from convscope.ui.closing import stop_everything
@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.window_layout = WindowLayout(self)  # the default arrangement, Reset Layout, memory
         self.recent = recent.install(self, settings)  # File ▸ Open Recent, the last data set
         self.preferences = preferences.install(self, settings)  # File ▸ Preferences…
+        self.transfer = transfer_actions.install(self)  # File ▸ Start From Checkpoint…
         help_menu.install(self)  # Help menu, Try this, and the keys of every action
         self.setAcceptDrops(True)  # drop an image file anywhere on the window to inspect it
         inspection = self.session.findChild(InspectionController)

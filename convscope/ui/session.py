@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from convscope import events as ev
-from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig
+from convscope.config import LIVE_FIELDS, ArchSpec, TrainConfig, frozen_within
 from convscope.ui.worker import TrainingWorkerBridge
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ class Session(QObject):
     candidate_changed = Signal(object, str)  # edited ArchSpec or None, and why it is refused ("" if valid)
     dataset_changed = Signal(object)  # the new data set, before its loop starts compiling
     model_changed = Signal(object)  # ModelChange: a new model (and perhaps data), one event
+    frozen_changed = Signal(tuple)  # the frozen layers asked for (TrainConfig.frozen), as they change
 
     def __init__(
         self,
@@ -130,6 +131,7 @@ class Session(QObject):
             return
         if self.following is not None:
             return
+        self.config = frozen_within(self.arch, self.config)  # a layer this model lacks is not frozen
         factory, arch, config, data = self._loop_factory, self.arch, self.config, self.dataset
         recorder = self.recorder
         self._set_state(COMPILING)
@@ -260,9 +262,11 @@ class Session(QObject):
             return str(exc)
         # Remember what was asked so the next change validates against it, even before
         # the loop confirms with HyperParamsChanged.
-        self.config = config
+        frozen_before, self.config = self.config.frozen, config
         self._in_flight.update(changes)
         self.bridge.send(ev.SetHyperParams(changes=dict(changes)))
+        if config.frozen != frozen_before:
+            self.frozen_changed.emit(config.frozen)
         return ""
 
     def save(self, path: str) -> None:
@@ -270,6 +274,10 @@ class Session(QObject):
 
     def load(self, path: str) -> None:
         self.bridge.send(ev.Load(path))
+
+    def start_from(self, path: str) -> None:
+        """Transfer learning: a fresh model on this data set from another set's checkpoint."""
+        self.bridge.send(ev.StartFrom(path))
 
     def request_snapshot(self) -> None:
         self.bridge.send(ev.RequestSnapshot())
@@ -302,6 +310,7 @@ class Session(QObject):
         if event.arch != announced:  # else set_dataset already told everyone
             self._change_model(new_data=False)
         self.config_changed.emit(event.config)
+        self.frozen_changed.emit(event.config.frozen)
         if self.candidate == event.arch:
             self.set_candidate(None)
 

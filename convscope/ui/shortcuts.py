@@ -42,6 +42,7 @@ KEYS: dict[str, tuple[str | QKeySequence.StandardKey, ...]] = {
     "open_data_file_action": ("Ctrl+Shift+D",),
     "save_action": (SK.Save,),
     "open_action": ("Ctrl+Shift+O",),
+    "transfer.action": ("Ctrl+Shift+T",),
     "quit_action": (SK.Quit,),
     "runs.resume_action": ("Ctrl+Shift+U",),
     "runs.follow_action": ("Ctrl+Shift+F",),

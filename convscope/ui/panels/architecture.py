@@ -119,6 +119,7 @@ class ArchitecturePanel(QWidget):
 
         session.arch_changed.connect(lambda _spec: self.refresh())
         session.candidate_changed.connect(lambda _spec, _err: self.refresh())
+        session.frozen_changed.connect(lambda _frozen: self.refresh())
         self.refresh()
 
     def refresh(self) -> None:
@@ -139,6 +140,10 @@ class ArchitecturePanel(QWidget):
             kind = "pending"
         else:
             heading = f"Running model · {total:,} trainable parameters"
+            frozen = self._frozen_rows(rows)
+            if frozen:
+                held = sum(r.params for r in rows if r.name in frozen)
+                heading += f" · {held:,} frozen (❄ {', '.join(r.name for r in rows if r.name in frozen and r.kind != 'bn')})"
             kind = "ok"
         self.heading.setText(heading)
         self.heading.setProperty("kind", kind)
@@ -146,14 +151,20 @@ class ArchitecturePanel(QWidget):
         self.heading.style().polish(self.heading)
         self._fill(spec, rows)
 
+    def _frozen_rows(self, rows: list[LayerInfo]) -> set[str]:
+        """Rows of the running model whose parameters are frozen (a conv's batch norm with it)."""
+        frozen = set(self.session.config.frozen)
+        return {r.name for r in rows if r.name in frozen or (r.kind == "bn" and "conv" + r.name[2:] in frozen)}
+
     def _fill(self, spec: ArchSpec, rows: list[LayerInfo]) -> None:
+        frozen = self._frozen_rows(rows) if self.session.candidate is None else set()
         self.table.setRowCount(len(rows))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for r, row in enumerate(rows):
             size_formula, params_formula = worked_formula(spec, rows, r)
             cells = (
-                (row.name, None),
-                (KIND_LABELS.get(row.kind, row.kind), None),
+                (f"{row.name} ❄" if row.name in frozen else row.name, None),
+                (KIND_LABELS.get(row.kind, row.kind) + (" · frozen" if row.name in frozen else ""), None),
                 (_shape_text(row.shape), right),
                 (f"{row.params:,}" if row.params else "–", right),
                 (f"{row.receptive_field}×{row.receptive_field}" if row.receptive_field else "–", right),

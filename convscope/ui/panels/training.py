@@ -53,6 +53,7 @@ SHORT_NAMES = {
     "augment_contrast": "contrast",
     "augment_saturation": "sat",
     "normalization": "norm",
+    "lr_multipliers": "lr×",
 }
 
 
@@ -60,6 +61,9 @@ def format_value(value: Any) -> str:
     """Compact, readable numbers for marker labels: 3e-3, 0.25, 128, Adam."""
     if isinstance(value, str):
         return OPTIMIZER_LABELS.get(value, value)
+    if isinstance(value, (tuple, list)):  # the frozen layers, the learning-rate multipliers
+        return ",".join(f"{v[0]}×{format_value(v[1])}" if isinstance(v, (tuple, list)) else str(v)
+                        for v in value) or "none"
     if isinstance(value, bool) or isinstance(value, int):
         return str(value)
     v = float(value)
@@ -308,6 +312,14 @@ class TrainingPanel(QWidget):
         last = self.markers[-1] if self.markers else None
         if last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S:
             last.new = dict(changes)
+            last.created = now
+            self._label_marker(last)
+        elif last is not None and last.step == event.step:
+            # Other settings changed at the same step (say, while paused): one marker
+            # naming them all; two labels there would be drawn over each other.
+            for k, (a, b) in pairs.items():
+                last.old.setdefault(k, a)
+                last.new[k] = b
             last.created = now
             self._label_marker(last)
         else:
