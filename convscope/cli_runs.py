@@ -13,7 +13,7 @@ from typing import Any
 
 from convscope.cli import UsageError
 
-COLUMNS = ("name", "status", "data", "arch", "params", "optimizer", "learning_rate", "batch_size", "dropout",
+COLUMNS = ("name", "status", "data", "start", "arch", "params", "optimizer", "learning_rate", "batch_size", "dropout",
            "weight_decay", "augment", "steps", "best_val_acc", "final_val_acc", "best_val_loss", "final_val_loss",
            "train_time", "tags", "notes", "created", "host", "id", "damaged", "dir")
 
@@ -82,10 +82,10 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = ("name", "status", "data", "arch", "optimizer", "learning_rate", "batch_size", "steps", "best_val_acc",
-            "final_val_loss", "train_time")
-    heads = ("name", "status", "data", "architecture", "opt", "lr", "batch", "steps", "best val acc", "val loss",
-             "time")
+    cols = ("name", "status", "data", "start", "arch", "optimizer", "learning_rate", "batch_size", "steps",
+            "best_val_acc", "final_val_loss", "train_time")
+    heads = ("name", "status", "data", "start", "architecture", "opt", "lr", "batch", "steps", "best val acc",
+             "val loss", "time")
     cells = [[_cell(r, c) if not (c == "status" and r.get("damaged")) else f"damaged: {r['damaged']}"
               for c in cols] for r in rows]
     widths = [min(max(len(h), *(len(c[i]) for c in cells)), 60) for i, h in enumerate(heads)]

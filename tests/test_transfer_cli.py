@@ -52,6 +52,14 @@ def test_a_grey_checkpoint_starts_a_colour_run_with_conv1_adapted_and_frozen(sou
     assert info["init_from"]["layers"]["conv1"] == "adapted" and info["init_from"]["frozen"] == ["conv1"]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["frozen"] == ["conv1"] and cfg["init_from"]["step"] == 3
+    # The comparison says how each run began: the Runs panel's "Start" column, convscope runs.
+    from convscope.runs.reader import read_summary
+
+    assert read_summary(out).start.startswith("from ") and read_summary(out).start.endswith("@ 3 (frozen conv1)")
+    assert read_summary(source.parent.parent).start == "scratch"
+    assert main(["runs", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["start"] for r in rows] == [read_summary(out).start]
     src, end = load_checkpoint(source), load_checkpoint(out / "checkpoints" / "final.npz")
     assert end.step == 4 and end.config.frozen == ("conv1",)
     np.testing.assert_array_equal(end.params["conv1"]["w"], np.repeat(src.params["conv1"]["w"], 3, axis=2) / 3)

@@ -49,12 +49,13 @@ class RunSummary:
     hparams: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # config.json, as read
+    start: str = ""  # "scratch", or where its weights came from (a transfer) and what was frozen
 
     def as_row(self) -> dict[str, Any]:
         """A flat dict (the columns of ``convscope runs --json`` and the CSV export)."""
         row = {"id": self.id, "name": self.name, "status": self.status, "damaged": self.damaged,
                "created": self.created, "host": self.host, "data": self.data, "arch": self.arch,
-               "params": self.params, **self.hparams, **self.metrics,
+               "params": self.params, "start": self.start, **self.hparams, **self.metrics,
                "tags": " ".join(self.tags), "notes": self.notes, "dir": str(self.dir)}
         return row
 
@@ -152,6 +153,7 @@ def read_summary(run_dir: str | os.PathLike) -> RunSummary:
         return s
     s.config = config
     s.hparams = {k: config["config"][k] for k in HPARAMS if k in config["config"]}
+    s.start = start_summary(config)
     if isinstance(config.get("arch"), dict):
         s.arch = arch_summary(config["arch"])
     ckpts = d / L.CHECKPOINTS
@@ -159,6 +161,20 @@ def read_summary(run_dir: str | os.PathLike) -> RunSummary:
         if (ckpts / name).exists() and not _zip_complete(ckpts / name):
             s.damaged = f"checkpoints/{name} is truncated"
     return s
+
+
+def start_summary(config: dict[str, Any]) -> str:
+    """How a run's weights began, in a few words: "scratch", or "fine-tuned from digits
+    @ 300 (frozen conv1, conv2)" for a run started from another's checkpoint."""
+    init = config.get("init_from")
+    if not isinstance(init, dict):
+        return "scratch"
+    data = init.get("data") if isinstance(init.get("data"), dict) else {}
+    source = str(data.get("name") or Path(str(init.get("checkpoint", "?"))).parent.parent.name)[:60]
+    step = init.get("step")
+    frozen = config.get("config", {}).get("frozen") or []
+    text = f"from {source}" + (f" @ {step:,}" if isinstance(step, int) else "")
+    return text + (f" (frozen {', '.join(map(str, frozen))})" if frozen else "")
 
 
 def _is_num(v: object) -> bool:

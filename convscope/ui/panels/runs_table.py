@@ -82,6 +82,7 @@ class Column:
 COLUMNS = (
     Column("name", "Name", editable=True),
     Column("data", "Data"),
+    Column("start", "Start"),
     Column("arch", "Architecture"),
     Column("params", "Params", True),
     Column("optimizer", "Optimizer"),
@@ -130,7 +131,7 @@ def cells(run: RunSummary) -> tuple[list[str], list[Any]]:
     train, wall = _num(m.get("train_time")), wall_seconds(run)
     values["train_time"] = (_duration(train), train)
     values["wall"] = (_duration(wall), wall)
-    texts = {"name": run.name, "data": run.data, "arch": run.arch,
+    texts = {"name": run.name, "data": run.data, "start": run.start, "arch": run.arch,
              "optimizer": category("optimizer", h.get("optimizer")), "augment": augment_summary(run),
              "status": run.status, "created": run.created[:19].replace("T", " "), "tags": " ".join(run.tags),
              "notes": run.notes.replace("\n", " ")[:200]}
