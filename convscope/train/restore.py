@@ -9,7 +9,7 @@ would have (``tests/test_resume.py`` checks it step by step, bit for bit on the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 import jax
@@ -106,6 +106,29 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
     loop.examples_seen = ckpt.examples if ckpt.examples is not None else ckpt.step * ckpt.config.batch_size
 
 
+def swap_in(loop: TrainingLoop, put: Callable[[], None], failure: str) -> Generator[ev.Event, None, bool]:
+    """Put another model into the running loop (``put()``), compile and evaluate it, and
+    yield its Started, EvalMetrics and Snapshot: True. On any failure (say, memory runs
+    out compiling it) everything is put back, the GUI keeps its curves and Save, and an
+    error notice beginning with ``failure`` says why: False. Shared by File ▸ Open
+    Checkpoint and Start From Checkpoint (train/transfer.py)."""
+    before = dict(loop.__dict__)
+    try:
+        loop.running = False
+        put()
+        loop.restored = False  # events() is running already: nothing to skip at its start
+        loop.warm_up()
+        opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
+    except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
+        loop.__dict__.update(before)
+        yield ev.Notice("error", f"{failure} ({type(e).__name__}: {str(e)[:300]}); the model is as it was")
+        if not loop.running:
+            yield ev.Paused(loop.step)  # leaves the 'compiling' state
+        return False
+    yield from opened
+    return True
+
+
 def open_into(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
     """Open the checkpoint at ``path`` in ``loop`` (File ▸ Open Checkpoint), as events.
 
@@ -135,9 +158,7 @@ def open_into(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
     # memory runs out compiling it) all is put back, and the GUI keeps its curves and Save.
     # The checkpoint's optimizer moments and random streams come back too when it has
     # them and they fit this data (train/restore.py).
-    before = dict(loop.__dict__)
-    try:
-        loop.running = False
+    def put() -> None:
         loop.arch = ckpt.arch
         loop.restored_exactly = not resume_refusal(loop, ckpt)
         try:
@@ -145,18 +166,9 @@ def open_into(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
         except CheckpointError:  # an optimizer state of another layout (another optax): weights only
             loop.restored_exactly = False
             restore(loop, ckpt, exact=False)
-        loop.restored = False  # events() is running already: nothing to skip at its start
-        loop.warm_up()
-        opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
-    except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
-        loop.__dict__.update(before)
-        yield ev.Notice("error", f"{path}: the checkpoint could not be opened ({type(e).__name__}: "
-                                 f"{str(e)[:300]}); the model is as it was")
-        if not loop.running:
-            yield ev.Paused(loop.step)  # leaves the 'compiling' state
+
+    if not (yield from swap_in(loop, put, f"{path}: the checkpoint could not be opened")):
         return
-    loop.running = False
-    yield from opened
     mismatch = data_mismatch(ckpt.data, loop.dataset)
     if mismatch:
         yield ev.Notice("warning", f"Opened checkpoint {path} (step {ckpt.step}), but {mismatch}.")

@@ -209,21 +209,14 @@ def open_transfer(loop: TrainingLoop, path: str) -> Iterator[ev.Event]:
         yield ev.Notice("error", f"{path}: cannot start from it ({type(e).__name__}: {str(e)[:300]})")
         return
     yield ev.Compiling("model from checkpoint")
-    before = dict(loop.__dict__)
-    try:
-        loop.running = False
+    def put() -> None:
         loop.arch, loop.config = dst, frozen_within(dst, loop.config)
         start_from(loop, params, state, {**transfer.record(), "frozen": list(loop.config.frozen)})
-        loop.restored = False  # events() is running already: nothing to skip at its start
-        loop.warm_up()
-        opened = (loop.started_event(), loop.eval_event(), loop.snapshot())
-    except Exception as e:  # noqa: BLE001 - whatever it is, the running model must survive it
-        loop.__dict__.update(before)
-        yield ev.Notice("error", f"{path}: cannot start from it ({type(e).__name__}: {str(e)[:300]}); "
-                                 "the model is as it was")
-        yield ev.Paused(loop.step)
+
+    from convscope.train.restore import swap_in
+
+    if not (yield from swap_in(loop, put, f"{path}: cannot start from it")):
         return
-    yield from opened
     trained_on = (ckpt.data.name or ckpt.data.origin) if ckpt.data is not None else ""
     yield ev.Transferred(transfer.checkpoint, tuple(m.line() for m in transfer.moves), trained_on)
     adapted = [m.layer for m in transfer.moves if m.action == "adapted"]
