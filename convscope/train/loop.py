@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
@@ -22,6 +21,7 @@ from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig, fro
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.runs.layout import next_history_step
+from convscope.train import parallel
 from convscope.train.augment import normalization_norm
 from convscope.train.blowup import watched
 from convscope.train.checkpoint import (
@@ -110,22 +110,28 @@ class TrainingLoop:
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
         self.init_from: dict | None = None  # another data set's checkpoint it started from (train/transfer.py)
 
+    @property
+    def batch(self) -> int:
+        """The batch size in effect: the setting, or the whole training set when smaller."""
+        return min(self.config.batch_size, len(self.dataset.y_train))
+
+    def _devices_for(self, batch: int) -> int:
+        limit = self.device_limit() if callable(self.device_limit) else self.device_limit
+        return choose_devices(self.devices_requested, batch, limit)
+
     def _place_data(self, force: bool = False) -> None:
         """Choose the devices for the batch size, and put the data on them (replicated)."""
-        bs = min(self.config.batch_size, len(self.dataset.y_train))
-        limit = self.device_limit() if callable(self.device_limit) else self.device_limit
-        n = choose_devices(self.devices_requested, bs, limit)
-        if not force and n == (self.placement.size if self.placement is not None else 1):
+        n = self._devices_for(self.batch)
+        if not force and n == parallel.size(self.placement):
             return
         self.placement = Placement.over(n)
         ds = self.dataset
         data = (ds.x_train, np.asarray(ds.y_train, np.int32), ds.x_val, np.asarray(ds.y_val, np.int32), self.norm)
-        placed = self.placement.replicate(data) if self.placement is not None else [jnp.asarray(d) for d in data]
-        self._x, self._y, self._xv, self._yv, self._norm = placed
+        self._x, self._y, self._xv, self._yv, self._norm = parallel.put(self.placement, data)
 
     def put_norm(self) -> None:
         """The input normalisation (``self.norm``) on the training devices."""
-        self._norm = self.placement.replicate(self.norm) if self.placement is not None else jnp.asarray(self.norm)
+        self._norm = parallel.put(self.placement, self.norm)
 
     def _placed(self, idxs: np.ndarray) -> tuple[tuple, Any]:
         """(params, state, opt_states) and the index rows, on the training devices."""
@@ -137,8 +143,7 @@ class TrainingLoop:
     @property
     def _compiled_as(self) -> tuple[int, int]:
         """What the training step is compiled for: (batch size, devices)."""
-        bs = min(self.config.batch_size, len(self.dataset.y_train))
-        return bs, self.placement.size if self.placement is not None else 1
+        return self.batch, parallel.size(self.placement)
 
     # ------------------------------------------------------------------ state
     @property
@@ -173,7 +178,7 @@ class TrainingLoop:
         them once and discarding the results, so that pressing Train starts at once and
         no compilation holds the GIL in the middle of a live run (jax#16978)."""
         t0 = self.clock()
-        bs = min(self.config.batch_size, len(self._perm))
+        bs = self.batch
         if self._compiled_as not in self.fns.batch_sizes:
             rows = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
             inactive = np.zeros(STEPS_PER_CALL, bool)  # computed, then discarded: compiles it
@@ -214,6 +219,7 @@ class TrainingLoop:
             raise ValueError(f"not a live hyperparameter: {', '.join(sorted(unknown))}")
         new = self.config.replace(**changes)  # validates
         check_frozen(self.arch, new)
+        self._devices_for(min(new.batch_size, len(self.dataset.y_train)))  # a batch the devices cannot share
         diff = {k: (getattr(self.config, k), getattr(new, k)) for k in changes if getattr(self.config, k) != getattr(new, k)}
         if "optimizer" in diff:
             # The optimizer switched in has stale moments from earlier use: start it afresh.
@@ -227,17 +233,12 @@ class TrainingLoop:
         self.config = new
         self._hp = live_hparams(new, self.arch)
         if "batch_size" in diff:
-            try:
-                self._place_data()  # another batch size may suit another number of devices
-            except ValueError:
-                self.config = self.config.replace(batch_size=diff["batch_size"][0])
-                self._hp = live_hparams(self.config, self.arch)
-                raise
+            self._place_data()  # another batch size may suit another number of devices
         return diff
 
     # ----------------------------------------------------------------- stepping
     def _next_indices(self) -> np.ndarray:
-        n, bs = len(self._perm), min(self.config.batch_size, len(self._perm))
+        n, bs = len(self._perm), self.batch
         if self._pos + bs > n:
             self._perm = self._rng.permutation(n)
             self._pos = 0
@@ -276,7 +277,7 @@ class TrainingLoop:
         if self.max_steps is not None:
             left = min(left, self.max_steps - self.step)
         if self.max_epochs is not None:
-            n, bs = len(self.dataset.y_train), min(self.config.batch_size, len(self.dataset.y_train))
+            n, bs = len(self.dataset.y_train), self.batch
             remaining = self.max_epochs * n - self.examples_seen
             left = min(left, max(int(np.ceil(remaining / bs - 1e-9)), 0))
         return left
@@ -286,7 +287,7 @@ class TrainingLoop:
         step (0, 1, 2, 5, 10, …) or the end of an epoch. A chunk of steps ends there, so
         a snapshot is of exactly that step, not of the next logged one."""
         to_history = next_history_step(self.step) - self.step
-        n, bs = len(self.dataset.y_train), min(self.config.batch_size, len(self.dataset.y_train))
+        n, bs = len(self.dataset.y_train), self.batch
         next_epoch = (self.examples_seen // n + 1) * n
         to_epoch = max(1, -(-(next_epoch - self.examples_seen) // bs))
         return min(to_history, to_epoch)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -95,6 +96,17 @@ class Placement:
 
     def split_rows(self, idxs: np.ndarray) -> jax.Array:
         return self._put(idxs, self.rows)
+
+
+def put(placement: Placement | None, tree: Any) -> Any:
+    """``tree`` on the training devices: replicated over the mesh, or (one device) where
+    JAX puts arrays."""
+    return placement.replicate(tree) if placement is not None else jax.tree.map(jnp.asarray, tree)
+
+
+def size(placement: Placement | None) -> int:
+    """How many devices share each batch."""
+    return placement.size if placement is not None else 1
 
 
 def describe(placement: Placement | None) -> str:
