@@ -47,8 +47,8 @@ from convscope.config import (
     TrainConfig,
 )
 from convscope.ui.panels.augment_preview import AugmentPreview
-from convscope.ui.panels.training import format_value
 from convscope.ui.session import Session
+from convscope.viz.value_text import format_value
 
 SEND_EVERY_MS = 150  # a drag sends at most ~7 updates a second, and always its last value
 NICE_MANTISSAS = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)

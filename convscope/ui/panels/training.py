@@ -18,12 +18,13 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from convscope import events as ev
-from convscope.config import OPTIMIZER_LABELS, TrainConfig
+from convscope.config import TrainConfig
 from convscope.ui import theme
 from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.run_overlay import X_MODES, RunOverlay, log_ticks
 from convscope.ui.run_selection import selection_for
 from convscope.ui.session import Session, change_pairs
+from convscope.viz.value_text import SHORT_NAMES, describe_change, format_value  # noqa: F401 (re-exported)
 
 TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewers
 VAL_COLOR = "#e6550d"
@@ -36,50 +37,6 @@ REDRAW_MS = 100
 TRACK_PX = 22  # the change labels' strip
 LEFT_AXIS_PX = 64  # all three plots: their data areas start at the same pixel
 MERGE_MARKERS_S = 1.5  # changes this close together (one slider drag) share a marker
-
-SHORT_NAMES = {
-    "learning_rate": "lr",
-    "weight_decay": "wd",
-    "batch_size": "batch",
-    "optimizer": "opt",
-    "momentum": "mom",
-    "dropout": "dropout",
-    "augment": "aug",
-    "augment_shift": "shift",
-    "augment_flip": "flip",
-    "augment_rotate": "rotate",
-    "augment_zoom": "zoom",
-    "augment_brightness": "bright",
-    "augment_contrast": "contrast",
-    "augment_saturation": "sat",
-    "normalization": "norm",
-    "lr_multipliers": "lr×",
-}
-
-
-def format_value(value: Any) -> str:
-    """Compact, readable numbers for marker labels: 3e-3, 0.25, 128, Adam."""
-    if isinstance(value, str):
-        return OPTIMIZER_LABELS.get(value, value)
-    if isinstance(value, (tuple, list)):  # the frozen layers, the learning-rate multipliers
-        return ",".join(f"{v[0]}×{format_value(v[1])}" if isinstance(v, (tuple, list)) else str(v)
-                        for v in value) or "none"
-    if isinstance(value, bool) or isinstance(value, int):
-        return str(value)
-    v = float(value)
-    if v == 0:
-        return "0"
-    if abs(v) < 0.01 or abs(v) >= 1e4:
-        mantissa, exponent = f"{v:.1e}".split("e")
-        mantissa = mantissa.removesuffix(".0")
-        return f"{mantissa}e{int(exponent)}"
-    return f"{v:.3g}"
-
-
-def describe_change(key: str, old: Any, new: Any) -> str:
-    """``lr 1e-3→3e-3``: what a marker on the curves says."""
-    return f"{SHORT_NAMES.get(key, key)} {format_value(old)}→{format_value(new)}"
-
 
 def nice_ceil(value: float) -> float:
     """The smallest of 1, 1.5, 2, 3, 5, 7.5 × 10^k that is ≥ value (axis limits)."""
@@ -310,13 +267,10 @@ class TrainingPanel(QWidget):
             self._step_lr(event.step, *pairs["learning_rate"])
         now = time.monotonic()
         last = self.markers[-1] if self.markers else None
-        if last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S:
-            last.new = dict(changes)
-            last.created = now
-            self._label_marker(last)
-        elif last is not None and last.step == event.step:
-            # Other settings changed at the same step (say, while paused): one marker
-            # naming them all; two labels there would be drawn over each other.
+        dragging = last is not None and set(last.new) == set(changes) and now - last.created < MERGE_MARKERS_S
+        if last is not None and (dragging or last.step == event.step):
+            # One slider drag, or other settings changed at the same step (say, while paused):
+            # one marker naming them all, from the first old values to the newest.
             for k, (a, b) in pairs.items():
                 last.old.setdefault(k, a)
                 last.new[k] = b
