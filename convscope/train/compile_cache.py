@@ -7,6 +7,12 @@ The folder: ``$CONVSCOPE_COMPILE_CACHE`` when set (``off`` turns the cache off),
 the program, the jaxlib version, the backend and its flags, so a stale or foreign entry
 is never used; the folder may be deleted at any time. Only setting JAX's options here:
 no backend starts, so it may run before ``jax.distributed.initialize``.
+
+The folder is bounded (``MAX_BYTES``; the least recently used entries go first), and
+bounding it is also what makes JAX lock it: with a size limit, JAX takes a file lock
+(the ``filelock`` package, a dependency) around every read and write, so a ConvScope
+process never reads an entry another one is half-way through writing. Without a limit
+JAX writes unlocked, and such a read is a warning and a compile of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ log = logging.getLogger(__name__)
 
 ENV = "CONVSCOPE_COMPILE_CACHE"
 MIN_COMPILE_S = 0.3  # compiles quicker than this are not worth a file (JAX's default: 1 s)
+MAX_BYTES = 2 << 30  # 2 GiB (a compiled training step of the default model: ~0.3 MB)
 
 
 def cache_dir(env: dict[str, str] | None = None) -> Path | None:
@@ -49,4 +56,5 @@ def enable(env: dict[str, str] | None = None) -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_S)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # bounded, hence locked
     return folder
