@@ -7,12 +7,12 @@ before Qt reads it, keeps them off the developer's ``~/.config``. Runs go under
 ``$XDG_DATA_HOME/ConvScope/runs`` by default: ``XDG_DATA_HOME`` gets a fresh folder too,
 and ``CONVSCOPE_RUNS`` is unset.
 
-JAX's persistent compilation cache (convscope/train/compile_cache.py) is off for the
-suite (``CONVSCOPE_COMPILE_CACHE=off``, inherited by the app's subprocesses): it would
-write into the user's cache folder, and JAX writes an entry unlocked while another
-process may read it — a half-written entry is read as a warning, which this suite's
-``filterwarnings = error`` makes a failure. tests/test_compile_cache.py turns it on
-where it tests it.
+JAX's persistent compilation cache (convscope/train/compile_cache.py) is a fresh folder
+of this run's, shared by every test process (the xdist workers and the app processes
+tests start inherit ``CONVSCOPE_COMPILE_CACHE`` from the process that made it), never the
+user's: the many tests that compile the same tiny models read the compiled programs back
+instead of compiling them again. It is locked (bounded), so no process reads a
+half-written entry. ``CONVSCOPE_TEST_COMPILE_CACHE=off`` runs the suite without it.
 """
 
 from __future__ import annotations
@@ -29,4 +29,14 @@ _DATA_HOME = tempfile.mkdtemp(prefix="convscope-test-data-")
 os.environ["XDG_DATA_HOME"] = _DATA_HOME
 os.environ.pop("CONVSCOPE_RUNS", None)
 atexit.register(shutil.rmtree, _DATA_HOME, True)
-os.environ["CONVSCOPE_COMPILE_CACHE"] = "off"
+
+_CACHE = os.environ.get("CONVSCOPE_TEST_COMPILE_CACHE", "")
+if not _CACHE:  # the first process of the run (xdist's controller, or the only one)
+    _CACHE = tempfile.mkdtemp(prefix="convscope-test-jax-cache-")
+    os.environ["CONVSCOPE_TEST_COMPILE_CACHE"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, True)
+os.environ["CONVSCOPE_COMPILE_CACHE"] = _CACHE
+if _CACHE != "off":
+    from convscope.train.compile_cache import enable
+
+    enable()  # in this process too: tests build TrainingLoops without run_gui or the CLI
