@@ -54,7 +54,7 @@ def build_spec(name: str):
     raise ValueError(name)
 
 
-def measure(name: str, batch: int, windows: int, steps: int, augment: bool = True) -> dict:
+def measure(name: str, batch: int, windows: int, steps: int, augment: bool = True, devices: int = 1) -> dict:
     import time
 
     import jax
@@ -81,6 +81,12 @@ def measure(name: str, batch: int, windows: int, steps: int, augment: bool = Tru
     keys = jax.random.split(jax.random.key(0), k)
     active = np.ones(k, bool)
     idx = [np.stack([rng.permutation(4096)[:batch] for _ in range(k)]).astype(np.int32) for _ in range(calls)]
+    if devices > 1:  # the batch split over a data mesh of forced host devices (train/parallel.py)
+        from convscope.train.parallel import Placement
+
+        place = Placement.over(devices)
+        params, state, opt, x, y, norm = place.replicate((params, state, opt, x, y, norm))
+        idx = [place.split_rows(i) for i in idx]
     t = time.perf_counter()
     out = fns.train_chunk(params, state, opt, x, y, idx[0], active, norm, hp, keys)
     jax.block_until_ready(out)
@@ -106,6 +112,7 @@ def measure(name: str, batch: int, windows: int, steps: int, augment: bool = Tru
         "device": jax.devices()[0].platform,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "steps_per_call": k,
+        "devices": devices,
     }
 
 
@@ -116,6 +123,9 @@ def run_child(name: str, ynn: str, args: argparse.Namespace) -> dict:
         env["CONVSCOPE_STEPS_PER_CALL"] = str(args.steps_per_call)
     cmd = [sys.executable, __file__, "--child", name, "--batch", str(args.batch),
            "--windows", str(args.windows), "--steps", str(args.steps)]
+    if args.devices > 1:
+        cmd += ["--devices", str(args.devices)]
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.devices}").strip()
     if args.torch:
         cmd.append("--no-augment")  # like for like: the PyTorch twin does not augment
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -132,6 +142,8 @@ def main() -> None:
                     help="YNNPACK-convolution work-around: auto (ConvScope's choice), on, off, both")
     ap.add_argument("--steps-per-call", type=int, default=0,
                     help="unrolled training steps per jitted call (default: ConvScope's, 2)")
+    ap.add_argument("--devices", type=int, default=1,
+                    help="split each batch over this many devices (on a CPU: forced host devices)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--no-augment", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the results to this file")
@@ -141,7 +153,7 @@ def main() -> None:
     if args.child:
         import convscope  # noqa: F401  (sets XLA_FLAGS before jax is imported)
 
-        print(json.dumps(measure(args.child, args.batch, args.windows, args.steps, not args.no_augment)))
+        print(json.dumps(measure(args.child, args.batch, args.windows, args.steps, not args.no_augment, args.devices)))
         return
     if args.torch:
         compare(args)

@@ -31,7 +31,7 @@ def losses(data: str, devices: int, steps: int = 50) -> tuple[list[float], str, 
         out.append(np.asarray(got)[:k])
         done += k
     val_loss, _ = loop.evaluate()
-    _carry, rows = loop._placed(np.zeros((STEPS_PER_CALL, 16), np.int32))  # noqa: SLF001
+    _carry, rows = loop._placed(np.zeros((STEPS_PER_CALL, 16), np.int32), copy=False)  # noqa: SLF001
     shards = sorted({tuple(s.data.shape) for s in rows.addressable_shards}) if devices > 1 else [rows.shape]
     return np.concatenate(out).tolist(), device_description(loop.placement), val_loss, shards
 

@@ -366,3 +366,42 @@ def test_a_loss_that_explodes_finite_before_it_turns_non_finite_goes_back_before
     assert np.isfinite(loop.evaluate()[0])
     commands.put(ev.Stop())
     drain(gen, ev.Finished)
+
+
+def test_a_chunk_donates_its_state_between_calls_but_never_the_weights_the_loop_held(monkeypatch):
+    """Issue 14: the training call donates (params, state, opt_states) — XLA reuses their
+    buffers — but the weights the loop held when the chunk began (the restore point, and
+    what a caller may still hold) survive, unchanged, and a chunk of three calls gives the
+    losses of three single-call chunks (copying changes nothing computed)."""
+    loop = make_loop(optimizer="adam", learning_rate=1e-3, augment=False)
+    twin = make_loop(optimizer="adam", learning_rate=1e-3, augment=False)
+    fns = loop.fns
+    real = fns.train_chunk
+    inputs: list = []
+
+    def recording(*args):
+        inputs.append(jax.tree.leaves(args[:3]))
+        return real(*args)
+
+    for one in (loop, twin):  # to step 34: the next stop (an epoch's end) is 14 steps away
+        while one.step < 34:
+            list(one.train_chunk(34 - one.step))
+    monkeypatch.setattr(fns, "train_chunk", recording)
+    held = loop.params
+    held_host = [np.asarray(a).copy() for a in jax.tree.leaves(held)]
+    steps = 3 * 2  # STEPS_PER_CALL = 2: three calls
+    events = list(loop.train_chunk(steps))
+    assert len(inputs) == 3, len(inputs)
+    for leaves in inputs:  # every call's carry, the first one's copy included, was donated
+        assert all(a.is_deleted() for a in leaves)
+    assert not any(a.is_deleted() for a in jax.tree.leaves(held))  # the loop's own, kept
+    for a, b in zip(jax.tree.leaves(held), held_host, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
+    monkeypatch.setattr(fns, "train_chunk", real)
+    twin_losses = []
+    for _ in range(3):
+        twin_losses += [e.loss for e in twin.train_chunk(2) if isinstance(e, ev.StepMetrics)]
+    (metrics,) = [e for e in events if isinstance(e, ev.StepMetrics)]
+    np.testing.assert_allclose(metrics.loss, np.mean(twin_losses), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(loop.params), jax.tree.leaves(twin.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

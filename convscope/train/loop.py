@@ -36,6 +36,7 @@ from convscope.train.step import (
     STEPS_PER_CALL,
     StepFunctions,
     build_steps,
+    copy_tree,
     evaluate,
     init_opt_states,
     live_hparams,
@@ -133,12 +134,13 @@ class TrainingLoop:
         """The input normalisation (``self.norm``) on the training devices."""
         self._norm = parallel.put(self.placement, self.norm)
 
-    def _placed(self, idxs: np.ndarray) -> tuple[tuple, Any]:
-        """(params, state, opt_states) and the index rows, on the training devices."""
+    def _placed(self, idxs: np.ndarray, copy: bool) -> tuple[tuple, Any]:
+        """(params, state, opt_states) and the index rows, on the training devices; with
+        ``copy``, the carry is a copy, which the training call may donate."""
         carry = (self.params, self.state, self.opt_states)
-        if self.placement is None:
-            return carry, idxs
-        return self.placement.replicate(carry), self.placement.split_rows(idxs)
+        if self.placement is not None:
+            carry, idxs = self.placement.replicate(carry), self.placement.split_rows(idxs)
+        return (copy_tree(carry) if copy else carry), idxs
 
     @property
     def _compiled_as(self) -> tuple[int, int]:
@@ -183,7 +185,7 @@ class TrainingLoop:
             rows = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
             inactive = np.zeros(STEPS_PER_CALL, bool)  # computed, then discarded: compiles it
             keys = jax.random.split(self._key, STEPS_PER_CALL)
-            carry, idxs = self._placed(np.ascontiguousarray(rows))
+            carry, idxs = self._placed(np.ascontiguousarray(rows), copy=True)
             out = self.fns.train_chunk(*carry, self._x, self._y, idxs, inactive, self._norm, self._hp, keys)
             jax.block_until_ready(out)
             self.fns.batch_sizes.add(self._compiled_as)
@@ -246,17 +248,19 @@ class TrainingLoop:
         self._pos += bs
         return idx.astype(np.int32)
 
-    def _dispatch(self, n: int) -> tuple[jax.Array, jax.Array, jax.Array, int]:
+    def _dispatch(self, n: int, first: bool = True) -> tuple[jax.Array, jax.Array, jax.Array, int]:
         """Dispatch one call running ``n`` (1..STEPS_PER_CALL) steps; returns the device
         arrays of per-step losses, accuracies and finiteness (only the first ``n`` count)
-        and ``n``."""
+        and ``n``. The call donates the state it starts from: a ``first`` call gets a
+        copy; a later call of the same chunk (``first=False``) donates what the call
+        before it returned, which nothing else has seen."""
         k = STEPS_PER_CALL
         rows = [self._next_indices() for _ in range(n)]
         rows += [rows[0]] * (k - n)
         active = np.arange(k) < n
         self._key, sub = jax.random.split(self._key)
         keys = jax.random.split(sub, k)
-        carry, idxs = self._placed(np.stack(rows))
+        carry, idxs = self._placed(np.stack(rows), copy=first)
         self.params, self.state, self.opt_states, losses, accs, finite = self.fns.train_chunk(
             *carry, self._x, self._y, idxs, active, self._norm, self._hp, keys,
         )
@@ -311,7 +315,7 @@ class TrainingLoop:
         stop = self._steps_to_stop()
         while done < max_steps and not self._budget_reached():
             n = min(STEPS_PER_CALL, max_steps - done, self._steps_left(), stop - done)
-            calls.append(self._dispatch(n))
+            calls.append(self._dispatch(n, first=not calls))
             done += n
             if done >= stop:
                 break
