@@ -189,9 +189,12 @@ def test_sigkill_at_20_random_moments_then_resume_reproduces_the_uninterrupted_r
         p = launch()
         if rng.random() < 0.3:  # anywhere in start-up: imports, data, compilation, creating the run
             time.sleep(rng.uniform(0.1, 2.0))
-        else:  # while it trains, whatever the machine's load: once it has taken a step
+        else:  # while it trains, whatever the machine's load: once it has taken 1-40 steps
+            # (counted, not timed: on a loaded machine a fixed delay after the first step
+            # killed every process before its first checkpoint, and the chain never moved)
+            ahead = before + rng.randint(1, 40)
             deadline = time.monotonic() + 60
-            while logged() <= before and p.poll() is None and time.monotonic() < deadline:
+            while logged() < ahead and p.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.25))
         if p.poll() is not None:  # it finished first: only a completed run can do that
