@@ -40,6 +40,9 @@ def test_convscope_train_keeps_its_compiled_step_in_the_cache_and_off_keeps_noth
     assert any(name.startswith("jit_train_chunk-") for name in entries), entries
     # bounded, so JAX locks every read and write: no process reads a half-written entry
     assert ".lockfile" in entries, entries
+    # The quick compiles too (random keys, initialisation, staging; ~10 ms each), so that
+    # a second launch compiles nothing at all.
+    assert any(name.startswith("jit__threefry_seed-") for name in entries), entries
     second = _train(tmp_path, str(cache), "b")  # the same program: read back, nothing new written
     assert second.returncode == 0, second.stderr[-2000:]
     assert sorted(p.name for p in cache.iterdir() if p.name.startswith("jit_train_chunk-")) == \

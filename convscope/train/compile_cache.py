@@ -24,7 +24,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 ENV = "CONVSCOPE_COMPILE_CACHE"
-MIN_COMPILE_S = 0.3  # compiles quicker than this are not worth a file (JAX's default: 1 s)
+# Every compile is kept, however quick (JAX's default keeps those over 1 s): a launch
+# compiles some forty small programs besides the training step (the parameters'
+# initialisation, random keys, data staging), 10–60 ms each on a laptop CPU and more on a
+# busy one; read back they cost a file read each. Entries are small (KBs each).
+MIN_COMPILE_S = 0.0
 MAX_BYTES = 2 << 30  # 2 GiB (a compiled training step of the default model: ~0.3 MB)
 
 
