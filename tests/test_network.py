@@ -3,6 +3,7 @@ against a NumPy reference (every tap), and the initialisation schemes' statistic
 
 from __future__ import annotations
 
+import logging
 import math
 
 import jax
@@ -314,3 +315,26 @@ def test_init_is_reproducible_by_seed() -> None:
         np.testing.assert_array_equal(np.asarray(a[layer]["w"]), np.asarray(b[layer]["w"]))
         np.testing.assert_array_equal(np.asarray(a[layer]["w"]), np.asarray(d[layer]["w"]))
         assert not np.array_equal(np.asarray(a[layer]["w"]), np.asarray(c[layer]["w"])), layer
+
+
+def test_initialising_a_model_and_staging_host_arrays_compile_nothing(caplog):
+    """Issue 14: jnp.asarray(numpy) compiles a jitted identity per shape (lax.stage in
+    jax 0.10), some fifteen before the first training step; init and to_device must not.
+    Shapes no other test uses, so nothing comes from an earlier test's compile."""
+    from convscope.model.arrays import to_device
+
+    spec = ArchSpec(convs=(ConvLayer(filters=7, kernel=5),), dense=(13,), batch_norm=True)
+    host = np.arange(3 * 5 * 11, dtype=np.float32).reshape(3, 5, 11)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="jax"):
+            params, state = init(spec, 0)
+            staged = to_device(host)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r.getMessage()[:80] for r in caplog.records if "Compiling" in r.getMessage()]
+    assert not compiled, compiled
+    assert params["conv1"]["w"].shape == (5, 5, 1, 7) and state["bn1"]["var"].shape == (7,)
+    np.testing.assert_array_equal(np.asarray(state["bn1"]["var"]), np.ones(7, np.float32))
+    host[0, 0, 0] = -1.0  # a copy: the device array does not see later writes to the host's
+    assert float(staged[0, 0, 0]) == 0.0

@@ -405,3 +405,26 @@ def test_a_chunk_donates_its_state_between_calls_but_never_the_weights_the_loop_
     np.testing.assert_allclose(metrics.loss, np.mean(twin_losses), rtol=1e-6)
     for a, b in zip(jax.tree.leaves(loop.params), jax.tree.leaves(twin.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_start_evaluates_the_validation_set_once(monkeypatch):
+    """warm_up evaluates the new weights (it compiles the evaluation); the start's
+    EvalMetrics reuses that result instead of a second pass over the same weights. After
+    a step the weights are new, and the next evaluation computes."""
+    loop = TrainingLoop(TINY, TrainConfig(batch_size=32, eval_every=1, dropout=0.0), small_mnist())
+    calls = []
+    real = loop.evaluate
+
+    def counting():
+        calls.append(loop.step)
+        return real()
+
+    monkeypatch.setattr(loop, "evaluate", counting)
+    commands: queue.Queue = queue.Queue()
+    gen = loop.events(commands)
+    first, _ = drain(gen, ev.EvalMetrics)
+    assert calls == [0]
+    assert (first.val_loss, first.val_acc) == real()  # the same numbers as a fresh evaluation
+    commands.put(ev.Step())
+    second, _ = drain(gen, ev.EvalMetrics)
+    assert second.step == 1 and calls == [0, 1]

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from convscope.config import ArchSpec
+from convscope.model.arrays import to_device
 from convscope.model.layers import ACTIVATION_FNS, batch_norm, conv2d, dropout, guided_activation, pool2d
 from convscope.shapes import layer_table
 
@@ -37,7 +38,12 @@ def init_std(scheme: str, fan_in: int, fan_out: int) -> float:
 def _weight(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str) -> Array:
     # NumPy draws in milliseconds; jax.random on the CPU compiles for seconds per shape.
     std = init_std(scheme, fan_in, fan_out)
-    return jnp.asarray(std * rng.standard_normal(shape, dtype=np.float32))
+    return to_device(std * rng.standard_normal(shape, dtype=np.float32))
+
+
+def _full(shape: tuple[int, ...], value: float) -> Array:
+    # From NumPy, like the weights: jnp.zeros/ones compile a small program per shape.
+    return to_device(np.full(shape, value, np.float32))
 
 
 def init(spec: ArchSpec, seed: int | np.random.Generator = 0) -> tuple[Params, Params]:
@@ -56,23 +62,23 @@ def init(spec: ArchSpec, seed: int | np.random.Generator = 0) -> tuple[Params, P
         f, k = conv.kernel, conv.filters
         params[f"conv{i}"] = {
             "w": _weight(rng, (f, f, d, k), f * f * d, f * f * k, spec.init),
-            "b": jnp.zeros((k,), jnp.float32),
+            "b": _full((k,), 0.0),
         }
         if spec.batch_norm:
-            params[f"bn{i}"] = {"gamma": jnp.ones((k,), jnp.float32), "beta": jnp.zeros((k,), jnp.float32)}
-            state[f"bn{i}"] = {"mean": jnp.zeros((k,), jnp.float32), "var": jnp.ones((k,), jnp.float32)}
+            params[f"bn{i}"] = {"gamma": _full((k,), 1.0), "beta": _full((k,), 0.0)}
+            state[f"bn{i}"] = {"mean": _full((k,), 0.0), "var": _full((k,), 1.0)}
         d = k
     units = rows["flatten"].shape[0]
     for j, width in enumerate(spec.dense, start=1):
         params[f"dense{j}"] = {
             "w": _weight(rng, (units, width), units, width, spec.init),
-            "b": jnp.zeros((width,), jnp.float32),
+            "b": _full((width,), 0.0),
         }
         units = width
     params["logits"] = {
         "w": _weight(rng, (units, spec.num_classes), units, spec.num_classes,
                      "xavier" if spec.init == "he" else spec.init),
-        "b": jnp.zeros((spec.num_classes,), jnp.float32),
+        "b": _full((spec.num_classes,), 0.0),
     }
     return params, state
 

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from convscope.config import ArchSpec
+from convscope.model.arrays import to_device
 from convscope.model.network import apply, preprocess
 from convscope.probes.chunked import CHUNK, padded
 from convscope.probes.landscape import (
@@ -137,7 +138,7 @@ class LandscapeEvaluator:
         self._state = _device_tree(state)
         zero_state = {layer: {k: np.zeros_like(v) for k, v in leaves.items()} for layer, leaves in state.items()}
         self._dstate = _device_tree(dstate if dstate is not None else zero_state)
-        self._norm = jnp.asarray(norm)
+        self._norm = to_device(norm)
         self._scale = jnp.float32(1.0 / len(x))
         # Fixed-size chunks (the last one padded and masked) so one compilation serves all.
         size = min(chunk, len(x))
@@ -148,7 +149,7 @@ class LandscapeEvaluator:
             valid = np.zeros(size, np.float32)
             valid[:m] = 1.0
             xb, yb = padded(xb, size), padded(yb, size)
-            self._chunks.append((jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(valid)))
+            self._chunks.append((to_device(xb), to_device(yb), to_device(valid)))
 
     def points(self, a: np.ndarray, b: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """Loss and accuracy at the ``batch_points`` points (a[k], b[k]); not yet read back."""

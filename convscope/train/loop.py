@@ -106,6 +106,7 @@ class TrainingLoop:
         self.examples_seen = 0
         self.train_time = 0.0
         self.rollback = Rollback()  # where a non-finite loss sends training back to
+        self._evaluated: tuple | None = None  # warm_up's evaluation: (params, state, result)
         self.compile_seconds = float("nan")
         self.restored = False  # set by train.restore: events() starts from that state, not afresh
         self.restored_exactly = False  # the last checkpoint opened brought its optimizer state back
@@ -183,14 +184,14 @@ class TrainingLoop:
         bs = self.batch
         if self._compiled_as not in self.fns.batch_sizes:
             rows = np.broadcast_to(self._perm[:bs].astype(np.int32), (STEPS_PER_CALL, bs))
-            inactive = np.zeros(STEPS_PER_CALL, bool)  # computed, then discarded: compiles it
             keys = jax.random.split(self._key, STEPS_PER_CALL)
-            carry, idxs = self._placed(np.ascontiguousarray(rows), copy=True)
-            out = self.fns.train_chunk(*carry, self._x, self._y, idxs, inactive, self._norm, self._hp, keys)
-            jax.block_until_ready(out)
+            carry, idxs = self._placed(np.ascontiguousarray(rows), copy=False)
+            # compiled, not run (nothing is donated): a later call finds it in jit's cache
+            self.fns.train_chunk.lower(*carry, self._x, self._y, idxs, np.zeros(STEPS_PER_CALL, bool),
+                                       self._norm, self._hp, keys).compile()  # fmt: skip
             self.fns.batch_sizes.add(self._compiled_as)
         if not self.fns.traces["eval"]:
-            self.evaluate()
+            self._evaluated = (self.params, self.state, self.evaluate())  # eval_event's, if still these
         self.compile_seconds = self.clock() - t0
 
     def snapshot(self) -> ev.Snapshot:
@@ -363,7 +364,9 @@ class TrainingLoop:
             yield self.eval_event()
 
     def eval_event(self) -> ev.EvalMetrics:
-        val_loss, val_acc = self.evaluate()
+        done, self._evaluated = self._evaluated, None
+        fresh = done is not None and done[0] is self.params and done[1] is self.state
+        val_loss, val_acc = done[2] if fresh else self.evaluate()
         return ev.EvalMetrics(self.step, self.epoch, val_loss, val_acc, self.train_time)
 
     # ------------------------------------------------------------------- events

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from convscope.model.arrays import tree_to_device
 
 AXIS = "data"
 
@@ -101,7 +102,7 @@ class Placement:
 def put(placement: Placement | None, tree: Any) -> Any:
     """``tree`` on the training devices: replicated over the mesh, or (one device) where
     JAX puts arrays."""
-    return placement.replicate(tree) if placement is not None else jax.tree.map(jnp.asarray, tree)
+    return placement.replicate(tree) if placement is not None else tree_to_device(tree)
 
 
 def size(placement: Placement | None) -> int:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
+from convscope.model.arrays import to_device, tree_to_device
 from convscope.train.augment import normalization_norm
 from convscope.train.checkpoint import Checkpoint, CheckpointError, DataRecord, data_mismatch, load_checkpoint
 from convscope.train.resume_state import ResumeState
@@ -74,8 +74,8 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
     loop.config = ckpt.config
     loop._place_data()  # noqa: SLF001 — its batch size may suit another number of devices
     loop.reinitialise(ckpt.arch)
-    loop.params = jax.tree.map(jnp.asarray, ckpt.params)
-    loop.state = jax.tree.map(jnp.asarray, ckpt.state)
+    loop.params = tree_to_device(ckpt.params)
+    loop.state = tree_to_device(ckpt.state)
     fresh = init_opt_states(loop.fns.optimizers, loop.params)
     if exact:
         rs = ckpt.resume
@@ -88,8 +88,8 @@ def restore(loop: TrainingLoop, ckpt: Checkpoint, *, exact: bool) -> None:
             if tuple(w.shape) != tuple(got.shape) or np.dtype(w.dtype) != got.dtype:
                 raise CheckpointError(f"cannot resume exactly: optimizer leaf {i} is {got.dtype}{got.shape}, "
                                       f"expected {np.dtype(w.dtype)}{tuple(w.shape)}")
-        loop.opt_states = jax.tree.unflatten(tree, [jnp.asarray(x) for x in rs.opt_leaves])
-        loop._key = jax.random.wrap_key_data(jnp.asarray(rs.key, jnp.uint32))
+        loop.opt_states = jax.tree.unflatten(tree, [to_device(x) for x in rs.opt_leaves])
+        loop._key = jax.random.wrap_key_data(to_device(rs.key, np.uint32))
         loop._rng = np.random.default_rng()
         loop._rng.bit_generator.state = rs.numpy_rng
         loop._perm = np.asarray(rs.perm)

@@ -207,6 +207,13 @@ def copy_tree(tree: Any) -> Any:
 
 
 def init_opt_states(optimizers: tuple[optax.GradientTransformation, ...], params: Params) -> tuple:
+    """Every optimizer's initial state, in one jitted call (eagerly, each of its zeros
+    is a small program of its own to compile, or to read back from the cache)."""
+    return _init_opt_states(optimizers, params)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_opt_states(optimizers: tuple[optax.GradientTransformation, ...], params: Params) -> tuple:
     return tuple(opt.init(params) for opt in optimizers)
 
 

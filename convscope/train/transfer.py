@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from convscope import events as ev
 from convscope.config import ArchSpec, frozen_within
+from convscope.model.arrays import tree_to_device
 from convscope.model.network import init
 
 if TYPE_CHECKING:
@@ -184,8 +184,8 @@ def start_from(loop: TrainingLoop, params: HostParams, state: HostParams, record
     from convscope.train.step import init_opt_states
 
     loop.reinitialise()
-    loop.params = {n: {k: jnp.asarray(v) for k, v in layer.items()} for n, layer in params.items()}
-    loop.state = {n: {k: jnp.asarray(v) for k, v in layer.items()} for n, layer in state.items()}
+    loop.params = tree_to_device(params)
+    loop.state = tree_to_device(state)
     loop.opt_states = init_opt_states(loop.fns.optimizers, loop.params)
     loop.restored = True  # events() starts from these weights, not afresh
     loop.init_from = record
