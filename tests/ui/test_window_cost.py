@@ -1,0 +1,147 @@
+"""What the window costs while it trains (issue 14): the Training panel draws only what can
+be seen, at most every TRAINING_FRAME_S while training, and catches up when shown; the
+window's own loop sends its weights at most every LIVE_SNAPSHOT_S."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import FAKE_DATASET, FakeLoop
+from PySide6.QtWidgets import QLabel
+
+from convscope import events as ev
+from convscope.config import ArchSpec, ConvLayer, TrainConfig
+from convscope.ui.panels.training import TRAINING_FRAME_S, TrainingPanel
+
+pytestmark = pytest.mark.gui
+
+
+class Other(QLabel):
+    """A panel tabbed with Training: raising it puts Training in a background tab."""
+
+    title = "Other"
+    area = "right"
+    tab_with = "Training"
+
+    def __init__(self, _session) -> None:
+        super().__init__("another tab")
+
+
+@pytest.fixture
+def win(qtbot, loops):
+    from convscope.ui.main_window import MainWindow
+
+    def factory(a, c, d):
+        loops.append(FakeLoop(a, c, d, step_s=0.004))
+        return loops[-1]
+
+    window = MainWindow(FAKE_DATASET, ArchSpec(), TrainConfig(), loop_factory=factory, panels=[TrainingPanel, Other])
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=5000)
+    yield window
+    window.session.shutdown(timeout_s=2.0)
+
+
+def count_draws(panel: TrainingPanel, monkeypatch) -> list[float]:
+    """Times at which the loss curve was given new data."""
+    times: list[float] = []
+    curve = panel.curves["loss"]
+    original = curve.setData
+    monkeypatch.setattr(curve, "setData", lambda *a, **k: (times.append(time.monotonic()), original(*a, **k)))
+    return times
+
+
+def test_a_hidden_training_tab_draws_nothing_and_catches_up_when_shown(win, loops, qtbot, monkeypatch):
+    panel = win.panels["Training"]
+    win.docks["Other"].raise_()
+    qtbot.waitUntil(lambda: panel.visibleRegion().isEmpty(), timeout=2000)
+    draws = count_draws(panel, monkeypatch)
+    win.session.train()
+    qtbot.waitUntil(lambda: loops[-1].step >= 40, timeout=10_000)
+    qtbot.wait(300)  # three of the panel's timer periods with new metrics
+    assert draws == []  # the steps came in, and nothing was drawn for nobody
+    assert panel.buffers["loss"].size >= 40
+    win.session.pause()
+    qtbot.waitUntil(lambda: win.session.state == "paused", timeout=5000)
+    qtbot.wait(50)
+    win.docks["Training"].raise_()
+    qtbot.waitUntil(lambda: len(draws) >= 1, timeout=2000)
+    x = panel.curves["loss"].xData
+    assert x is not None and x[-1] == loops[-1].step == panel.buffers["loss"].x[-1]
+    assert len(x) == panel.buffers["loss"].size  # every step received while hidden is on the curve
+
+
+def test_while_training_the_curves_are_live_at_a_bounded_frame_rate(win, loops, qtbot, monkeypatch):
+    panel = win.panels["Training"]
+    draws = count_draws(panel, monkeypatch)
+    win.session.train()
+    qtbot.waitUntil(lambda: loops[-1].step >= 5, timeout=5000)
+    t0 = time.monotonic()
+    qtbot.wait(int(4.2 * TRAINING_FRAME_S * 1000))
+    during = [t for t in draws if t >= t0]
+    # Live: the curves moved on while training ...
+    assert len(during) >= 2
+    # ... at most one frame per TRAINING_FRAME_S (the 10 Hz timer drew one per metrics burst).
+    assert len(during) <= 5 and np.all(np.diff(during) >= TRAINING_FRAME_S * 0.9)
+    steps_drawn = panel.curves["loss"].xData[-1]
+    assert steps_drawn > 5
+    win.session.pause()
+    qtbot.waitUntil(lambda: win.session.state == "paused", timeout=5000)
+    qtbot.waitUntil(lambda: panel.curves["loss"].xData[-1] == loops[-1].step, timeout=2000)  # paused: at once
+
+
+def test_a_minimised_window_draws_nothing_and_catches_up_when_restored(win, loops, qtbot, monkeypatch):
+    panel = win.panels["Training"]
+    win.showMinimized()
+    qtbot.waitUntil(win.isMinimized, timeout=2000)
+    draws = count_draws(panel, monkeypatch)
+    win.session.train()
+    qtbot.waitUntil(lambda: loops[-1].step >= 40, timeout=10_000)
+    qtbot.wait(300)
+    assert draws == []
+    win.showNormal()
+    qtbot.waitUntil(lambda: not win.isMinimized(), timeout=2000)
+    qtbot.waitUntil(lambda: len(draws) >= 1, timeout=3000)
+    assert panel.curves["loss"].xData[-1] >= 40
+
+
+@pytest.mark.slow
+def test_the_windows_own_loop_sends_its_weights_at_most_every_live_snapshot_s(qtbot):
+    """The real TrainingLoop, built by the window's default factory, on a tiny model."""
+    from convscope.data import Dataset, builtin_mnist
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.preferences import LIVE_SNAPSHOT_S
+    from convscope.ui.worker import wait_for_stragglers
+
+    full = builtin_mnist()
+    data = Dataset("digits (small)", full.x_train[:512], full.y_train[:512], full.x_val[:64],
+                   full.y_val[:64], full.class_names, full.source)  # fmt: skip
+    tiny = ArchSpec(convs=(ConvLayer(filters=2, kernel=3),), dense=(8,))
+    window = MainWindow(data, tiny, TrainConfig(batch_size=16, log_every=2), panels=[TrainingPanel])
+    qtbot.addWidget(window)
+    made = []
+    factory = window.session._loop_factory  # noqa: SLF001  (the window's own: preferences.loop_factory)
+
+    def recording(a, c, d):
+        loop = factory(a, c, d)
+        original = loop.snapshot
+        loop.snapshot = lambda: (made.append((loop.clock(), loop.running)), original())[1]
+        return loop
+
+    window.session._loop_factory = recording  # noqa: SLF001
+    window.show()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=60_000)
+    steps = []
+    window.session.bridge.stepped.connect(lambda m: steps.append(m.step))
+    window.session.train()
+    qtbot.waitUntil(lambda: len([t for t, running in made if running]) >= 4, timeout=30_000)
+    window.session.pause()
+    live = [t for t, running in made if running]
+    assert len(steps) > len(live)  # metrics came more often than weights
+    assert np.all(np.diff(live) >= LIVE_SNAPSHOT_S)
+    window.close()
+    assert wait_for_stragglers(timeout_s=30)
