@@ -145,3 +145,50 @@ def test_the_windows_own_loop_sends_its_weights_at_most_every_live_snapshot_s(qt
     assert np.all(np.diff(live) >= LIVE_SNAPSHOT_S)
     window.close()
     assert wait_for_stragglers(timeout_s=30)
+
+
+def test_unseen_unit_statistics_wait_and_come_at_once_when_the_activations_panel_is_shown(qtbot, monkeypatch):
+    """The 256-image statistics behind the Activations panel are the costliest inspection:
+    out of sight they are not recomputed for every 2 s of new weights."""
+    from test_inspection_panels import ARCH, DATASET, real_snapshot
+
+    from convscope.ui.inspection import STATS_AWAY_S, STATS_INTERVAL_S, InspectionController
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.panels.activations import ActivationsPanel
+
+    monkeypatch.setattr(FakeLoop, "_snapshot", real_snapshot)
+    loops = []
+
+    def factory(a, c, d):
+        loops.append(FakeLoop(a, c, d, step_s=0.01))
+        return loops[-1]
+
+    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=factory,
+                        panels=[TrainingPanel, ActivationsPanel, Other])  # fmt: skip
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    c = window.session.findChild(InspectionController)
+    window.docks["Other"].raise_()  # Activations in a background tab
+    qtbot.waitUntil(lambda: c.stats is not None, timeout=20_000)  # the model's first: at once
+    assert c.stats.step == 0
+    computed = []
+    c.stats_updated.connect(lambda stats: computed.append(stats.step))
+    window.session.train()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < STATS_INTERVAL_S + 0.6:  # new weights, more than one interval long
+        window.session.request_snapshot()
+        qtbot.wait(150)
+    assert c.snapshot.step > 0 and computed == []
+    window.session.pause()
+    qtbot.waitUntil(lambda: window.session.state == "paused", timeout=5000)
+    window.session.request_snapshot()  # the paused model's weights
+    qtbot.waitUntil(lambda: c.snapshot.step == loops[-1].step, timeout=5000)
+    shown = time.monotonic()
+    window.docks["Activations"].raise_()
+    qtbot.waitUntil(lambda: bool(computed) and computed[-1] == loops[-1].step, timeout=10_000)
+    assert time.monotonic() - shown < STATS_AWAY_S / 2  # caught up on showing, not at the next 10 s
+    history = c.history["act1"].dead
+    assert history.x.tolist() == [0, loops[-1].step]
+    window.close()
+    window.session.shutdown(timeout_s=2.0)
