@@ -161,7 +161,10 @@ def child(mode: str, seconds: float) -> None:
     import convscope  # noqa: F401  (XLA flags before jax)
 
     result = {"headless": lambda: headless(seconds), "gui": lambda: gui(seconds), "launch": launch}[mode]()
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
+    # As the app does after its window closed: a training thread still inside XLA would
+    # abort the interpreter's teardown (QThread destroyed while running) after the result.
+    os._exit(0)
 
 
 def run(mode: str, seconds: float, cache: str = "off") -> dict:

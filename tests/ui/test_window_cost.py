@@ -11,7 +11,6 @@ import pytest
 from conftest import FAKE_DATASET, FakeLoop
 from PySide6.QtWidgets import QLabel
 
-from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.ui.panels.training import TRAINING_FRAME_S, TrainingPanel
 
@@ -191,4 +190,38 @@ def test_unseen_unit_statistics_wait_and_come_at_once_when_the_activations_panel
     history = c.history["act1"].dead
     assert history.x.tolist() == [0, loops[-1].step]
     window.close()
+    window.session.shutdown(timeout_s=2.0)
+
+
+def test_the_image_panel_redraws_the_model_input_only_when_it_changes(qtbot, monkeypatch):
+    """Training's snapshots change the maps and the prediction, not the standardised input:
+    the Image panel does not repaint it for each of them, and does for another image."""
+    from test_inspection_panels import ARCH, DATASET, real_snapshot
+
+    from convscope.ui.inspection import InspectionController
+    from convscope.ui.main_window import MainWindow
+    from convscope.ui.panels.inspect_image import ImagePanel
+
+    monkeypatch.setattr(FakeLoop, "_snapshot", real_snapshot)
+    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=FakeLoop, panels=[ImagePanel])
+    qtbot.addWidget(window)
+    window.show()
+    c = window.session.findChild(InspectionController)
+    panel = window.panels["Image"]
+    qtbot.waitUntil(lambda: c.inspection is not None and c.inspected_image is c.model_image, timeout=20_000)
+    shows = []
+    original = panel.input_view.show
+    monkeypatch.setattr(panel.input_view, "show", lambda *a, **k: (shows.append(1), original(*a, **k)))
+    window.session.train()
+    for _ in range(3):
+        qtbot.wait(200)
+        window.session.request_snapshot()
+    qtbot.waitUntil(lambda: c.inspected_step > 0, timeout=10_000)
+    assert shows == []  # new weights, the same input
+    np.testing.assert_allclose(panel.input_view.data, np.asarray(c.inspection.input)[..., 0], rtol=1e-6)
+    c.choose_example(3)
+    qtbot.waitUntil(lambda: c.inspected_image is c.model_image and len(shows) >= 2, timeout=10_000)
+    np.testing.assert_allclose(panel.input_view.data, np.asarray(c.inspection.input)[..., 0], rtol=1e-6)
+    want = (DATASET.x_val[3][..., 0] / 255.0 - 0.1) / 0.3  # the test's norm: mean 0.1, std 0.3
+    np.testing.assert_allclose(panel.input_view.data, want, rtol=1e-5, atol=1e-6)
     window.session.shutdown(timeout_s=2.0)
