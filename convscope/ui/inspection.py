@@ -332,7 +332,9 @@ class InspectionController(QObject):
         because no panel on screen shows them do not count."""
         return (
             not self._image_dirty
-            and not (self._stats_dirty and self.snapshot is not None and len(self._batch) and self._stats_seen())
+            and not (
+                self._stats_dirty and self.snapshot is not None and len(self._batch) and self._stats_seen()
+            )
             and all(worker.idle() for worker in self._workers.values())
         )
 
