@@ -4,9 +4,12 @@ One :class:`InspectionController` per session (``controller_for(session)``) hold
 chosen image (as loaded, and fitted to the model's input), the move controls'
 transform, and the latest :class:`~convscope.events.Snapshot`. When either changes it
 asks a worker thread for ``Inspector.run`` on the moved image (at most ~8 Hz) and, less
-often (~2 Hz, only for a new snapshot), for statistics over a fixed validation batch:
+often (every 2 s, only for a new snapshot), for statistics over a fixed validation batch:
 dead/saturated units per layer and pre-activation histograms. Results come back as
-signals on the GUI thread; panels draw them.
+signals on the GUI thread; panels draw them. The statistics are the costliest of these
+(a 256-image forward pass on the two cores training uses): while no panel that shows
+them (``watch_stats``) is on screen they are computed only every 10 s, for the dead-unit
+history, and at once when such a panel is shown.
 
 Why a worker and not the GUI thread: ``Inspector.run`` on one image is ~1.5 ms, but the
 first call for an architecture compiles (~0.7 s) and the 256-image batch statistics take
@@ -25,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtWidgets import QWidget
 
 from convscope import events as ev
 from convscope.config import ArchSpec
@@ -33,11 +38,14 @@ from convscope.probes.batch_stats import BatchStats
 from convscope.ui.inspection_worker import Inspectors, Job, Result, inspection_job
 from convscope.ui.panels.training import CurveBuffer
 from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.visibility import on_screen
 
 log = logging.getLogger(__name__)
 
 INSPECT_S = 0.125  # at most 8 inspections a second: the maps follow a slider drag smoothly
 STATS_INTERVAL_S = 2.0  # batch statistics at most every 2 s (~0.1 s of CPU each: training comes first)
+STATS_AWAY_S = 10.0  # ... and every 10 s while no panel showing them is on screen (the history's points)
+WATCH_POLL_S = 0.25  # statistics held back for an unseen panel: how often to look whether it is shown
 STATS_BATCH = 256  # validation images behind the histograms and the dead/saturated fractions
 STRIP_SIZE = 16  # validation examples offered in the image panel
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
@@ -136,6 +144,7 @@ class InspectionController(QObject):
         self._workers: dict[str, ProbeRunner] = {}  # "image", "batch": one thread each
         self._inspectors: dict[str, Inspectors] = {}  # each thread's own
         self._error_shown = ""
+        self._stats_watchers: list[QWidget] = []  # panels that show the statistics (watch_stats)
 
         session.bridge.snapshot_taken.connect(self.set_snapshot)
         session.model_changed.connect(self._on_model_changed)
@@ -263,12 +272,24 @@ class InspectionController(QObject):
             img = self.image
             self._set_image(ChosenImage(img.original, self._fit(img.original), img.label, img.true_class))
 
+    # ----------------------------------------------------------------- who looks
+    def watch_stats(self, widget: QWidget) -> None:
+        """``widget`` shows the batch statistics: while no such widget is on screen they
+        are computed every ``STATS_AWAY_S`` instead of every ``STATS_INTERVAL_S``."""
+        self._stats_watchers.append(widget)
+
+    def _stats_seen(self) -> bool:
+        """A panel showing the statistics is on screen (or none was registered: a script's
+        or a test's controller, which gets them at the full rate)."""
+        self._stats_watchers = [w for w in self._stats_watchers if shiboken6.isValid(w)]
+        return not self._stats_watchers or any(on_screen(w) for w in self._stats_watchers)
+
     # ----------------------------------------------------------------- the worker
     @Slot()
     def tick(self) -> None:
         """Send what changed to the worker, if its last request of that kind is old
-        enough; otherwise come back when it is (at most ~8 inspections and one batch a
-        second)."""
+        enough; otherwise come back when it is (at most ~8 inspections a second, one
+        batch every 2 s, or 10 s while no panel showing it is on screen)."""
         snap = self.snapshot
         if snap is None:
             return
@@ -282,12 +303,15 @@ class InspectionController(QObject):
             else:
                 waits.append(self._last_image + INSPECT_S - now)
         if self._stats_dirty and len(self._batch):
-            if now - self._last_stats >= STATS_INTERVAL_S:
+            seen = self._stats_seen()
+            interval = STATS_INTERVAL_S if seen else STATS_AWAY_S
+            if now - self._last_stats >= interval:
                 self._stats_dirty = False
                 self._last_stats = now
                 self._submit(Job(self._generation, snap, batch=self._batch))
-            else:
-                waits.append(self._last_stats + STATS_INTERVAL_S - now)
+            else:  # an unseen panel's are looked at again soon: shown, it catches up at once
+                left = self._last_stats + interval - now
+                waits.append(left if seen else min(left, WATCH_POLL_S))
         if waits:
             # The soonest wait wins: an image must not wait behind the statistics' 2 s.
             ms = max(1, int(1000 * min(waits)) + 1)
@@ -304,10 +328,13 @@ class InspectionController(QObject):
         self._workers[kind].submit(job.generation, inspection_job(job, self._inspectors[kind]))
 
     def idle(self) -> bool:
-        """Nothing waiting or running (for tests and screenshots)."""
+        """Nothing waiting or running (for tests and screenshots): statistics held back
+        because no panel on screen shows them do not count."""
         return (
             not self._image_dirty
-            and not (self._stats_dirty and self.snapshot is not None and len(self._batch))
+            and not (
+                self._stats_dirty and self.snapshot is not None and len(self._batch) and self._stats_seen()
+            )
             and all(worker.idle() for worker in self._workers.values())
         )
 

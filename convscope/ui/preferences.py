@@ -59,13 +59,20 @@ def devices_seen() -> int:
     return len(jax.devices())
 
 
+# The window's loop sends the weights at most twice a second while it trains (the loop's
+# own default is 4): each snapshot is a device-to-host copy on the training thread, and
+# the inspection, the maps and the probes that follow it on two cores; twice a second is
+# live to the eye. A step, a pause or a request still sends one at once.
+LIVE_SNAPSHOT_S = 0.5
+
+
 def loop_factory(device_limit: Callable[[], int | None]) -> Callable[..., Any]:
     """TrainingLoop with ``device_limit()`` read each time a model starts or is reset."""
 
     def make(arch: Any, config: Any, dataset: Any) -> Any:
         from convscope.train.loop import TrainingLoop
 
-        return TrainingLoop(arch, config, dataset, device_limit=device_limit)
+        return TrainingLoop(arch, config, dataset, device_limit=device_limit, snapshot_interval_s=LIVE_SNAPSHOT_S)
 
     return make
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QWidget
 from convscope.probes.jobs import Job
 from convscope.ui.inspection import InspectionController, controller_for
 from convscope.ui.probe_runner import ProbeRunner
+from convscope.ui.visibility import on_screen
 
 POLL_MS = 250  # while a computation waits: how often the feed looks again
 
@@ -84,9 +85,8 @@ class ProbeFeed(QObject):
 
     # ----------------------------------------------------------------- when
     def on_screen(self) -> bool:
-        """Shown, and not a tab in the background (Qt keeps those "visible")."""
-        v = self.view
-        return bool(v.isVisible() and not v.visibleRegion().isEmpty())
+        """Shown, not a tab in the background (Qt keeps those "visible"), window not minimised."""
+        return on_screen(self.view)
 
     def wait_left(self) -> float:
         """Seconds until the minimum interval since the last computation has passed."""

@@ -237,6 +237,7 @@ def test_panels_follow_new_snapshots_while_training(win, qtbot) -> None:
     settle(win, qtbot)
     maps0 = win.panels["Feature maps"].maps.copy()
     filters0 = win.panels["Filters"].weights.copy()
+    win.docks["Activations"].raise_()  # on screen: its statistics every 2 s (out of sight, every 10 s)
     win.session.train()
     qtbot.waitUntil(lambda: loop.step >= 3, timeout=5000)
     win.session.request_snapshot()

@@ -175,6 +175,7 @@ class ActivationsPanel(ThrottledRedraw, QWidget):
         c = self.controller
         c.inspected.connect(self._on_inspected)
         c.stats_updated.connect(self._on_stats)
+        c.watch_stats(self)  # out of sight, the statistics come every 10 s, not every 2 s
         c.session.arch_changed.connect(lambda _a: self._clear_time())
         self.start_redraw_timer(REDRAW_MS)
         if c.inspection is not None:

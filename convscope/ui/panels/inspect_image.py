@@ -68,6 +68,7 @@ class ImagePanel(QWidget):
         self.graphics.setMinimumHeight(170)
         self.original_view = MapView(self.graphics, 0, 0, "As loaded", bar=False)
         self.input_view = MapView(self.graphics, 0, 1, "Model input", bar=False)
+        self._shown_input: tuple[Any, bytes] | None = None  # (image, norm) the input view shows
         for col in (0, 1):  # two equal frames, whatever their titles' lengths
             self.graphics.ci.layout.setColumnStretchFactor(col, 1)
             self.graphics.ci.layout.setColumnMinimumWidth(col, 120)
@@ -187,8 +188,11 @@ class ImagePanel(QWidget):
         current = c.inspection is not None and c.inspected_image is c.model_image
         snap = c.snapshot
         if current and snap is not None:
-            x = np.asarray(c.inspection.input)
             norm = np.asarray(snap.norm, np.float64)
+            last, self._shown_input = self._shown_input, (c.inspected_image, norm.tobytes())
+            if last is not None and last[0] is c.inspected_image and last[1] == self._shown_input[1]:
+                return  # training's next snapshot: the same image, standardised the same way
+            x = np.asarray(c.inspection.input)
             lo, hi = (0.0 - norm[0]) / norm[1], (1.0 - norm[0]) / norm[1]  # pixel 0 and 255
             levels: Any = (float(lo[0]), float(hi[0])) if ch == 1 else np.stack([lo, hi], axis=1)
             self.input_view.show(x[..., 0] if ch == 1 else x, levels)
@@ -200,6 +204,7 @@ class ImagePanel(QWidget):
                 f"white = {hi.max():.2f})"
             )
         else:
+            self._shown_input = None
             img = c.model_image
             self.input_view.show(img[..., 0] if ch == 1 else img, (0, 255))
             self.caption.setText(

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from convscope.ui import theme
+from convscope.ui.visibility import on_screen
 from convscope.viz.colormaps import diverging_lut, sequential_lut
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class ThrottledRedraw:
     (a tab in the background costs nothing) and when it is shown.
 
     Qt keeps a tabbed dock that is not the current tab "visible" (``isVisible()``),
-    parked outside the window; its visible region is what tells.
+    parked outside the window; ``ui.visibility.on_screen`` tells.
     """
 
     _last_redraw = -1e9
@@ -242,7 +243,7 @@ class ThrottledRedraw:
             self.redraw()  # type: ignore[attr-defined]
 
     def on_screen(self) -> bool:
-        return bool(self.isVisible() and not self.visibleRegion().isEmpty())  # type: ignore[attr-defined]
+        return on_screen(self)  # type: ignore[arg-type]
 
     def _redraw_if_visible(self) -> None:
         if self.on_screen():

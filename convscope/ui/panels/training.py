@@ -2,7 +2,11 @@
 and the curves of the runs selected in the Runs panel over them (:mod:`.run_overlay`).
 
 Events only append to NumPy buffers; a 10 Hz timer pushes the buffers to plot items
-that were created once (``setData``), so a fast loop never floods the GUI thread.
+that were created once (``setData``), so a fast loop never floods the GUI thread. A
+frame costs the GUI thread ~10–30 ms (the axes and the scene's repaint), and the loop
+reports up to five times a second: while training, the curves are drawn at most every
+``TRAINING_FRAME_S``; a panel out of sight (a tab behind another, a minimised window)
+draws nothing and catches up when it is shown.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from convscope.ui.panels.legend_row import legend_row, set_legend
 from convscope.ui.panels.run_overlay import X_MODES, RunOverlay, log_ticks
 from convscope.ui.run_selection import selection_for
 from convscope.ui.session import Session, change_pairs
+from convscope.ui.visibility import on_screen
 from convscope.viz.value_text import SHORT_NAMES, describe_change, format_value  # noqa: F401 (re-exported)
 
 TRAIN_COLOR = "#1f77b4"  # blue and orange stay distinct for colour-blind viewers
@@ -34,6 +39,7 @@ LEGEND = [(TRAIN_COLOR, "line", "train"), (VAL_COLOR, "line+dot", "validation"),
           (MARKER_COLOR, "dashed", "change")]
 RUNS_LEGEND = [("#777", "line+dot", "selected runs")]
 REDRAW_MS = 100
+TRAINING_FRAME_S = 0.5  # while training: two frames a second are live enough for a curve
 TRACK_PX = 22  # the change labels' strip
 LEFT_AXIS_PX = 64  # all three plots: their data areas start at the same pixel
 MERGE_MARKERS_S = 1.5  # changes this close together (one slider drag) share a marker
@@ -115,6 +121,7 @@ class TrainingPanel(QWidget):
         # step → epoch and step → wall clock of the live run, to draw it against either
         self.clocks = {"epoch": CurveBuffer(), "wall": CurveBuffer()}
         self._dirty = False
+        self._last_frame = -1e9  # monotonic time of the last redraw that drew
 
         self.summary = QLabel("Press Train (or Space) to start.")
         self.summary.setObjectName("trainingSummary")
@@ -172,7 +179,7 @@ class TrainingPanel(QWidget):
         bridge.hyperparams_changed.connect(self._on_hyperparams_changed)
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._on_timer)
         self._timer.start()
 
     # ----------------------------------------------------------------- building
@@ -314,11 +321,25 @@ class TrainingPanel(QWidget):
             marker.label.setText(f"▏{text}")  # the bar marks the step, the text runs right
 
     # ----------------------------------------------------------------- drawing
+    def _on_timer(self) -> None:
+        """The 10 Hz timer: draw what came in, if anyone can see it, and while training
+        no more often than every ``TRAINING_FRAME_S``."""
+        if not self._dirty or not on_screen(self):
+            return  # showEvent draws what accumulated
+        if self.session.is_training and time.monotonic() - self._last_frame < TRAINING_FRAME_S:
+            return
+        self.redraw()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.redraw()  # what came in while the panel was out of sight
+
     def redraw(self) -> None:
-        """Push the buffers to the plot items (runs on the 10 Hz timer)."""
+        """Push the buffers to the plot items (the timer calls it; see ``_on_timer``)."""
         if not self._dirty:
             return
         self._dirty = False
+        self._last_frame = time.monotonic()
         for name, curve in self.curves.items():
             buf = self.buffers[name]
             curve.setData(self.live_x(buf.x), buf.y)
