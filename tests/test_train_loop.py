@@ -428,3 +428,18 @@ def test_the_start_evaluates_the_validation_set_once(monkeypatch):
     commands.put(ev.Step())
     second, _ = drain(gen, ev.EvalMetrics)
     assert second.step == 1 and calls == [0, 1]
+
+
+def test_a_headless_run_copies_no_weights_to_the_host_on_a_timer():
+    """convscope train drops the loop's snapshots (each a copy of every weight to the host
+    on the training thread): run_to_completion turns the timed ones off; the first and
+    the last remain. A clock one second a tick would otherwise snapshot every chunk."""
+    from convscope.train.headless import run_to_completion
+
+    ticks = iter(range(10**6))
+    loop = TrainingLoop(TINY, TrainConfig(batch_size=32, log_every=2, eval_every=100, dropout=0.0), small_mnist(),
+                        max_steps=12, clock=lambda: float(next(ticks)))  # fmt: skip
+    seen: list = []
+    result = run_to_completion(loop, seen.append)
+    assert result.step == 12
+    assert [e.step for e in seen if isinstance(e, ev.Snapshot)] == [0, 12]

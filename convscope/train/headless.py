@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable
@@ -35,6 +36,9 @@ def run_to_completion(
     two chunks of steps, with the loop's state consistent, as "interrupted"."""
     if loop.max_steps is None and loop.max_epochs is None:
         raise ValueError("a headless run needs max_steps or max_epochs")
+    # Nobody here looks at the weights between steps: no timed snapshots (each is a copy
+    # of every weight to the host on the training thread); the run writer takes its own.
+    loop.snapshot_interval_s = math.inf
     commands: queue.Queue = queue.Queue()
     reason = "done"
     for event in loop.events(commands, start_paused=False):
