@@ -234,7 +234,8 @@ def main() -> None:
               f"{g['gui_thread_cpu']:.0%} of a core)   stalls p50 {g['stall_p50_ms']:.1f} ms  "
               f"p99 {g['stall_p99_ms']:.1f} ms  max {g['stall_max_ms']:.0f} ms  (>100 ms: {g['stalls_over_100ms']})",
               flush=True)
-    launches(args.launches)
+    if args.launches > 0:
+        launches(args.launches)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ def _train(tmp_path: Path, cache: str, out: str, **more: str) -> subprocess.Comp
 
 def test_convscope_train_keeps_its_compiled_step_in_the_cache_and_off_keeps_nothing(tmp_path) -> None:
     cache = tmp_path / "cache"
+    cache.mkdir()  # an entry from an unbounded cache: no access-time file beside it
+    (cache / "jit_old-0123-cache").write_bytes(b"x" * 100)
     first = _train(tmp_path, str(cache), "a")
     assert first.returncode == 0, first.stderr[-2000:]
+    assert "persistent compilation cache" not in first.stderr, first.stderr[-2000:]  # JAX's eviction read it
+    assert (cache / "jit_old-0123-atime").exists()
     entries = sorted(p.name for p in cache.iterdir())
     assert any(name.startswith("jit_train_chunk-") for name in entries), entries
     # bounded, so JAX locks every read and write: no process reads a half-written entry

@@ -56,6 +56,7 @@ def enable(env: dict[str, str] | None = None) -> Path | None:
     except OSError as e:
         log.info("no compilation cache: %s is not writable (%s)", folder, e.strerror or e)
         return None
+    _date_undated(folder)
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(folder))
@@ -63,3 +64,18 @@ def enable(env: dict[str, str] | None = None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)  # bounded, hence locked
     return folder
+
+
+def _date_undated(folder: Path) -> None:
+    """Give every entry without one the access-time file JAX's eviction reads (named
+    ``<key>-atime``: 8 bytes, nanoseconds, little-endian), dated by the entry's own time.
+    A folder filled while the cache was unbounded (ConvScope before 2026-12-04, or
+    ``JAX_COMPILATION_CACHE_DIR`` set by hand) has none, and JAX's eviction fails on the
+    first such entry at every write — a warning, and nothing cached."""
+    try:
+        for entry in folder.glob("*-cache"):
+            atime = entry.with_name(entry.name.removesuffix("-cache") + "-atime")
+            if not atime.exists():
+                atime.write_bytes(entry.stat().st_mtime_ns.to_bytes(8, "little"))
+    except OSError as e:  # a folder we may not write: JAX will say so on its own
+        log.info("compilation cache %s: could not date its entries (%s)", folder, e.strerror or e)
