@@ -30,10 +30,19 @@ def losses(data: str, devices: int, steps: int = 50) -> tuple[list[float], str, 
         got, _acc, _ok, k = loop._dispatch(min(STEPS_PER_CALL, steps - done))  # noqa: SLF001
         out.append(np.asarray(got)[:k])
         done += k
+    fns, real = loop.fns, loop.fns.eval_chunk
+    eval_shards: set = set()
+
+    def recording(params, state, x, *rest):
+        eval_shards.update(tuple(s.data.shape[:1]) for s in x.addressable_shards)
+        return real(params, state, x, *rest)
+
+    fns.eval_chunk = recording
     val_loss, _ = loop.evaluate()
+    fns.eval_chunk = real
     _carry, rows = loop._placed(np.zeros((STEPS_PER_CALL, 16), np.int32), copy=False)  # noqa: SLF001
     shards = sorted({tuple(s.data.shape) for s in rows.addressable_shards}) if devices > 1 else [rows.shape]
-    return np.concatenate(out).tolist(), device_description(loop.placement), val_loss, shards
+    return np.concatenate(out).tolist(), device_description(loop.placement), val_loss, shards, sorted(eval_shards)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def test_one_two_and_four_devices_train_the_same_losses(tmp_path) -> None:
     # Each device holds its share of every batch of 16, not the whole batch.
     assert [runs[n][3] for n in ("1", "2", "4")] == [[[STEPS_PER_CALL, 16]], [[STEPS_PER_CALL, 8]],
                                                      [[STEPS_PER_CALL, 4]]]  # fmt: skip
+    # Evaluation too: each device evaluates its share of the 40 validation images.
+    assert [runs[n][4] for n in ("1", "2", "4")] == [[[40]], [[20]], [[10]]]
     for n in ("2", "4"):
         np.testing.assert_allclose(runs[n][0], one, rtol=2e-4, atol=2e-5, err_msg=f"{n} devices")
         assert runs[n][2] == pytest.approx(runs["1"][2], rel=2e-4)

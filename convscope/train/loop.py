@@ -274,7 +274,7 @@ class TrainingLoop:
         return losses[0], accs[0]
 
     def evaluate(self) -> tuple[float, float]:
-        return evaluate(self.fns, self.params, self.state, self._xv, self._yv, self._norm)
+        return evaluate(self.fns, self.params, self.state, self._xv, self._yv, self._norm, placement=self.placement)
 
     def _steps_left(self) -> int:
         """Steps until the step/epoch budget ends (a large number when there is none)."""

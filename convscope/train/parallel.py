@@ -98,6 +98,13 @@ class Placement:
     def split_rows(self, idxs: np.ndarray) -> jax.Array:
         return self._put(idxs, self.rows)
 
+    def split_batch(self, tree: Any) -> Any:
+        """Every leaf's first axis split across the devices (an evaluation chunk); a
+        replicated array is resharded where it is, without a trip through the host."""
+        batch = NamedSharding(self.mesh, P(AXIS))
+        return jax.tree.map(lambda v: jax.device_put(v, batch) if isinstance(v, jax.Array) else self._put(v, batch),
+                            tree)  # fmt: skip
+
 
 def put(placement: Placement | None, tree: Any) -> Any:
     """``tree`` on the training devices: replicated over the mesh, or (one device) where

@@ -42,8 +42,10 @@ from jax import lax
 
 from convscope.config import OPTIMIZERS, ArchSpec, TrainConfig
 from convscope.model.network import Params, apply, preprocess
+from convscope.train import parallel
 from convscope.train.augment import augment_and_normalize, augment_hparams
 from convscope.train.freeze import bn_frozen, keep_frozen, mask_grads, scale_updates, trainable_mask
+from convscope.train.parallel import Placement
 
 Array = jax.Array
 
@@ -225,21 +227,28 @@ def evaluate(
     y: Array,
     norm: Array,
     chunk: int = 500,
+    placement: Placement | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy over all of (x, y), in fixed-size chunks (one compile)."""
+    """Mean loss and accuracy over all of (x, y), in fixed-size chunks (one compile).
+    With a ``placement`` of several devices, each chunk is split across them, as a
+    training batch is (a chunk is then a multiple of their number), instead of every
+    device evaluating all of it."""
     n = int(x.shape[0])
     if n == 0:
         return float("nan"), float("nan")
-    chunk = min(chunk, n)
+    ways = parallel.size(placement)
+    chunk = -(-min(chunk, n) // ways) * ways
     total_loss, total_correct = [], []
     for start in range(0, n, chunk):
         xb, yb = x[start : start + chunk], y[start : start + chunk]
         m = int(xb.shape[0])
-        valid = jnp.ones((chunk,), jnp.float32)
+        valid = np.ones((chunk,), np.float32)
         if m < chunk:  # pad the last chunk so its shape matches the compiled one
             xb = jnp.concatenate([xb, jnp.zeros((chunk - m, *xb.shape[1:]), xb.dtype)])
             yb = jnp.concatenate([yb, jnp.zeros((chunk - m,), yb.dtype)])
-            valid = valid.at[m:].set(0.0)
+            valid[m:] = 0.0
+        if placement is not None:
+            xb, yb, valid = placement.split_batch((xb, yb, valid))
         loss, correct = fns.eval_chunk(params, state, xb, yb, valid, norm)
         total_loss.append(loss)
         total_correct.append(correct)
