@@ -166,6 +166,10 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
             new_state = keep_frozen(new_state, state, trainable)
         return new_params, new_state, opt_states, loss, acc
 
+    # Jitted inside the chunk's jit: traced and lowered once however many steps the chunk
+    # unrolls (XLA inlines the calls, so the compiled chunk is the same).
+    traced_step = jax.jit(train_step)
+
     def train_chunk(params, state, opt_states, x_all, y_all, idxs, active, norm, hp, keys):
         """``STEPS_PER_CALL`` steps; step i is kept only where ``active[i]`` and it was finite.
 
@@ -183,7 +187,7 @@ def build_steps(spec: ArchSpec) -> StepFunctions:
         carry = (params, state, opt_states)
         losses, accs, finite = [], [], []
         for i in range(idxs.shape[0]):
-            new = train_step(*carry, x_all, y_all, idxs[i], norm, hp, keys[i])
+            new = traced_step(*carry, x_all, y_all, idxs[i], norm, hp, keys[i])
             ok = jnp.isfinite(new[3]) & all_finite(new[:3])
             carry = jax.tree.map(lambda n, o, on=active[i] & ok: jnp.where(on, n, o), new[:3], carry)
             losses.append(new[3])
