@@ -234,21 +234,30 @@ def loops() -> list[FakeLoop]:
 
 
 @pytest.fixture
-def make_window(qtbot: Any, loops: list[FakeLoop]) -> Iterator[Callable[..., Any]]:
-    """``make_window(arch=None, config=None, wait=True, **fake_loop_options)``."""
+def make_window(qtbot: Any, loops: list[FakeLoop], request: Any) -> Iterator[Callable[..., Any]]:
+    """``make_window(arch=None, config=None, wait=True, panels=None, **fake_loop_options)``.
+
+    ``panels``: the panel classes of the window (default: the test module's
+    ``WINDOW_PANELS``, else every panel). A module that tests one control or panel names
+    what it needs: a window of every panel takes ~0.9 s to build and show, most of such a
+    test's time; the window as users get it is tested whole elsewhere (test_main_window,
+    test_layout, the real-engine tests)."""
     from convscope.ui.main_window import MainWindow
 
     windows = []
+    module_panels = getattr(request.module, "WINDOW_PANELS", None)
 
     def make(
-        arch: ArchSpec | None = None, config: TrainConfig | None = None, wait: bool = True, **options: Any
+        arch: ArchSpec | None = None, config: TrainConfig | None = None, wait: bool = True,
+        panels: list[type] | None = None, **options: Any,
     ):
         def factory(a: ArchSpec, c: TrainConfig, d: Any) -> FakeLoop:
             loop = FakeLoop(a, c, d, **options)
             loops.append(loop)
             return loop
 
-        window = MainWindow(FAKE_DATASET, arch or ArchSpec(), config or TrainConfig(), loop_factory=factory)
+        window = MainWindow(FAKE_DATASET, arch or ArchSpec(), config or TrainConfig(), loop_factory=factory,
+                            panels=panels or module_panels)
         qtbot.addWidget(window)
         window.show()
         windows.append(window)

@@ -7,6 +7,11 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
 
 from convscope import events as ev
 from convscope.config import ArchSpec
+from convscope.ui.arch_editor import ArchitectureEditor
+from convscope.ui.controls import HyperparameterControls
+from convscope.ui.panels.architecture import ArchitecturePanel
+
+WINDOW_PANELS = [HyperparameterControls, ArchitectureEditor, ArchitecturePanel]  # the editor and the layer table
 
 pytestmark = pytest.mark.gui
 

@@ -8,8 +8,11 @@ import pytest
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
-from convscope.ui.controls import AUGMENT_SLIDERS, ValueSlider
+from convscope.ui.controls import AUGMENT_SLIDERS, HyperparameterControls, ValueSlider
 from convscope.ui.panels.augment_preview import GAP, GAP_VALUE, preview_mosaic
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [HyperparameterControls, TrainingPanel]  # the controls (with their preview) and the curves
 
 pytestmark = pytest.mark.gui
 

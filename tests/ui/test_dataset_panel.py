@@ -11,6 +11,11 @@ from PySide6.QtWidgets import QFileDialog
 
 from convscope import events as ev
 from convscope.ui.panels.dataset import DatasetPanel, resolve_choice, sample_grid
+from convscope.ui.panels.deepvis import DeepVisPanel
+from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [TrainingPanel, ImagePanel, DeepVisPanel, DatasetPanel]  # Data, and what a new set resets
 
 pytestmark = pytest.mark.gui
 

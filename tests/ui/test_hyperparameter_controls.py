@@ -7,8 +7,17 @@ from PySide6.QtCore import Qt
 
 from convscope import events as ev
 from convscope.config import TrainConfig
-from convscope.ui.controls import BATCH_SIZES, LEARNING_RATES, WEIGHT_DECAYS, ValueSlider, log_values
-from convscope.ui.panels.training import format_value
+from convscope.ui.controls import (
+    BATCH_SIZES,
+    LEARNING_RATES,
+    WEIGHT_DECAYS,
+    HyperparameterControls,
+    ValueSlider,
+    log_values,
+)
+from convscope.ui.panels.training import TrainingPanel, format_value
+
+WINDOW_PANELS = [HyperparameterControls, TrainingPanel]  # the controls, and the curves they mark
 
 pytestmark = pytest.mark.gui
 

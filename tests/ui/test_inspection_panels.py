@@ -20,6 +20,18 @@ from PySide6.QtWidgets import QApplication
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
+from convscope.ui.panels.activations import ActivationsPanel
+from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.feature_maps import FeatureMapsPanel
+from convscope.ui.panels.filters import FiltersPanel
+from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.playground import KernelPlaygroundPanel
+from convscope.ui.panels.prediction import PredictionPanel
+from convscope.ui.panels.training import TrainingPanel
+
+# The panels an inspected image reaches (Training: the image column splits off it).
+WINDOW_PANELS = [TrainingPanel, ImagePanel, PredictionPanel, ArchitecturePanel, FeatureMapsPanel, FiltersPanel,
+                 ActivationsPanel, KernelPlaygroundPanel]  # fmt: skip
 
 pytestmark = pytest.mark.gui
 

@@ -15,6 +15,13 @@ from convscope.model import init
 from convscope.probes.inspect import Inspector
 from convscope.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convscope.train.step import to_host
+from convscope.ui.panels.feature_maps import FeatureMapsPanel
+from convscope.ui.panels.filters import FiltersPanel
+from convscope.ui.panels.inspect_image import ImagePanel
+from convscope.ui.panels.prediction import PredictionPanel
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [TrainingPanel, ImagePanel, PredictionPanel, FeatureMapsPanel, FiltersPanel]  # the panels a stored step redraws
 
 pytestmark = pytest.mark.gui
 
