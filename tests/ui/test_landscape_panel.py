@@ -97,7 +97,10 @@ def stop(panel, delete: bool = True) -> None:
     panel.close()
     panel.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
+    # The youngest generation holds all of it: the collector is off during tests, and
+    # everything since the last test's collection is there (tests/ui/conftest.py); a
+    # full collection of a late worker's heap took ~1 s.
+    gc.collect(0)
 
 
 def emit(panel, snap: ev.Snapshot) -> None:
