@@ -89,7 +89,7 @@ def win(qtbot, monkeypatch):
         loops.append(FakeLoop(a, c, d))
         return loops[-1]
 
-    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=factory)
+    window = MainWindow(DATASET, ARCH, TrainConfig(), loop_factory=factory, panels=WINDOW_PANELS)
     qtbot.addWidget(window)
     window.resize(1600, 1000)
     window.show()
@@ -510,7 +510,7 @@ def test_an_rgb_model_gets_colour_filters_and_an_rgb_input(qtbot, monkeypatch) -
         return ev.Snapshot(self.step, self.arch, params, state, norm)
 
     monkeypatch.setattr(FakeLoop, "_snapshot", rgb_snapshot)
-    window = MainWindow(data, arch, TrainConfig(), loop_factory=lambda a, c, d: FakeLoop(a, c, d))
+    window = MainWindow(data, arch, TrainConfig(), loop_factory=lambda a, c, d: FakeLoop(a, c, d), panels=WINDOW_PANELS)
     qtbot.addWidget(window)
     window.show()
     c = window.session.findChild(InspectionController)
