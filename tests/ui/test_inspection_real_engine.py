@@ -36,6 +36,9 @@ def test_panels_follow_the_real_loop_while_it_trains(qtbot) -> None:
     first = maps.maps.copy()
     assert c.inspected_step == 0 and c.stats.images == 256
 
+    # Activations on screen while it trains: its unit statistics every 2 s (every 10 s
+    # out of sight, which made this test wait ~20 s for three); the maps are redrawn below.
+    window.docks["Activations"].raise_()
     window.train_action.trigger()
     qtbot.waitUntil(lambda: c.inspected_step >= 20 and len(c.history["act1"].dead.x) >= 3, timeout=60_000)
     assert window.session.state == "training"
