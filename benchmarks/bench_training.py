@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 MODELS = ("default", "mnist_tutorial", "cifar_tutorial")
 PYTORCH = {"mnist_tutorial": 9938, "cifar_tutorial": 1346}
@@ -54,33 +55,52 @@ def build_spec(name: str):
     raise ValueError(name)
 
 
-def measure(name: str, batch: int, windows: int, steps: int, augment: bool = True, devices: int = 1) -> dict:
-    import time
-
+def setup(name: str, batch: int, augment: bool) -> SimpleNamespace:
+    """The model's jitted steps, fresh weights and optimizer state, 4,096 random images on
+    the device, and what a call of ``STEPS_PER_CALL`` steps takes besides the index rows."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from convscope.config import TrainConfig
     from convscope.model import init
-    from convscope.train.step import STEPS_PER_CALL, build_steps, evaluate, init_opt_states, live_hparams
+    from convscope.train.step import STEPS_PER_CALL, build_steps, init_opt_states, live_hparams
 
     spec = build_spec(name)
-    cfg = TrainConfig(batch_size=batch, augment=augment)
     fns = build_steps(spec)
     params, state = init(spec, 0)
-    opt = init_opt_states(fns.optimizers, params)
-    hp = live_hparams(cfg)
     h, w, c = spec.input_shape
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.integers(0, 256, (4096, h, w, c), dtype=np.uint8))
-    y = jnp.asarray(rng.integers(0, spec.num_classes, 4096).astype(np.int32))
-    norm = jnp.asarray(np.array([[0.5] * c, [0.25] * c], np.float32))
-    k = STEPS_PER_CALL
+    return SimpleNamespace(
+        fns=fns, params=params, state=state, opt=init_opt_states(fns.optimizers, params),
+        hp=live_hparams(TrainConfig(batch_size=batch, augment=augment)), rng=rng, k=STEPS_PER_CALL,
+        x=jnp.asarray(rng.integers(0, 256, (4096, h, w, c), dtype=np.uint8)),
+        y=jnp.asarray(rng.integers(0, spec.num_classes, 4096).astype(np.int32)),
+        norm=jnp.asarray(np.array([[0.5] * c, [0.25] * c], np.float32)),
+        keys=jax.random.split(jax.random.key(0), STEPS_PER_CALL), active=np.ones(STEPS_PER_CALL, bool),
+    )  # fmt: skip
+
+
+def index_rows(b: SimpleNamespace, batch: int):
+    """One call's index rows: ``STEPS_PER_CALL`` random batches of the 4,096 images."""
+    import numpy as np
+
+    return np.stack([b.rng.permutation(4096)[:batch] for _ in range(b.k)]).astype(np.int32)
+
+
+def measure(name: str, batch: int, windows: int, steps: int, augment: bool = True, devices: int = 1) -> dict:
+    import time
+
+    import jax
+    import numpy as np
+
+    from convscope.train.step import evaluate
+
+    b = setup(name, batch, augment)
+    fns, params, state, opt, hp, x, y, norm = b.fns, b.params, b.state, b.opt, b.hp, b.x, b.y, b.norm
+    k, keys, active = b.k, b.keys, b.active
     calls = max(steps // k, 1)
-    keys = jax.random.split(jax.random.key(0), k)
-    active = np.ones(k, bool)
-    idx = [np.stack([rng.permutation(4096)[:batch] for _ in range(k)]).astype(np.int32) for _ in range(calls)]
+    idx = [index_rows(b, batch) for _ in range(calls)]
     if devices > 1:  # the batch split over a data mesh of forced host devices (train/parallel.py)
         from convscope.train.parallel import Placement
 

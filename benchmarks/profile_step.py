@@ -40,33 +40,17 @@ def main() -> None:
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump} --xla_dump_hlo_pass_re=^$".strip()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from bench_training import build_spec
+    from bench_training import index_rows, setup
     from jax.profiler import ProfileData
 
     import convscope  # noqa: F401  (its XLA flags join the ones above, before jax)
-    from convscope.config import TrainConfig
-    from convscope.model import init
-    from convscope.train.step import STEPS_PER_CALL, build_steps, init_opt_states, live_hparams
 
-    spec = build_spec(args.model)
-    fns = build_steps(spec)
-    params, state = init(spec, 0)
-    opt = init_opt_states(fns.optimizers, params)
-    hp = live_hparams(TrainConfig(batch_size=args.batch, augment=False))
-    h, w, c = spec.input_shape
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.integers(0, 256, (4096, h, w, c), dtype=np.uint8))
-    y = jnp.asarray(rng.integers(0, spec.num_classes, 4096).astype(np.int32))
-    norm = jnp.asarray(np.array([[0.5] * c, [0.25] * c], np.float32))
-    k = STEPS_PER_CALL
-    keys = jax.random.split(jax.random.key(0), k)
-    active = np.ones(k, bool)
-    idx = np.stack([rng.permutation(4096)[: args.batch] for _ in range(k)]).astype(np.int32)
+    b = setup(args.model, args.batch, augment=False)
+    fns, idx, k = b.fns, index_rows(b, args.batch), b.k
+    params, state, opt = b.params, b.state, b.opt
 
     def call(p, s, o):
-        out = fns.train_chunk(p, s, o, x, y, idx, active, norm, hp, keys)
+        out = fns.train_chunk(p, s, o, b.x, b.y, idx, b.active, b.norm, b.hp, b.keys)
         return out[0], out[1], out[2], out[3]
 
     params, state, opt, loss = call(params, state, opt)  # compiled
