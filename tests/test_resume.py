@@ -188,7 +188,11 @@ def test_sigkill_at_20_random_moments_then_resume_reproduces_the_uninterrupted_r
         before = logged()
         p = launch()
         if rng.random() < 0.3:  # anywhere in start-up: imports, data, compilation, creating the run
-            time.sleep(rng.uniform(0.1, 2.0))
+            # (and no later than its first step: with the model already in the compilation
+            # cache, start-up is short, and a fixed delay let a run train hundreds of steps)
+            deadline = time.monotonic() + rng.uniform(0.1, 2.0)
+            while time.monotonic() < deadline and logged() == before and p.poll() is None:
+                time.sleep(0.01)
         else:  # while it trains, whatever the machine's load: once it has taken 1-40 steps
             # (counted, not timed: on a loaded machine a fixed delay after the first step
             # killed every process before its first checkpoint, and the chain never moved)
