@@ -118,7 +118,11 @@ def test_every_training_is_a_run_and_resume_continues_one(qtbot, tmp_path) -> No
             np.testing.assert_array_equal(final.params[layer][name], np.asarray(value))
     assert max(r["step"] for r in records(run1) if r["kind"] == "step") == steps1
 
-    # A write failure: one message, training goes on, the model in memory is kept.
+    # A write failure: one message, training goes on, the model in memory is kept. First
+    # the paused run's checkpoints are all on disk: the writer's thread was seen adding
+    # one as the folder went ("Directory not empty").
+    writer = next(r.writer for r in recorder._active if r.writer is not None and r.writer.dir == run2)  # noqa: SLF001
+    writer.flush()
     shutil.rmtree(run2 / "checkpoints")
     (run2 / "checkpoints").write_text("a file where the checkpoints folder was")
     window.train_action.trigger()
