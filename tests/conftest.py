@@ -7,12 +7,17 @@ before Qt reads it, keeps them off the developer's ``~/.config``. Runs go under
 ``$XDG_DATA_HOME/ConvScope/runs`` by default: ``XDG_DATA_HOME`` gets a fresh folder too,
 and ``CONVSCOPE_RUNS`` is unset.
 
-JAX's persistent compilation cache (convscope/train/compile_cache.py) is a fresh folder
-of this run's, shared by every test process (the xdist workers and the app processes
-tests start inherit ``CONVSCOPE_COMPILE_CACHE`` from the process that made it), never the
-user's: the many tests that compile the same tiny models read the compiled programs back
-instead of compiling them again. It is locked (bounded), so no process reads a
-half-written entry. ``CONVSCOPE_TEST_COMPILE_CACHE=off`` runs the suite without it.
+JAX's persistent compilation cache (convscope/train/compile_cache.py) is the checkout's
+``.test-cache/jax``, shared by every test process (the xdist workers and the app processes
+tests start inherit ``CONVSCOPE_COMPILE_CACHE`` from the process that chose it) and kept
+from one run to the next, never the user's: the many tests that compile the same tiny
+models read the compiled programs back instead of compiling them again — within a run,
+and in every run after the first (entries are keyed by the program, jaxlib and its
+flags, so an entry is never stale; the folder is bounded like the app's and may be
+deleted at any time). It is locked, so no process reads a half-written entry.
+``CONVSCOPE_TEST_COMPILE_CACHE=fresh`` gives the run a folder of its own, removed at the
+end (a first run's compiles, as on a fresh machine); ``=off`` runs without a cache;
+a path uses that folder.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 _CONFIG_HOME = tempfile.mkdtemp(prefix="convscope-test-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
@@ -31,10 +37,14 @@ os.environ.pop("CONVSCOPE_RUNS", None)
 atexit.register(shutil.rmtree, _DATA_HOME, True)
 
 _CACHE = os.environ.get("CONVSCOPE_TEST_COMPILE_CACHE", "")
-if not _CACHE:  # the first process of the run (xdist's controller, or the only one)
-    _CACHE = tempfile.mkdtemp(prefix="convscope-test-jax-cache-")
-    os.environ["CONVSCOPE_TEST_COMPILE_CACHE"] = _CACHE
-    atexit.register(shutil.rmtree, _CACHE, True)
+if _CACHE in ("", "fresh"):  # the first process of the run (xdist's controller, or the only one)
+    if _CACHE == "fresh":
+        _CACHE = tempfile.mkdtemp(prefix="convscope-test-jax-cache-")
+        atexit.register(shutil.rmtree, _CACHE, True)
+    else:
+        _CACHE = str(Path(__file__).resolve().parent.parent / ".test-cache" / "jax")
+        os.makedirs(_CACHE, exist_ok=True)
+    os.environ["CONVSCOPE_TEST_COMPILE_CACHE"] = _CACHE  # the workers and app processes take this one
 os.environ["CONVSCOPE_COMPILE_CACHE"] = _CACHE
 if _CACHE != "off":
     from convscope.train.compile_cache import enable
