@@ -24,7 +24,8 @@ def child(devices: int, batch: int, seconds: float) -> dict:
 
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data import builtin_mnist
-    from convscope.train.loop import TrainingLoop, device_description
+    from convscope.train.loop import TrainingLoop
+    from convscope.train.parallel import describe
     from convscope.train.step import STEPS_PER_CALL
 
     ds = builtin_mnist()
@@ -40,7 +41,7 @@ def child(devices: int, batch: int, seconds: float) -> dict:
         np.asarray(losses)
         steps += STEPS_PER_CALL
     rate = steps * batch / (time.perf_counter() - t0)
-    return {"device": device_description(loop.placement), "examples_per_s": rate, "compile_s": compile_s}
+    return {"device": describe(loop.placement), "examples_per_s": rate, "compile_s": compile_s}
 
 
 def run(devices: int, batch: int, seconds: float) -> dict:

@@ -16,7 +16,8 @@ import numpy as np
 def losses(data: str, devices: int, steps: int = 50) -> tuple[list[float], str, float, list]:
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data.dataset import load_dataset
-    from convscope.train.loop import TrainingLoop, device_description
+    from convscope.train.loop import TrainingLoop
+    from convscope.train.parallel import describe
     from convscope.train.step import STEPS_PER_CALL
 
     ds = load_dataset(data, val_fraction=0.25, seed=0)
@@ -42,7 +43,7 @@ def losses(data: str, devices: int, steps: int = 50) -> tuple[list[float], str, 
     fns.eval_chunk = real
     _carry, rows = loop._placed(np.zeros((STEPS_PER_CALL, 16), np.int32), copy=False)  # noqa: SLF001
     shards = sorted({tuple(s.data.shape) for s in rows.addressable_shards}) if devices > 1 else [rows.shape]
-    return np.concatenate(out).tolist(), device_description(loop.placement), val_loss, shards, sorted(eval_shards)
+    return np.concatenate(out).tolist(), describe(loop.placement), val_loss, shards, sorted(eval_shards)
 
 
 if __name__ == "__main__":

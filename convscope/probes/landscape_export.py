@@ -53,8 +53,8 @@ def export_landscape(checkpoint: str | os.PathLike, out: str | os.PathLike, *, d
         write_line_png,
     )
     from convscope.probes.landscape_svg import write_landscape_svg
+    from convscope.train.augment import channel_stats
     from convscope.train.checkpoint import CheckpointError, load_checkpoint
-    from convscope.train.loop import channel_stats
     from convscope.train.trained_on import load_training_data
 
     lo, hi = RESOLUTIONS

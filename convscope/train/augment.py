@@ -60,6 +60,20 @@ def augment_hparams(config: TrainConfig) -> dict[str, Array]:
     return {short: jnp.float32(float(getattr(config, name)) if on else 0.0) for short, name in AUGMENT_FIELDS.items()}
 
 
+def channel_stats(x: np.ndarray) -> np.ndarray:
+    """(2, C): per-channel mean and std of uint8 images scaled to [0, 1]."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
+    mean = flat.mean(axis=0)
+    std = np.maximum(flat.std(axis=0), 1e-3)
+    return np.stack([mean, std]).astype(np.float32)
+
+
+def data_norm(x: np.ndarray, mode: str) -> np.ndarray:
+    """(2, C) the standardization of uint8 images ``x`` in normalization ``mode`` (what a
+    checkpoint without its own norm was trained with on that data)."""
+    return normalization_norm(channel_stats(x), mode)
+
+
 def normalization_norm(stats: np.ndarray, mode: str) -> np.ndarray:
     """(2, C) mean and std the inputs are standardized with, from data ``stats`` (2, C).
 

@@ -21,14 +21,11 @@ from convscope.config import LIVE_FIELDS, OPTIMIZERS, ArchSpec, TrainConfig, fro
 from convscope.data.dataset import Dataset
 from convscope.model.network import count_params, init
 from convscope.runs.layout import next_history_step
+from convscope.shapes import total_params
 from convscope.train import parallel
-from convscope.train.augment import normalization_norm
+from convscope.train.augment import channel_stats, normalization_norm
 from convscope.train.blowup import watched
-from convscope.train.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    save_checkpoint,
-)
+from convscope.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from convscope.train.freeze import check_frozen
 from convscope.train.parallel import Placement, choose_devices, describe
 from convscope.train.rollback import Rollback, likely_cause
@@ -46,19 +43,6 @@ from convscope.train.transfer import open_transfer
 
 CHUNK_SECONDS = 0.2  # fetch metrics (and check commands) at least this often while running
 NON_FINITE = "non-finite loss"  # the reason of the Paused event that divergence causes
-
-
-def device_description(placement: Placement | None = None) -> str:
-    """The devices training runs on, in words ("CPU", "4 × CPU", "GPU (H100)")."""
-    return describe(placement)
-
-
-def channel_stats(x: np.ndarray) -> np.ndarray:
-    """(2, C): per-channel mean and std of uint8 images scaled to [0, 1]."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64) / 255.0
-    mean = flat.mean(axis=0)
-    std = np.maximum(flat.std(axis=0), 1e-3)
-    return np.stack([mean, std]).astype(np.float32)
 
 
 class TrainingLoop:
@@ -208,7 +192,7 @@ class TrainingLoop:
         return ev.Started(
             arch=self.arch,
             config=self.config,
-            device=device_description(self.placement),
+            device=describe(self.placement),
             num_params=count_params(self.params),
             train_size=len(self.dataset.y_train),
             val_size=len(self.dataset.y_val),
@@ -376,7 +360,7 @@ class TrainingLoop:
         return watched(self._events(commands, start_paused=start_paused), self.dataset.num_classes)
 
     def _events(self, commands: queue.Queue, *, start_paused: bool = True) -> Iterator[ev.Event]:
-        yield ev.Compiling(f"model ({count_params_guess(self.arch)} parameters)")
+        yield ev.Compiling(f"model ({total_params(self.arch):,} parameters)")
         if not self.restored:
             self.reinitialise()
         self.restored = False
@@ -438,7 +422,7 @@ class TrainingLoop:
                 yield ev.HyperParamsChanged(self.step, diff, self.config)
         elif isinstance(cmd, ev.Reset):
             was_running = self.running
-            yield ev.Compiling(f"model ({count_params_guess(cmd.arch or self.arch)} parameters)")
+            yield ev.Compiling(f"model ({total_params(cmd.arch or self.arch):,} parameters)")
             try:
                 self.reinitialise(cmd.arch)
             except ValueError as e:
@@ -469,8 +453,3 @@ class TrainingLoop:
         from convscope.train.restore import open_into
 
         yield from open_into(self, path)
-
-def count_params_guess(arch: ArchSpec) -> str:
-    from convscope.shapes import total_params
-
-    return f"{total_params(arch):,}"

@@ -45,7 +45,6 @@ from convscope.model.network import Params, apply, preprocess
 from convscope.train import parallel
 from convscope.train.augment import augment_and_normalize, augment_hparams
 from convscope.train.freeze import bn_frozen, keep_frozen, mask_grads, scale_updates, trainable_mask
-from convscope.train.parallel import Placement
 
 Array = jax.Array
 
@@ -231,7 +230,7 @@ def evaluate(
     y: Array,
     norm: Array,
     chunk: int = 500,
-    placement: Placement | None = None,
+    placement: parallel.Placement | None = None,
 ) -> tuple[float, float]:
     """Mean loss and accuracy over all of (x, y), in fixed-size chunks (one compile).
     With a ``placement`` of several devices, each chunk is split across them, as a

@@ -246,10 +246,9 @@ class RunFollowing(QObject):
                 return why
             norm = ckpt.norm
             if norm is None:
-                from convscope.train.augment import normalization_norm
-                from convscope.train.loop import channel_stats
+                from convscope.train.augment import data_norm
 
-                norm = normalization_norm(channel_stats(dataset.x_train), ckpt.config.normalization)
+                norm = data_norm(dataset.x_train, ckpt.config.normalization)
             return ckpt, ev.Snapshot(ckpt.step, ckpt.arch, ckpt.params, ckpt.state, norm)
 
         self.loader.submit(self._serial, job)

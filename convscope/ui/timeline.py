@@ -95,10 +95,9 @@ class Timeline(QObject):
                 return f"{path.name} is of another architecture than the model shown"
             norm = ckpt.norm
             if norm is None:
-                from convscope.train.augment import normalization_norm
-                from convscope.train.loop import channel_stats
+                from convscope.train.augment import data_norm
 
-                norm = normalization_norm(channel_stats(dataset.x_train), ckpt.config.normalization)
+                norm = data_norm(dataset.x_train, ckpt.config.normalization)
             return ev.Snapshot(ckpt.step, ckpt.arch, ckpt.params, ckpt.state, norm)
 
         self.loader.submit(step, job)
