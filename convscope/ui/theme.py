@@ -294,14 +294,18 @@ def restyle_plots(scheme: str, widgets: list[QWidget] | None = None) -> None:
                     item.setColor((0, 0, 0, 60) if scheme == LIGHT else (255, 255, 255, 60))
 
 
+_FUSION_SET = "convscope_fusion_set"
+
+
 def apply(app: QApplication, scheme: str) -> None:
     """``scheme`` ("light" or "dark") for the whole application, the open plots included."""
     global _scheme
     _scheme = scheme
     k = INKS[scheme]
     pg.setConfigOptions(background=k.background, foreground=k.text)
-    if app.style().name().lower() != "fusion":
-        app.setStyle("Fusion")
+    if not app.property(_FUSION_SET):  # once: with a style sheet on, style().name() is "" and
+        app.setStyle("Fusion")  # asking it again re-polished every widget (0.13 s per window)
+        app.setProperty(_FUSION_SET, True)
     app.setPalette(palette(scheme))
     app.setStyleSheet(style_sheet(scheme))
     restyle_plots(scheme)

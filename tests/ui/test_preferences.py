@@ -230,6 +230,17 @@ def test_system_follows_the_desktops_colour_scheme(qtbot, qapp, monkeypatch) -> 
     assert theme.current() == theme.LIGHT
 
 
+def test_a_theme_change_keeps_the_fusion_style_object(qapp) -> None:
+    """Asking for Fusion again at each change (a style sheet's style has no name) replaced
+    the application's style and re-polished every widget: 0.13 s a window, per change."""
+    from convscope.ui import theme
+
+    style = qapp.style()
+    theme.apply(qapp, theme.DARK)
+    theme.apply(qapp, theme.LIGHT)
+    assert qapp.style() is style  # the one Fusion style, under the style sheet
+
+
 def pg_config(name: str) -> Any:
     import pyqtgraph as pg
 
