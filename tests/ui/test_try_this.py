@@ -38,7 +38,8 @@ def _current_tab(window, title: str) -> str:
 
 def test_learning_rate_too_high_diverges_then_recovers_when_lowered(window, loops, qtbot) -> None:
     _trigger(window, "Learning rate too high")
-    qtbot.waitUntil(lambda: len(loops[-1].seen(ev.Reset)) == 1, timeout=3000)
+    # (the loop's thread takes the commands in turn: wait for the last, Resume, to be taken)
+    qtbot.waitUntil(lambda: len(loops[-1].seen(ev.Reset)) == 1 and bool(loops[-1].seen(ev.Resume)), timeout=3000)
     loop = loops[-1]
     assert loop.hyperparams_seen() == {"optimizer": "sgd", "learning_rate": 1.0}
     # A fresh model with Leaky ReLUs, after the new hyperparameters (the queue's order).
