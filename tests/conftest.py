@@ -59,3 +59,11 @@ if _CACHE != "off":
     from convscope.train.compile_cache import enable
 
     enable()  # in this process too: tests build TrainingLoops without run_gui or the CLI
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """The tests marked ``slow`` first, each group in its own order: with ``-n 2`` xdist
+    hands the first quarter of the list out at the start and the rest to whichever
+    process is free, so a 20–40 s test that came last left the other process idle at the
+    end (longest first is the classic remedy). The order within a module is kept."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # a stable sort

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from convscope.train.compile_cache import cache_dir
 
@@ -32,6 +33,7 @@ def _train(tmp_path: Path, cache: str, out: str, **more: str) -> subprocess.Comp
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_convscope_train_keeps_its_compiled_step_in_the_cache_and_off_keeps_nothing(tmp_path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()  # an entry from an unbounded cache: no access-time file beside it

@@ -43,6 +43,7 @@ def _env(devices: int | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_one_two_and_four_devices_train_the_same_losses(tmp_path) -> None:
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "scale_losses.py"), str(_data(tmp_path))],
                          env=_env(4), capture_output=True, text=True, timeout=240, cwd=ROOT)  # fmt: skip
@@ -122,6 +123,7 @@ def _losses(run: Path) -> list[float]:
     return [r["loss"] for r in lines if "loss" in r]
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_machine_train_as_one_process_does(tmp_path) -> None:
     """jax.distributed with CPU collectives (gloo) on 127.0.0.1: each process feeds its
     half of every global batch; process 0 alone writes the run."""

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_the_devices_preference_splits_the_next_training_over_that_many_devices(tmp_path) -> None:
     rng = np.random.default_rng(0)
     data = tmp_path / "tiny.npz"

@@ -532,6 +532,7 @@ def test_follow_training_recomputes_on_new_snapshots_only(qtbot, panel) -> None:
     assert requests == [1, 2] and panel.grid.step == 2
 
 
+@pytest.mark.slow
 def test_follow_stops_after_the_coarse_lattice_when_newer_weights_wait(qtbot, panel) -> None:
     from convscope.probes.landscape import coarse_to_fine_order
 
