@@ -35,6 +35,7 @@ SHOWN_KEY = "tour/shown"  # QSettings: the tour was offered once (a later launch
 PANEL_WIDTH = 440  # wide enough that a note fits under a tab at 1280×720
 GAP = 10  # between the target's frame and the panel
 ACCENT = "#1565c0"
+INK = "#1f1f1f"  # the balloon's text on its cream (#fffdf2), in both themes
 
 # A target: the widget to point at and, optionally, a rectangle inside it (a tab, a menu title).
 Target = tuple[QWidget, QRect | None]
@@ -76,8 +77,9 @@ class GuidePanel(QFrame):
         self.setObjectName("tourPanel")
         self.setStyleSheet(
             f"QFrame#tourPanel {{ background: #fffdf2; border: 2px solid {ACCENT}; border-radius: 8px; }}"
-            "QFrame#tourPanel QLabel { background: transparent; border: none; }"
-            f"QLabel#tourCount {{ color: {ACCENT}; }}"
+            # Its own ink, whatever the theme: the dark theme's light text on this cream was unreadable.
+            f"QFrame#tourPanel QLabel {{ background: transparent; border: none; color: {INK}; }}"
+            f"QFrame#tourPanel QLabel#tourCount {{ color: {ACCENT}; }}"
         )
         self.count = QLabel()
         self.count.setObjectName("tourCount")

@@ -182,3 +182,24 @@ def test_a_window_without_settings_never_shows_the_tour_unasked(window, qtbot) -
     assert not tour.show_on_first_run(window, None)
     qtbot.wait(50)
     assert not tour.guide_for(window).active
+
+
+def test_the_tour_balloon_is_readable_in_the_dark_theme(make_window, qtbot, qapp) -> None:
+    """The balloon keeps its cream background in both themes, so its text keeps a dark
+    ink: with the dark theme's light text it was unreadable (seen in a screenshot)."""
+    from PySide6.QtGui import QColor, QPalette
+
+    from convscope.ui import theme
+
+    window = make_window()
+    try:
+        theme.apply(qapp, theme.DARK)
+        guide = tour.start_tour(window)
+        qtbot.waitUntil(lambda: guide.active, timeout=2000)
+        cream = theme._luminance(QColor("#fffdf2"))
+        for label in (guide.panel.title, guide.panel.text):
+            label.ensurePolished()
+            ink = label.palette().color(QPalette.ColorRole.WindowText)
+            assert cream - theme._luminance(ink) > 0.7, (label.text(), ink.name())
+    finally:
+        theme.apply(qapp, theme.LIGHT)
