@@ -88,7 +88,7 @@ def cmd_invariance(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from convscope.probes.invariance import KINDS
+    from convscope.probes.invariance_kinds import KINDS
 
     p = sub.add_parser(
         "invariance", help="how the layers' features and the prediction change as the image moves (CSV, PNG)",

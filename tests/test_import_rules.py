@@ -102,3 +102,22 @@ def test_the_probe_jobs_load_without_qt():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_command_lines_help_and_runs_listing_load_no_jax(tmp_path):
+    """``convscope --help`` and ``convscope runs`` answer in ~0.1 s: building the parser of
+    every subcommand and listing runs import no JAX (0.35 s; the invariance parser's list
+    of transformations had pulled it in)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from convscope import cli\n"
+        "cli._parser()\n"
+        f"assert cli.main(['runs', {str(tmp_path)!r}]) == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'jax', 'jaxlib', 'PySide6'})\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -30,17 +30,11 @@ import numpy as np
 
 from convscope.config import ArchSpec
 from convscope.model.network import apply
+from convscope.probes.invariance_kinds import KINDS, LABELS  # noqa: F401  (LABELS: this module's API)
 from convscope.shapes import layer_table
 
 HostParams = dict[str, dict[str, np.ndarray]]
 
-KINDS = ("shift_x", "shift_y", "scale", "rotate")
-LABELS = {
-    "shift_x": "horizontal shift (pixels)",
-    "shift_y": "vertical shift (pixels)",
-    "scale": "scale (×)",
-    "rotate": "rotation (degrees, counter-clockwise)",
-}
 SCALE_RANGE = (0.5, 1.5)
 SCALE_STEPS = 21
 ROTATE_STEP_DEG = 15
