@@ -215,12 +215,12 @@ def _collect_on_the_gui_thread(qapp: Any) -> Iterator[None]:
     worker's whole heap took ~1 s per test late in a run — and all of them every
     ``_FULL_COLLECT_EVERY`` tests, so garbage that aged in an older generation goes too."""
     yield
-    _delete_closed_widgets()
+    delete_closed_widgets()
     _collections[0] += 1
     gc.collect(0 if _collections[0] % _FULL_COLLECT_EVERY else 2)
 
 
-def _delete_closed_widgets() -> None:
+def delete_closed_widgets() -> None:
     """Delete the widgets pytest-qt closed and handed to ``deleteLater``. Outside an event
     loop their DeferredDelete events wait for one that never comes (``processEvents`` does
     not deliver them), so every window of a worker's earlier tests stayed alive: ~2,300

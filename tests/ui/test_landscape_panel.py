@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import FakeLoop
+from conftest import FakeLoop, delete_closed_widgets
 
 from convscope import events as ev
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
@@ -88,15 +88,13 @@ def stop(panel, delete: bool = True) -> None:
     garbage now, while no other thread runs: left to the next test's event loop and
     garbage collector, this happened while a training thread compiled, and the process
     crashed there (a segfault in the GUI thread, about one full run in four)."""
-    from PySide6.QtCore import QCoreApplication, QEvent
-
     assert panel.runner.shutdown(30.0)
     assert panel.controller.shutdown(30.0)
     if not delete:
         return
     panel.close()
     panel.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    delete_closed_widgets()
     # The youngest generation holds all of it: the collector is off during tests, and
     # everything since the last test's collection is there (tests/ui/conftest.py); a
     # full collection of a late worker's heap took ~1 s.
