@@ -141,11 +141,17 @@ def _needed_width(dock: QDockWidget) -> int:
     return panel_of(dock).minimumSizeHint().width() + 12  # the dock's frame and the separator
 
 
+def _dock_tab_bars(window: QMainWindow) -> list[QTabBar]:
+    """The tab bars of the window's dock groups: its own children (a recursive search
+    walked all ~2,000 widgets, 0.5 ms, at each of a window's ~35 dock visibility changes)."""
+    return window.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly)
+
+
 def keep_tab_labels_whole(window: QMainWindow) -> None:
     """Dock tab labels whole ("Training", not "Trai…"); where a group's tabs do not fit
     its width, the bar scrolls with arrow buttons instead."""
-    for bar in window.findChildren(QTabBar):
-        if bar.parent() is window and bar.elideMode() != Qt.TextElideMode.ElideNone:
+    for bar in _dock_tab_bars(window):
+        if bar.elideMode() != Qt.TextElideMode.ElideNone:
             bar.setElideMode(Qt.TextElideMode.ElideNone)
             bar.setUsesScrollButtons(True)
 
@@ -158,8 +164,8 @@ def hide_stale_tab_bars(window: QMainWindow) -> None:
     sits beside its docks, never on one, so a bar lying on a shown dock is stale."""
     keep_tab_labels_whole(window)  # bars Qt created since (a dock re-tabbed by the user)
     docks = [d for d in window.docks.values() if d.isVisible() and not d.isFloating()]
-    for bar in window.findChildren(QTabBar):
-        if bar.parent() is not window or not bar.isVisible():
+    for bar in _dock_tab_bars(window):
+        if not bar.isVisible():
             continue
         box = bar.geometry()
         for dock in docks:

@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         if load_options is not None:  # before the panels, which show them
             loader_for(self.session).options = load_options
         self.docks: dict[str, QDockWidget] = {}
+        self._tab_bars_check_queued = False
         self.panels: dict[str, QWidget] = {}
         self.last_error = ""
         self._started_engine = False
@@ -208,7 +209,14 @@ class MainWindow(QMainWindow):
         return dock
 
     def _soon_hide_stale_tab_bars(self, _visible: bool = True) -> None:
-        QTimer.singleShot(0, self, lambda: dock_layout.hide_stale_tab_bars(self))  # after Qt's relayout
+        """Once after Qt's relayout, however many docks changed visibility before it."""
+        if not self._tab_bars_check_queued:
+            self._tab_bars_check_queued = True
+            QTimer.singleShot(0, self, self._hide_stale_tab_bars)
+
+    def _hide_stale_tab_bars(self) -> None:
+        self._tab_bars_check_queued = False
+        dock_layout.hide_stale_tab_bars(self)
 
     def _arrange(self) -> None:
         self.window_layout.arrange_first()
