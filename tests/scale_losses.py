@@ -47,4 +47,7 @@ def losses(data: str, devices: int, steps: int = 50) -> tuple[list[float], str, 
 
 
 if __name__ == "__main__":
+    from convscope.train.compile_cache import enable
+
+    enable()  # as `convscope train` does: CONVSCOPE_COMPILE_CACHE, the test run's cache
     print(json.dumps({n: losses(sys.argv[1], n) for n in (1, 2, 4)}))

@@ -23,6 +23,9 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 def main(data: str, settings_path: str, limit: int) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from convscope.train.compile_cache import enable
+
+    enable()  # as the app does: CONVSCOPE_COMPILE_CACHE, the test run's cache
     from convscope.config import ArchSpec, TrainConfig
     from convscope.data.dataset import load_dataset
     from convscope.ui.main_window import MainWindow

@@ -51,6 +51,9 @@ def write_sets(folder: str) -> list[str]:
 
 def main(folder: str, switches: int) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from convscope.train.compile_cache import enable
+
+    enable()  # as the app does: CONVSCOPE_COMPILE_CACHE, the test run's cache
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
     from convscope.config import ArchSpec, ConvLayer, TrainConfig
