@@ -46,6 +46,41 @@ def test_safe_load_of_any_bytes_is_data_or_data_error(payload: bytes) -> None:
         assert "\n" not in str(exc) and str(exc).startswith("fuzz")
 
 
+
+def test_a_bytearray_of_absurd_length_is_refused_before_the_unpickler_allocates_it() -> None:
+    """Found by the test above: BYTEARRAY8 claiming 3·10¹⁸ bytes. Handed to pickle's own
+    unpickler, a MemoryError, after which CPython 3.11 deletes a bytearray that still has
+    a buffer exported: a SystemError through ``sys.excepthook`` (seen by pytest-qt as an
+    exception in Qt's event loop) at the second such load."""
+    import gc
+    import sys
+
+    payload = b"\x80\x02\x96\x96\xf3\x950}R\xa8.\x94MBZ\x800B\x0bj\x80e\x96\xe6\x842e"
+    seen: list[BaseException] = []
+    before, sys.excepthook = sys.excepthook, lambda _t, value, _tb: seen.append(value)
+    try:
+        for _ in range(3):
+            with pytest.raises(DataError, match=r"^fuzz: corrupt pickle \(bytearray8 of 3,362,027,819,471,598,486 bytes, 16 left\)$"):
+                safe_load(payload, Path("fuzz"))
+            gc.collect()
+    finally:
+        sys.excepthook = before
+    assert seen == []
+
+
+def test_a_memo_slot_beyond_the_data_is_refused_before_the_unpickler_sizes_its_memo() -> None:
+    """LONG_BINPUT 2³¹−16: pickle's unpickler would first make (and zero) a memo of
+    twice as many 8-byte slots, 34 GB, for a 9-byte file."""
+    payload = b"\x80\x02Nr" + (2**31 - 16).to_bytes(4, "little") + b"."
+    with pytest.raises(DataError, match=r"^m: corrupt pickle \(memo slot 2,147,483,632\)$"):
+        safe_load(payload, Path("m"))
+    with pytest.raises(DataError, match=r"^m: corrupt pickle \(memo slot 999,999,999,999\)$"):
+        safe_load(b"\x80\x02Np999999999999\n.", Path("m"))
+    assert safe_load(pickle.dumps(["a", "b"], protocol=0), Path("m")) == ["a", "b"]  # PUT 0, PUT 1
+    # A real pickle's slots count its objects: a list of 300 strings (LONG_BINPUT past 255).
+    strings = [f"s{i}" for i in range(300)]
+    assert safe_load(pickle.dumps(strings, protocol=2), Path("m")) == strings
+
 @SETTINGS
 @given(
     n=st.integers(2, 30),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +148,64 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("refused a persistent id")
 
 
+_ARGS = {ord(op.code): op.arg for op in pickletools.opcodes}  # opcode byte -> its argument
+_PUTS = (pickle.LONG_BINPUT[0], pickle.PUT[0])
+
+
+def _slot(payload: bytes, pos: int, code: int) -> int:
+    if code == pickle.PUT[0]:  # decimal digits up to a newline
+        digits = payload[pos:payload.find(b"\n", pos)] if b"\n" in payload[pos:pos + 21] else b""
+        return int(digits) if digits.isdigit() else 0  # anything else: the unpickler's error
+    return int.from_bytes(payload[pos:pos + 4], "little")
+
+
+_COUNT_BYTES = {pickletools.TAKEN_FROM_ARGUMENT1: 1, pickletools.TAKEN_FROM_ARGUMENT4: 4,
+                pickletools.TAKEN_FROM_ARGUMENT4U: 4, pickletools.TAKEN_FROM_ARGUMENT8U: 8}  # fmt: skip
+
+
+def _check_framing(payload: bytes, where: Path) -> None:
+    """Every byte count the pickle states, checked against what follows it before the
+    unpickler runs: the unpickler allocates a count before reading, and a bytearray of
+    3·10¹⁸ bytes is a MemoryError after which CPython 3.11 deletes a bytearray that still
+    has a buffer exported (a SystemError at the next such load); likewise a memo slot
+    (PUT, LONG_BINPUT) beyond the data, which sizes the memo. Only counts are read
+    here (``pickletools.genops`` decodes every text too: 0.2 s a CIFAR batch); anything
+    else wrong is the unpickler's to find."""
+    pos, end = 0, len(payload)
+    while pos < end:
+        code = payload[pos]
+        pos += 1
+        if code == pickle.STOP[0] or code not in _ARGS:
+            return
+        arg = _ARGS[code]
+        if arg is None:
+            continue
+        if code in _PUTS:  # a memo slot past any the data could fill: the unpickler sizes
+            slot = _slot(payload, pos, code)  # its memo to it (8 bytes a slot, zeroed: 34 GB
+            if slot > end:  # for 2³²) before storing anything
+                raise DataError(f"{where}: corrupt pickle (memo slot {slot:,})")
+        if arg.n >= 0:
+            pos += arg.n
+        elif arg.n == pickletools.UP_TO_NEWLINE:
+            for _ in range(2 if arg.name == "stringnl_noescape_pair" else 1):
+                newline = payload.find(b"\n", pos)
+                if newline < 0:
+                    return
+                pos = newline + 1
+        else:
+            width = _COUNT_BYTES[arg.n]
+            count = int.from_bytes(payload[pos:pos + width], "little", signed=arg.n == pickletools.TAKEN_FROM_ARGUMENT4)
+            pos += width
+            if count > end - pos:
+                raise DataError(f"{where}: corrupt pickle ({arg.name} of {count:,} bytes, {max(end - pos, 0):,} left)")
+            pos += max(count, 0)
+
+
 def safe_load(payload: bytes, where: Path) -> Any:
     """Unpickle ``payload`` (read from ``where``) allowing only data: dicts, lists,
     strings, numbers and plain numeric NumPy arrays. Raises ``DataError`` naming
     ``where`` for anything else, without calling any function the pickle names."""
+    _check_framing(payload, where)
     try:
         obj = _RestrictedUnpickler(io.BytesIO(payload), encoding="bytes").load()
     except DataError:
