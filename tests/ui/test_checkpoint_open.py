@@ -15,6 +15,11 @@ from convscope.config import ArchSpec, ConvLayer, TrainConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/hostile_checkpoints.py
 from hostile_checkpoints import HOSTILE, write  # noqa: E402
 
+from convscope.ui.controls import HyperparameterControls
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [HyperparameterControls, TrainingPanel]  # the checkpoint actions are the window's; the curves
+
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 TINY = ArchSpec(convs=(ConvLayer(filters=4, kernel=3),), dense=(16,))

@@ -28,7 +28,7 @@ def test_app_trains_under_xvfb_and_the_screenshot_is_not_blank(tmp_path: Path) -
 
     shot = tmp_path / "convscope.png"
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(CONVSCOPE_AUTOTRAIN_SECONDS="5", CONVSCOPE_SCREENSHOT=str(shot), QT_QPA_PLATFORM="xcb")
+    env.update(CONVSCOPE_AUTOTRAIN_SECONDS="3", CONVSCOPE_SCREENSHOT=str(shot), QT_QPA_PLATFORM="xcb")
     command = [
         "xvfb-run",
         "-a",

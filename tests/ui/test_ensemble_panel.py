@@ -15,6 +15,12 @@ from convscope.config import ArchSpec, TrainConfig
 from convscope.probes.evaluate import predict_probs
 from convscope.runs.reader import list_runs
 from convscope.train.checkpoint import load_checkpoint
+from convscope.ui.panels.ensemble import EnsemblePanel
+from convscope.ui.panels.evaluation import EvaluationPanel
+from convscope.ui.panels.runs_panel import RunsPanel
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [TrainingPanel, RunsPanel, EvaluationPanel, EnsemblePanel]  # the runs chosen, the ensemble, its evaluation
 
 pytestmark = pytest.mark.gui
 TINY = ["--set", "blocks=1", "--set", "filters=4", "--set", "dense=8", "--set", "batch_size=16"]

@@ -11,6 +11,12 @@ from PySide6.QtCore import QPoint, Qt
 
 from convscope.config import ArchSpec, ConvLayer, TrainConfig
 from convscope.data.dataset import Dataset
+from convscope.ui.arch_editor import ArchitectureEditor
+from convscope.ui.controls import HyperparameterControls
+from convscope.ui.panels.architecture import ArchitecturePanel
+from convscope.ui.panels.training import TrainingPanel
+
+WINDOW_PANELS = [HyperparameterControls, ArchitectureEditor, TrainingPanel, ArchitecturePanel]  # the editor, the table, the markers
 
 pytestmark = [pytest.mark.gui]
 
