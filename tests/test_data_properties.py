@@ -76,6 +76,8 @@ def test_a_memo_slot_beyond_the_data_is_refused_before_the_unpickler_sizes_its_m
         safe_load(payload, Path("m"))
     with pytest.raises(DataError, match=r"^m: corrupt pickle \(memo slot 999,999,999,999\)$"):
         safe_load(b"\x80\x02Np999999999999\n.", Path("m"))
+    with pytest.raises(DataError, match=r"^m: corrupt pickle \(memo slot 999,999,999,999\)$"):
+        safe_load(b"\x80\x02Np" + b"0" * 30 + b"999999999999\n.", Path("m"))  # not hidden by zeros
     assert safe_load(pickle.dumps(["a", "b"], protocol=0), Path("m")) == ["a", "b"]  # PUT 0, PUT 1
     # A real pickle's slots count its objects: a list of 300 strings (LONG_BINPUT past 255).
     strings = [f"s{i}" for i in range(300)]

@@ -153,9 +153,13 @@ _PUTS = (pickle.LONG_BINPUT[0], pickle.PUT[0])
 
 
 def _slot(payload: bytes, pos: int, code: int) -> int:
-    if code == pickle.PUT[0]:  # decimal digits up to a newline
-        digits = payload[pos:payload.find(b"\n", pos)] if b"\n" in payload[pos:pos + 21] else b""
-        return int(digits) if digits.isdigit() else 0  # anything else: the unpickler's error
+    """The memo slot a PUT (decimal digits up to a newline) or LONG_BINPUT names."""
+    if code == pickle.PUT[0]:
+        newline = payload.find(b"\n", pos)
+        digits = payload[pos:newline].lstrip(b"0") if newline >= 0 else b""
+        if not digits.isdigit():  # slot 0, or no number: the unpickler's to refuse
+            return 0
+        return int(digits) if len(digits) <= 20 else 1 << 70  # (int() refuses 4,300+ digits)
     return int.from_bytes(payload[pos:pos + 4], "little")
 
 
