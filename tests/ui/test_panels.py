@@ -203,6 +203,26 @@ def test_architecture_table_shows_the_running_model(qtbot, session) -> None:
     assert "(N − F + 2P)/S⌋ + 1" in panel.formulas.text() and "F·F·D·K + K" in panel.formulas.text()
 
 
+
+def test_in_a_short_dock_the_formulas_give_the_table_its_rows(qtbot, session) -> None:
+    """At 1280×720 the Architecture dock is ~190 px tall and the legend of formulas left
+    the table its header row alone; there, the legend gives way (to the table's tooltip)."""
+    from convscope.ui.panels.architecture import FORMULAS, MIN_ROWS
+
+    panel = ArchitecturePanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(860, 190)
+    panel.show()
+    qtbot.waitExposed(panel)
+    table = panel.table
+    assert not panel.formulas.isVisible() and table.toolTip() == FORMULAS
+    row = table.verticalHeader().defaultSectionSize()
+    qtbot.waitUntil(lambda: table.viewport().height() >= 3 * row)  # was under one row: the header alone
+    panel.resize(860, 420)  # a tall dock: the legend is back under the table
+    qtbot.waitUntil(panel.formulas.isVisible)
+    assert table.toolTip() == ""
+    assert table.viewport().height() >= MIN_ROWS * table.verticalHeader().defaultSectionSize()
+
 def test_architecture_table_marks_the_candidate(qtbot, session) -> None:
     panel = ArchitecturePanel(session)
     qtbot.addWidget(panel)

@@ -8,6 +8,7 @@ the tutorials' formulas through with this layer's numbers.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -43,6 +44,7 @@ COLUMNS = (
     "Output size\n(worked)",
     "Parameters\n(worked)",
 )
+MIN_ROWS = 4  # rows of the table the formulas' legend gives way to, in a short dock
 FORMULAS = (
     "<b>Output</b> O = ⌊(N − F + 2P)/S⌋ + 1 &nbsp;·&nbsp; <b>conv parameters</b> F·F·D·K + K "
     "&nbsp;·&nbsp; <b>dense</b> in·out + out &nbsp;·&nbsp; <b>receptive field</b> r′ = r + (F − 1)·j<br>"
@@ -121,6 +123,23 @@ class ArchitecturePanel(QWidget):
         session.candidate_changed.connect(lambda _spec, _err: self.refresh())
         session.frozen_changed.connect(lambda _frozen: self.refresh())
         self.refresh()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        """In a short dock (a 1280×720 window) the legend of formulas gives the table its
+        room — it had left the header row alone on screen — and waits in the table's tooltip."""
+        super().resizeEvent(event)
+        self._fit_legend()
+
+    def _fit_legend(self) -> None:
+        width = max(self.width() - 8, 1)
+        table = self.table
+        needed = (self.heading.heightForWidth(width) + self.formulas.heightForWidth(width) + 8 + 2 * 6
+                  + table.horizontalHeader().sizeHint().height() + table.horizontalScrollBar().sizeHint().height()
+                  + MIN_ROWS * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth())  # fmt: skip
+        fits = self.height() >= needed
+        if fits != self.formulas.isVisibleTo(self):
+            self.formulas.setVisible(fits)
+            table.setToolTip("" if fits else FORMULAS)
 
     def refresh(self) -> None:
         """Show the candidate if one is pending, otherwise the running model."""
