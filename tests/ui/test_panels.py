@@ -85,7 +85,11 @@ def test_metrics_reach_the_curves(training, session, qtbot) -> None:
     assert x[-1] == 20 and y[-1] == pytest.approx(95.0)  # accuracy in percent
     assert curves["val_acc"].yData.tolist() == [pytest.approx(91.0)]
     assert curves["lr"].xData.size == 20
-    assert "validation loss 0.300" in training.summary.text()
+    summary = training.summary.text()
+    assert "validation loss 0.300" in summary.replace("\u00a0", " ")
+    # In a narrow dock (1280×720) it wraps between train and validation, never inside one
+    # ("… · acc" above, "91.0%" alone below): their words are held by no-break spaces.
+    assert [" " in part for part in summary.split("     ")] == [False, False]
 
 
 def test_redraw_is_throttled_not_per_event(training, session, qtbot, monkeypatch) -> None:

@@ -430,5 +430,5 @@ class TrainingPanel(QWidget):
             parts.append(
                 f"validation loss {self.buffers['val_loss'].y[-1]:.3f} · acc {self.buffers['val_acc'].y[-1]:.1f}%"
             )
-        if parts:
-            self.summary.setText("     ".join(parts))
+        if parts:  # a narrow dock wraps between the two, never inside one ("acc" | "96.6%")
+            self.summary.setText("     ".join(part.replace(" ", "\u00a0") for part in parts))
