@@ -131,9 +131,11 @@ class ArchitecturePanel(QWidget):
         self._fit_legend()
 
     def _fit_legend(self) -> None:
-        width = max(self.width() - 8, 1)
-        table = self.table
-        needed = (self.heading.heightForWidth(width) + self.formulas.heightForWidth(width) + 8 + 2 * 6
+        layout, table = self.layout(), self.table
+        margins = layout.contentsMargins()
+        width = max(self.width() - margins.left() - margins.right(), 1)
+        needed = (margins.top() + margins.bottom() + 2 * layout.spacing()
+                  + self.heading.heightForWidth(width) + self.formulas.heightForWidth(width)
                   + table.horizontalHeader().sizeHint().height() + table.horizontalScrollBar().sizeHint().height()
                   + MIN_ROWS * table.verticalHeader().defaultSectionSize() + 2 * table.frameWidth())  # fmt: skip
         fits = self.height() >= needed
@@ -169,6 +171,7 @@ class ArchitecturePanel(QWidget):
         self.heading.style().unpolish(self.heading)
         self.heading.style().polish(self.heading)
         self._fill(spec, rows)
+        self._fit_legend()  # the heading may now take another number of lines
 
     def _frozen_rows(self, rows: list[LayerInfo]) -> set[str]:
         """Rows of the running model whose parameters are frozen (a conv's batch norm with it)."""
