@@ -44,7 +44,7 @@ COLUMNS = (
     "Output size\n(worked)",
     "Parameters\n(worked)",
 )
-MIN_ROWS = 4  # rows of the table the formulas' legend gives way to, in a short dock
+MIN_ROWS = 3  # rows of the table the formulas' legend gives way to, in a short dock
 FORMULAS = (
     "<b>Output</b> O = ⌊(N − F + 2P)/S⌋ + 1 &nbsp;·&nbsp; <b>conv parameters</b> F·F·D·K + K "
     "&nbsp;·&nbsp; <b>dense</b> in·out + out &nbsp;·&nbsp; <b>receptive field</b> r′ = r + (F − 1)·j<br>"
